@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Builds the local images the tests, benchmarks and examples/local need, with no registry:
+#   certitrack-test/busybox   FROM scratch + Debian's busybox-static (~2 MB, about a second)
+#   certitrack-test/debian    debootstrap --variant=minbase bookworm, imported (about a minute, once)
+#   certitrack-test/<dir>     every test/images/<dir>/Dockerfile, built on top of those
+# Images whose inputs did not change are skipped (a hash of the build context is kept as a label).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+has_image() { docker image inspect "$1" >/dev/null 2>&1; }
+label_of() { docker image inspect -f "{{ index .Config.Labels \"io.certitrack.context-hash\" }}" "$1" 2>/dev/null || true; }
+log() { printf '[build-images] %s\n' "$*" >&2; }
+
+if ! has_image certitrack-test/busybox:latest; then
+  need busybox || { log "installing busybox-static"; apt-get install -y -qq busybox-static >/dev/null; }
+  ctx=$(mktemp -d)
+  cp "$(command -v busybox)" "$ctx/busybox"
+  cat >"$ctx/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /tmp /var/www /etc && chmod 1777 /tmp && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >> /etc/passwd
+DOCKERFILE
+  log "building certitrack-test/busybox"
+  docker build -q -t certitrack-test/busybox:latest "$ctx" >/dev/null
+  rm -rf "$ctx"
+fi
+
+if ! has_image certitrack-test/debian:bookworm; then
+  need debootstrap || { log "installing debootstrap"; apt-get install -y -qq debootstrap >/dev/null; }
+  root=$(mktemp -d)
+  log "debootstrap bookworm (about a minute)"
+  debootstrap --variant=minbase bookworm "$root" >/dev/null
+  tar -C "$root" -c . | docker import - certitrack-test/debian:bookworm >/dev/null
+  rm -rf "$root"
+fi
+
+# Contexts are built in name order; one that builds FROM another names it with a numeric prefix.
+for dir in test/images/*/; do
+  name=$(basename "$dir")
+  [ -f "$dir/Dockerfile" ] || continue
+  tag="certitrack-test/${name#[0-9][0-9]-}:latest"
+  hash=$(cd "$dir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+  if [ "$(label_of "$tag")" = "$hash" ]; then continue; fi
+  log "building $tag"
+  docker build -q --label "io.certitrack.context-hash=$hash" -t "$tag" "$dir" >/dev/null
+done
+log "images ready"

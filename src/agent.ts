@@ -1,0 +1,185 @@
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { AgentConfig } from './config.js';
+import type { Controller } from './engine/controller.js';
+import type { DockerEvents } from './engine/docker-events.js';
+import type { EngineMetrics } from './engine/engine-metrics.js';
+import type { DesiredState } from './manifests/desired-state.js';
+import { FolderWatcher } from './manifests/folder-watcher.js';
+import { loadManifests } from './manifests/load.js';
+import type { ReloadableSecrets } from './manifests/reloadable-secrets.js';
+import { formatManifestError, type ManifestError } from './manifests/source.js';
+import { resourceKey, type PlannedAction } from './reconcilers/types.js';
+import type { AgentHttpServer } from './server/http-server.js';
+import type { StatusStore } from './state/status-store.js';
+
+export interface AgentParts {
+  config: AgentConfig;
+  log: Logger;
+  registry: Registry;
+  secrets: ReloadableSecrets;
+  status: StatusStore;
+  controller: Controller;
+  events: DockerEvents;
+  server: AgentHttpServer;
+  metrics: EngineMetrics;
+  /** Extra work to stop on shutdown (schedulers, publishers, git sync). */
+  extraStops?: (() => Promise<void>)[];
+}
+
+export interface ManifestLoadState {
+  ok: boolean;
+  at: string;
+  revision?: string;
+  errors: string[];
+}
+
+/** While the manifests are broken or missing, look for a fix this often (besides file events). */
+const RETRY_LOAD_MS = 5000;
+
+/** The running agent: manifests in, controller turning, events followed, HTTP served. */
+export class Agent {
+  private watcher: FolderWatcher | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private loading: Promise<ManifestLoadState> | undefined;
+  private reloadAgain = false;
+  lastLoad: ManifestLoadState | undefined;
+  /** Where the HTTP server listens once `run` started it (port 0 resolves to a real port). */
+  address: { host: string; port: number } | undefined;
+
+  constructor(readonly parts: AgentParts) {}
+
+  /**
+   * Loads the folder as one transaction. On any error nothing changes: the last good snapshot stays
+   * applied and the errors go to the log, /status and metrics. An empty folder is refused too unless
+   * --allow-empty: it would remove everything.
+   */
+  reload(reason: string): Promise<ManifestLoadState> {
+    if (this.loading) {
+      this.reloadAgain = true;
+      return this.loading;
+    }
+    this.loading = this.doReload(reason).finally(() => {
+      this.loading = undefined;
+      if (this.reloadAgain) {
+        this.reloadAgain = false;
+        void this.reload('changed during load');
+      }
+    });
+    return this.loading;
+  }
+
+  private async doReload(reason: string): Promise<ManifestLoadState> {
+    const { config, log, metrics, controller } = this.parts;
+    this.parts.secrets.reload();
+    const result = await loadManifests(config.manifestsDir, { secrets: this.parts.secrets });
+    metrics.manifestLoadTimestamp.setToCurrentTime();
+    let errors: ManifestError[] = result.ok ? [] : result.errors;
+    if (result.ok && result.state.size === 0 && !config.allowEmpty) {
+      errors = [{ file: config.manifestsDir, line: 1, col: 1, path: '', message: 'no manifests found; refusing to remove everything (start with --allow-empty to allow it)' }];
+    }
+    if (errors.length > 0 || !result.ok) {
+      metrics.manifestLoadSuccess.set(0);
+      metrics.manifestLoadErrors.inc();
+      const lines = errors.map(formatManifestError);
+      for (const line of lines) log.error({ reason }, `manifest rejected: ${line}`);
+      log.warn({ keptRevision: controller.current.revision }, 'manifests rejected as a whole; the last good state stays applied');
+      this.lastLoad = { ok: false, at: new Date().toISOString(), errors: lines };
+      this.scheduleRetry();
+      return this.lastLoad;
+    }
+    metrics.manifestLoadSuccess.set(1);
+    this.lastLoad = { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [] };
+    if (result.state.revision !== controller.current.revision) {
+      log.info({ revision: result.state.revision, resources: result.state.size, reason }, 'manifests loaded');
+      await controller.setDesired(result.state);
+    }
+    return this.lastLoad;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.reload('retry after error');
+    }, RETRY_LOAD_MS);
+    this.retryTimer.unref();
+  }
+
+  /** The daemon: serve, follow events, watch the folder, reconcile until stopped. */
+  async run(): Promise<void> {
+    const { config, log, server, events, controller } = this.parts;
+    const addr = await server.listen(config.listen);
+    this.address = { host: addr.address, port: addr.port };
+    log.info({ address: `${addr.address}:${addr.port}`, manifests: config.manifestsDir, instance: config.instance }, 'agent listening');
+    controller.start();
+    events.start();
+    await this.reload('startup');
+    const paths = [config.manifestsDir, ...(config.secretsFile ? [config.secretsFile] : [])];
+    this.watcher = new FolderWatcher(paths, () => void this.reload('files changed'));
+    this.watcher.start();
+  }
+
+  /**
+   * One pass to convergence for scripts and tests: load, reconcile, and wait until the revision is
+   * applied and every service is ready, or until the timeout.
+   */
+  async applyOnce(timeoutMs: number): Promise<{ converged: boolean; load: ManifestLoadState; notReady: string[] }> {
+    const { controller, events } = this.parts;
+    controller.start();
+    events.start();
+    const load = await this.reload('apply');
+    if (!load.ok) return { converged: false, load, notReady: [] };
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const notReady = this.notReadyServices();
+      if (controller.isApplied() && notReady.length === 0) return { converged: true, load, notReady };
+      if (Date.now() > deadline) return { converged: false, load, notReady };
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** What `apply` would do, computed against the live engine without changing anything. */
+  async plan(): Promise<{ load: ManifestLoadState; actions: PlannedAction[] }> {
+    this.parts.secrets.reload();
+    const result = await loadManifests(this.parts.config.manifestsDir, { secrets: this.parts.secrets });
+    if (!result.ok) {
+      return { load: { ok: false, at: new Date().toISOString(), errors: result.errors.map(formatManifestError) }, actions: [] };
+    }
+    this.parts.controller.useSnapshot(result.state);
+    const actions = await this.parts.controller.plan();
+    return { load: { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [] }, actions };
+  }
+
+  notReadyServices(): string[] {
+    const desired: DesiredState = this.parts.controller.current;
+    return desired
+      .list('Service')
+      .map((s) => s.name)
+      .filter((name) => !this.parts.status.isTrue(resourceKey('Service', name), 'Ready'));
+  }
+
+  statusDocument(): Record<string, unknown> {
+    const { controller, status } = this.parts;
+    return {
+      revision: controller.current.revision,
+      appliedRevision: controller.applied ?? null,
+      origin: controller.current.origin,
+      manifests: this.lastLoad ?? null,
+      eventsConnected: this.parts.events.connected,
+      resources: status.all(),
+    };
+  }
+
+  async stop(): Promise<void> {
+    const { server, events, controller, log } = this.parts;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.watcher?.stop();
+    await events.stop();
+    await controller.stop();
+    // After the controller: no new job may start while running ones are being stopped.
+    await Promise.all((this.parts.extraStops ?? []).map((s) => s()));
+    await server.close();
+    log.info('agent stopped; containers left running');
+  }
+}

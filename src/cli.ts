@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+import { writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { agentUrl, fetchStatus, postTrigger, renderStatus } from './cli/status-command.js';
+import { formatTable } from './cli/table.js';
+import { configFrom, DEFAULTS, type AgentConfig } from './config.js';
+import { manifestJsonSchema } from './manifests/json-schema.js';
+import { loadManifests } from './manifests/load.js';
+import { EnvFileSecrets } from './manifests/secrets.js';
+import { formatManifestError } from './manifests/source.js';
+import { buildAgent } from './main.js';
+import { parseDuration } from './util/duration.js';
+
+/** Exit codes scripts can rely on (terraform's -detailed-exitcode for plan). */
+const EXIT = { ok: 0, error: 1, changes: 2 } as const;
+
+const program = new Command('certitrack-agent')
+  .description('Reconciles a folder of YAML manifests into Docker containers, schedules, backups, certificates and alarms on one host.')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+interface CommonFlags {
+  stateDir?: string;
+  secretsFile?: string;
+  instance?: string;
+  listen?: string;
+  logLevel?: string;
+  allowEmpty?: boolean;
+  resync?: string;
+  restartBackoff?: string;
+}
+
+const withCommon = (cmd: Command): Command =>
+  cmd
+    .option('--state-dir <dir>', `where the agent keeps state (default ${DEFAULTS.stateDir}, env CERTITRACK_STATE_DIR)`)
+    .option('--secrets-file <file>', 'KEY=VALUE file that { secretRef: KEY } values come from (env CERTITRACK_SECRETS_FILE)')
+    .option('--instance <name>', `prefix of every Docker object and owner label (default ${DEFAULTS.instance})`)
+    .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
+    .option('--allow-empty', 'allow an empty manifests folder to remove everything the agent owns')
+    .option('--restart-backoff <duration>', 'first crash-loop backoff step, doubling to 5 min (default 10s)');
+
+function toConfig(dir: string, flags: CommonFlags): AgentConfig {
+  const ms = (text: string | undefined, flag: string): number | undefined => {
+    if (text === undefined) return undefined;
+    const v = parseDuration(text);
+    if (v === undefined) throw new Error(`${flag}: "${text}" is not a duration`);
+    return v;
+  };
+  return configFrom({
+    manifestsDir: dir,
+    stateDir: flags.stateDir,
+    secretsFile: flags.secretsFile,
+    instance: flags.instance,
+    listen: flags.listen,
+    logLevel: flags.logLevel,
+    allowEmpty: flags.allowEmpty,
+    resyncMs: ms(flags.resync, '--resync'),
+    restartBackoffBaseMs: ms(flags.restartBackoff, '--restart-backoff'),
+  });
+}
+
+withCommon(program.command('run'))
+  .description('run the agent: watch the folder and keep reality matching it until stopped')
+  .requiredOption('-m, --manifests <dir>', 'folder of manifests')
+  .option('--listen <host:port>', `HTTP address for /healthz /readyz /metrics /status (default ${DEFAULTS.listen})`)
+  .option('--resync <duration>', 'full resync period (default 5m)')
+  .action(async (flags: CommonFlags & { manifests: string }) => {
+    const agent = await buildAgent(toConfig(flags.manifests, flags));
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      agent.parts.log.info({ signal }, 'stopping');
+      void agent.stop().then(() => process.exit(EXIT.ok));
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    await agent.run();
+  });
+
+program
+  .command('validate')
+  .description('check every manifest; print all errors with file:line:col; exit 1 if any')
+  .argument('<dir>', 'folder of manifests')
+  .option('--secrets-file <file>', 'check that referenced secrets exist in this file')
+  .option('-o, --output <format>', 'text or json', 'text')
+  .action(async (dir: string, flags: { secretsFile?: string; output: string }) => {
+    const result = await loadManifests(dir, { secrets: new EnvFileSecrets(flags.secretsFile) });
+    if (flags.output === 'json') {
+      process.stdout.write(JSON.stringify(result.ok ? { ok: true, revision: result.state.revision, resources: result.state.size, files: result.files } : { ok: false, errors: result.errors }, null, 2) + '\n');
+    } else if (result.ok) {
+      process.stdout.write(`${result.files.length} file(s), ${result.state.size} resource(s) valid; revision ${result.state.revision}\n`);
+    } else {
+      for (const e of result.errors) process.stderr.write(formatManifestError(e) + '\n');
+      process.stderr.write(`${result.errors.length} error(s)\n`);
+    }
+    process.exitCode = result.ok ? EXIT.ok : EXIT.error;
+  });
+
+withCommon(program.command('plan'))
+  .description('show what apply would change against the live engine; exit 0 nothing, 2 changes, 1 error')
+  .argument('<dir>', 'folder of manifests')
+  .option('-o, --output <format>', 'text or json', 'text')
+  .action(async (dir: string, flags: CommonFlags & { output: string }) => {
+    const agent = await buildAgent(toConfig(dir, { ...flags, logLevel: flags.logLevel ?? 'warn' }));
+    const { load, actions } = await agent.plan();
+    if (!load.ok) {
+      for (const e of load.errors) process.stderr.write(e + '\n');
+      process.exitCode = EXIT.error;
+      return;
+    }
+    const changes = actions.filter((a) => a.action !== 'skip' && a.action !== 'wait');
+    if (flags.output === 'json') process.stdout.write(JSON.stringify({ revision: load.revision, actions }, null, 2) + '\n');
+    else if (actions.length === 0) process.stdout.write('No changes. Reality matches the manifests.\n');
+    else {
+      const sign: Record<string, string> = { create: '+', recreate: '-/+', remove: '-', start: '>', restart: '~', update: '~', run: '>', wait: '.', skip: '.' };
+      process.stdout.write(formatTable(['', 'KIND', 'NAME', 'ACTION', 'REASON'], actions.map((a) => [sign[a.action] ?? '?', a.kind, a.name, a.action, a.reason])));
+      process.stdout.write(`\nPlan: ${changes.length} change(s).\n`);
+    }
+    process.exitCode = changes.length > 0 ? EXIT.changes : EXIT.ok;
+  });
+
+withCommon(program.command('apply'))
+  .description('reconcile once until everything is applied and ready, then exit (0 converged, 1 not)')
+  .argument('<dir>', 'folder of manifests')
+  .option('--timeout <duration>', 'give up after this long', '5m')
+  .action(async (dir: string, flags: CommonFlags & { timeout: string }) => {
+    const agent = await buildAgent(toConfig(dir, flags));
+    const started = Date.now();
+    const result = await agent.applyOnce(parseDuration(flags.timeout) ?? 300_000);
+    await agent.stop();
+    if (!result.load.ok) {
+      for (const e of result.load.errors) process.stderr.write(e + '\n');
+    } else if (!result.converged) {
+      process.stderr.write(`not converged after ${flags.timeout}; not ready: ${result.notReady.join(', ') || '(pending reconciles)'}\n`);
+    } else {
+      process.stderr.write(`applied revision ${result.load.revision} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    }
+    process.exit(result.converged ? EXIT.ok : EXIT.error);
+  });
+
+program
+  .command('status')
+  .description('show the status of a running agent')
+  .addOption(new Option('--listen <host:port>', 'the agent\'s HTTP address').default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen))
+  .option('-o, --output <format>', 'text or json', 'text')
+  .action(async (flags: { listen: string; output: string }) => {
+    const doc = await fetchStatus(agentUrl(flags.listen));
+    process.stdout.write(flags.output === 'json' ? JSON.stringify(doc, null, 2) + '\n' : renderStatus(doc));
+    process.exitCode = doc.manifests && !doc.manifests.ok ? EXIT.error : EXIT.ok;
+  });
+
+program
+  .command('run-now')
+  .description('ask the running agent to run a job now, e.g. Schedule/db-vacuum; waits for it and prints the run')
+  .argument('<kind/name>', 'resource key')
+  .addOption(new Option('--listen <host:port>', "the agent's HTTP address").default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen))
+  .option('-o, --output <format>', 'text or json', 'text')
+  .action(async (key: string, flags: { listen: string; output: string }) => {
+    const [kind, name] = key.split('/');
+    if (!kind || !name) throw new Error(`expected KIND/NAME, got "${key}"`);
+    const body = await postTrigger(flags.listen, kind, name);
+    if (flags.output === 'json') process.stdout.write(JSON.stringify(body, null, 2) + '\n');
+    else {
+      const run = body as { succeeded?: boolean; exitCode?: number; outputTail?: string; error?: string };
+      process.stdout.write(`${key}: ${run.succeeded ? 'succeeded' : 'FAILED'}${run.exitCode !== undefined ? ` (exit ${run.exitCode})` : ''}${run.error ? `: ${run.error}` : ''}\n`);
+      if (run.outputTail) process.stdout.write(run.outputTail.replace(/\n?$/, '\n'));
+    }
+    process.exitCode = (body as { succeeded?: boolean }).succeeded === true ? EXIT.ok : EXIT.error;
+  });
+
+program
+  .command('schema')
+  .description('print the JSON Schema of all manifest kinds (for editors)')
+  .option('-o, --out <file>', 'write to a file instead of stdout')
+  .action(async (flags: { out?: string }) => {
+    const text = JSON.stringify(manifestJsonSchema(), null, 2) + '\n';
+    if (flags.out) await writeFile(flags.out, text);
+    else process.stdout.write(text);
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`error: ${(err as Error).message}\n`);
+  process.exit(EXIT.error);
+});

@@ -1,0 +1,80 @@
+import type { Logger } from 'pino';
+import { LABEL_SERVICE } from '../adapters/docker-types.js';
+import type { DockerAdapter } from '../adapters/docker.js';
+import type { Ownership } from '../reconcilers/ownership.js';
+
+/** Container events that can change what a Service reconcile decides. */
+const ACTIONS = ['start', 'die', 'stop', 'kill', 'destroy', 'oom', 'health_status', 'pause', 'unpause'];
+
+export interface DockerEventsOptions {
+  docker: DockerAdapter;
+  own: Ownership;
+  log: Logger;
+  /** A service's container changed: enqueue it (and whatever depends on it). */
+  onServiceEvent: (service: string, action: string) => void;
+  /** The stream was (re)established: events may have been missed, so resync. */
+  onReconnect: () => void;
+}
+
+/**
+ * Follows the engine's event stream for this agent's containers, reconnecting with backoff when it
+ * drops (dockerd restarted, socket gone). Self-healing is driven by these events, not by polling.
+ */
+export class DockerEvents {
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  connected = false;
+
+  constructor(private readonly o: DockerEventsOptions) {}
+
+  start(): void {
+    this.running = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    let delay = 500;
+    let first = true;
+    while (!this.abort.signal.aborted) {
+      try {
+        await this.o.docker.events(
+          { type: ['container'], label: Object.entries(this.o.own.selector()).map(([k, v]) => `${k}=${v}`), event: ACTIONS },
+          (e) => {
+            const service = e.labels[LABEL_SERVICE];
+            if (service) this.o.onServiceEvent(service, e.action);
+          },
+          this.abort.signal,
+          () => {
+            this.connected = true;
+            if (!first) this.o.log.info('docker event stream reconnected; resyncing');
+            // Missed events are harmless only if we look at everything again after (re)connecting.
+            this.o.onReconnect();
+            first = false;
+            delay = 500;
+          },
+        );
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message, retryInMs: delay }, 'docker event stream failed');
+      }
+      this.connected = false;
+      if (this.abort.signal.aborted) break;
+      this.o.log.warn({ retryInMs: delay }, 'docker event stream ended; reconnecting');
+      await sleep(delay, this.abort.signal);
+      delay = Math.min(delay * 2, 15_000);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
+}

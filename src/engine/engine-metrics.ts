@@ -1,0 +1,41 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export const RECONCILE_RESULTS = ['success', 'error', 'requeue_after', 'terminal'] as const;
+export type ReconcileOutcome = (typeof RECONCILE_RESULTS)[number];
+
+/** The controller-runtime metric set, under the certitrack_ prefix. */
+export class EngineMetrics {
+  readonly reconcileTotal: Counter<'kind' | 'result'>;
+  readonly reconcileTime: Histogram<'kind'>;
+  readonly queueDepth: Gauge;
+  readonly queueAdds: Counter;
+  readonly manifestLoadSuccess: Gauge;
+  readonly manifestLoadTimestamp: Gauge;
+  readonly manifestLoadErrors: Counter;
+  readonly appliedRevision: Gauge<'revision'>;
+  readonly desiredResources: Gauge<'kind'>;
+
+  constructor(registry: Registry, kinds: readonly string[]) {
+    const registers = [registry];
+    this.reconcileTotal = new Counter({ name: 'certitrack_reconcile_total', help: 'Reconciles by kind and result.', labelNames: ['kind', 'result'], registers });
+    this.reconcileTime = new Histogram({
+      name: 'certitrack_reconcile_time_seconds',
+      help: 'Time spent in one reconcile.',
+      labelNames: ['kind'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.queueDepth = new Gauge({ name: 'certitrack_workqueue_depth', help: 'Keys waiting in the work queue.', registers });
+    this.queueAdds = new Counter({ name: 'certitrack_workqueue_adds_total', help: 'Keys added to the work queue.', registers });
+    this.manifestLoadSuccess = new Gauge({ name: 'certitrack_manifest_load_success', help: '1 if the last manifest load succeeded, 0 if it was rejected.', registers });
+    this.manifestLoadTimestamp = new Gauge({ name: 'certitrack_manifest_last_load_timestamp_seconds', help: 'When manifests were last loaded (successfully or not).', registers });
+    this.manifestLoadErrors = new Counter({ name: 'certitrack_manifest_load_errors_total', help: 'Manifest loads rejected as a whole.', registers });
+    this.appliedRevision = new Gauge({ name: 'certitrack_applied_revision_info', help: 'The manifest revision fully applied (value 1).', labelNames: ['revision'], registers });
+    this.desiredResources = new Gauge({ name: 'certitrack_desired_resources', help: 'Resources declared, by kind.', labelNames: ['kind'], registers });
+    for (const kind of kinds) {
+      for (const result of RECONCILE_RESULTS) this.reconcileTotal.labels(kind, result).inc(0);
+      this.reconcileTime.zero({ kind });
+      this.desiredResources.labels(kind).set(0);
+    }
+  }
+}

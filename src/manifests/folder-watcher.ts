@@ -1,0 +1,39 @@
+import { watch, type FSWatcher } from 'chokidar';
+
+/**
+ * Calls `onChange` once after a burst of file changes settles: a `git checkout` writes many files
+ * at once, and loading half of them would only produce errors.
+ */
+export class FolderWatcher {
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly paths: string[],
+    private readonly onChange: () => void,
+    private readonly debounceMs = 300,
+  ) {}
+
+  start(): void {
+    this.watcher = watch(this.paths, {
+      ignoreInitial: true,
+      // Editors write to a temp file then rename; waiting for the size to settle avoids half files.
+      awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 50 },
+      ignored: (path) => /(^|[/\\])\.(?!\.?$)/.test(path.split(/[/\\]/).pop() ?? ''),
+    });
+    this.watcher.on('all', () => this.schedule());
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.onChange();
+    }, this.debounceMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    await this.watcher?.close();
+  }
+}

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { parseDuration } from '../../util/duration.js';
+
+/** DNS-1123 label, as Kubernetes names: usable as a container, network and DNS name. */
+export const resourceName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$/, 'expected lower-case letters, digits, "-" or "_", starting and ending with a letter or digit')
+  .max(63);
+
+/** "10s", "1m30s", "500ms", "2h", "7d"; parsed to milliseconds. */
+export const duration = z
+  .string()
+  .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as 500ms, 10s, 1m30s, 2h or 7d' })
+  .transform((s) => parseDuration(s) as number);
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9,
+  ki: 1024, kib: 1024, mi: 1024 ** 2, mib: 1024 ** 2, gi: 1024 ** 3, gib: 1024 ** 3,
+};
+
+export function parseByteSize(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(text.trim());
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[(m[2] ?? '').toLowerCase()];
+  return unit === undefined ? undefined : Math.round(Number(m[1]) * unit);
+}
+
+/** "512Mi", "1G", "256m" (Compose style) or a plain number of bytes. */
+export const byteSize = z
+  .union([z.number().int().positive(), z.string()])
+  .refine((v) => typeof v === 'number' || parseByteSize(v) !== undefined, {
+    message: 'expected a size such as 512Mi, 1Gi, 256m or a number of bytes',
+  })
+  .transform((v) => (typeof v === 'number' ? v : (parseByteSize(v) as number)));
+
+export const stringMap = z.record(z.string(), z.string());
+
+/**
+ * A value that may be a secret: a literal, `{ secretRef: NAME }` (from the secrets env file or the
+ * agent's environment) or `{ file: PATH }` (the file's content, trailing newline trimmed).
+ * Secrets stay references in the desired state; they are resolved only when applied.
+ */
+export const secretRef = z.strictObject({ secretRef: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name') });
+export const fileRef = z.strictObject({ file: z.string().min(1) });
+export const valueOrSecret = z.union([
+  z.string(),
+  z.number().transform(String),
+  z.boolean().transform(String),
+  secretRef,
+  fileRef,
+]);
+export type ValueOrSecret = z.output<typeof valueOrSecret>;

@@ -1,0 +1,25 @@
+import type { z } from 'zod';
+import { defineKind } from './kind.js';
+import { networkSpec } from './network.js';
+import { checkSchedules, scheduleSpec } from './schedule.js';
+import { serviceSpec } from './service.js';
+import { checkServices } from './service-checks.js';
+import { volumeSpec } from './volume.js';
+
+/** Every kind the agent understands. Adding a kind is adding a line here and a reconciler in main.ts. */
+export const kinds = {
+  Service: defineKind({
+    kind: 'Service',
+    description: 'A long-running container, kept running, healthy and matching its spec.',
+    spec: serviceSpec,
+    check: checkServices,
+  }),
+  Network: defineKind({ kind: 'Network', description: 'A Docker bridge network shared by services.', spec: networkSpec }),
+  Volume: defineKind({ kind: 'Volume', description: 'A named Docker volume; never deleted by the agent.', spec: volumeSpec }),
+  Schedule: defineKind({ kind: 'Schedule', description: 'A cron-style job: a command in a Service\'s container or a one-off container.', spec: scheduleSpec, check: checkSchedules }),
+};
+
+export type KindName = keyof typeof kinds;
+export type SpecOf<K extends KindName> = z.output<(typeof kinds)[K]['spec']>;
+export const kindNames = Object.keys(kinds) as KindName[];
+export const isKindName = (k: string): k is KindName => Object.hasOwn(kinds, k);

@@ -1,0 +1,100 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { Resource } from '../resource.js';
+import type { CheckContext } from './kind.js';
+import type { ServiceSpec } from './service.js';
+
+/** Cross-document rules for services: references exist, no cycles, no host port clashes. */
+export function checkServices(ctx: CheckContext): void {
+  const services = ctx.state.list('Service');
+  const ports = new Map<string, { svc: Resource<ServiceSpec>; index: number }>();
+
+  for (const svc of services) {
+    svc.spec.dependsOn.forEach((dep, i) => {
+      const target = ctx.state.get('Service', dep.service);
+      if (!target) ctx.report(svc, ['spec', 'dependsOn', i], `service "${dep.service}" is not declared`);
+      else if (dep.service === svc.name) ctx.report(svc, ['spec', 'dependsOn', i], 'a service cannot depend on itself');
+      else if (dep.condition === 'healthy' && !target.spec.healthcheck)
+        ctx.report(svc, ['spec', 'dependsOn', i], `condition healthy needs a healthcheck on service "${dep.service}"`);
+    });
+    svc.spec.networks.forEach((n, i) => {
+      if (!ctx.state.get('Network', n.name)) ctx.report(svc, ['spec', 'networks', i], `network "${n.name}" is not declared`);
+    });
+    svc.spec.volumes.forEach((v, i) => {
+      if (v.type === 'volume' && !ctx.state.get('Volume', v.source))
+        ctx.report(svc, ['spec', 'volumes', i], `volume "${v.source}" is not declared`);
+    });
+    svc.spec.ports.forEach((p, i) => {
+      // 0.0.0.0 overlaps every address, so two mappings clash when the ports match and either is a wildcard.
+      for (const [key, other] of ports) {
+        const [ip, hp, proto] = key.split('|');
+        if (Number(hp) !== p.hostPort || proto !== p.protocol) continue;
+        if (ip === p.hostIp || ip === '0.0.0.0' || p.hostIp === '0.0.0.0') {
+          ctx.report(
+            svc,
+            ['spec', 'ports', i],
+            `host port ${p.hostPort}/${p.protocol} is already published by service "${other.svc.name}" (${other.svc.source.file})`,
+          );
+        }
+      }
+      ports.set(`${p.hostIp}|${p.hostPort}|${p.protocol}`, { svc, index: i });
+    });
+    for (const [name, value] of Object.entries(svc.spec.env)) {
+      if (typeof value === 'object' && 'secretRef' in value && ctx.secrets.get(value.secretRef) === undefined)
+        ctx.report(svc, ['spec', 'env', name], `secret ${value.secretRef} is not defined in the secrets file or the agent's environment`);
+      if (typeof value === 'object' && 'file' in value) {
+        const path = isAbsolute(value.file) ? value.file : resolve(svc.source.dir, value.file);
+        if (!existsSync(path)) ctx.report(svc, ['spec', 'env', name], `secret file ${path} does not exist`);
+      }
+    }
+    if (svc.spec.build) {
+      const context = resolve(svc.source.dir, svc.spec.build.context);
+      if (!existsSync(context)) ctx.report(svc, ['spec', 'build', 'context'], `build context ${context} does not exist`);
+    }
+  }
+
+  for (const cycle of findCycles(services)) {
+    const first = services.find((s) => s.name === cycle[0]) as Resource<ServiceSpec>;
+    ctx.report(first, ['spec', 'dependsOn'], `dependency cycle: ${[...cycle, cycle[0]].join(' -> ')}`);
+  }
+}
+
+/** Each elementary cycle reported once, starting at its smallest name (depth-first, three colours). */
+export function findCycles(services: readonly Resource<ServiceSpec>[]): string[][] {
+  const deps = new Map(services.map((s) => [s.name, s.spec.dependsOn.map((d) => d.service)]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const cycles = new Map<string, string[]>();
+  const visit = (name: string): void => {
+    state.set(name, 'visiting');
+    stack.push(name);
+    for (const next of deps.get(name) ?? []) {
+      if (!deps.has(next)) continue;
+      if (state.get(next) === 'visiting') {
+        const cycle = stack.slice(stack.indexOf(next));
+        const start = cycle.indexOf([...cycle].sort()[0] as string);
+        const rotated = [...cycle.slice(start), ...cycle.slice(0, start)];
+        cycles.set(rotated.join('>'), rotated);
+      } else if (!state.has(next)) visit(next);
+    }
+    stack.pop();
+    state.set(name, 'done');
+  };
+  for (const name of [...deps.keys()].sort()) if (!state.has(name)) visit(name);
+  return [...cycles.values()];
+}
+
+/** Services ordered so that each comes after everything it depends on (for plan output and cold starts). */
+export function dependencyOrder(services: readonly Resource<ServiceSpec>[]): string[] {
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string): void => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    for (const d of byName.get(name)?.spec.dependsOn ?? []) if (byName.has(d.service)) visit(d.service);
+    out.push(name);
+  };
+  for (const name of [...byName.keys()].sort()) visit(name);
+  return out;
+}

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { byteSize, duration, resourceName, stringMap, valueOrSecret } from './common.js';
+
+const PORT = /^(?:(?<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(?<host>\d{1,5}):(?<container>\d{1,5})(?:\/(?<proto>tcp|udp))?$/;
+
+export interface PortMapping {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export function parsePort(text: string): PortMapping | undefined {
+  const m = PORT.exec(text);
+  if (!m?.groups) return undefined;
+  const hostPort = Number(m.groups.host);
+  const containerPort = Number(m.groups.container);
+  if (hostPort < 1 || hostPort > 65535 || containerPort < 1 || containerPort > 65535) return undefined;
+  return {
+    hostIp: (m.groups.ip ?? '0.0.0.0').replace(/^\[|\]$/g, ''),
+    hostPort,
+    containerPort,
+    protocol: (m.groups.proto as 'tcp' | 'udp' | undefined) ?? 'tcp',
+  };
+}
+
+const port = z
+  .string()
+  .refine((s) => parsePort(s) !== undefined, { message: 'expected HOST:CONTAINER or IP:HOST:CONTAINER, optionally /tcp or /udp' })
+  .transform((s) => parsePort(s) as PortMapping);
+
+export interface VolumeMount {
+  /** A declared Volume's name, or an absolute/relative host path for a bind mount. */
+  source: string;
+  target: string;
+  readOnly: boolean;
+  type: 'volume' | 'bind';
+}
+
+export function parseVolumeMount(text: string): VolumeMount | undefined {
+  const parts = text.split(':');
+  if (parts.length < 2 || parts.length > 3) return undefined;
+  const [source, target, mode] = parts as [string, string, string | undefined];
+  if (!source || !target.startsWith('/')) return undefined;
+  if (mode !== undefined && mode !== 'ro' && mode !== 'rw') return undefined;
+  const type = source.startsWith('/') || source.startsWith('.') ? 'bind' : 'volume';
+  if (type === 'volume' && !/^[a-z0-9][-a-z0-9_]*$/.test(source)) return undefined;
+  return { source, target, readOnly: mode === 'ro', type };
+}
+
+const volumeMount = z.union([
+  z
+    .string()
+    .refine((s) => parseVolumeMount(s) !== undefined, {
+      message: 'expected VOLUME:/container/path[:ro] or ./host/path:/container/path[:ro]',
+    })
+    .transform((s) => parseVolumeMount(s) as VolumeMount),
+  z
+    .strictObject({
+      source: z.string().min(1),
+      target: z.string().startsWith('/', 'expected an absolute path inside the container'),
+      readOnly: z.boolean().default(false),
+    })
+    .transform(
+      (v): VolumeMount => ({ ...v, type: v.source.startsWith('/') || v.source.startsWith('.') ? 'bind' : 'volume' }),
+    ),
+]);
+
+const networkAttachment = z.union([
+  resourceName.transform((name) => ({ name, aliases: [] as string[] })),
+  z.strictObject({ name: resourceName, aliases: z.array(z.string().min(1)).default([]) }),
+]);
+
+const dependency = z.union([
+  resourceName.transform((service) => ({ service, condition: 'started' as const })),
+  z.strictObject({ service: resourceName, condition: z.enum(['started', 'healthy']).default('started') }),
+]);
+
+const commandLine = z.union([z.string().min(1).transform((s) => ['/bin/sh', '-c', s]), z.array(z.string()).min(1)]);
+
+const healthcheck = z
+  .strictObject({
+    /** Run inside the container; exit 0 means healthy. A string runs through /bin/sh -c. */
+    command: commandLine.optional(),
+    /** An HTTP GET from inside the container (wget or curl must exist in the image). */
+    http: z
+      .strictObject({
+        port: z.number().int().min(1).max(65535),
+        path: z.string().startsWith('/').default('/'),
+      })
+      .optional(),
+    interval: duration.default(10_000),
+    timeout: duration.default(5_000),
+    retries: z.number().int().min(1).max(100).default(3),
+    startPeriod: duration.default(0),
+  })
+  .refine((h) => (h.command === undefined) !== (h.http === undefined), {
+    message: 'set exactly one of command or http',
+  });
+
+const build = z.strictObject({
+  /** Directory with the Dockerfile, relative to the manifest file. */
+  context: z.string().min(1),
+  dockerfile: z.string().min(1).default('Dockerfile'),
+  args: stringMap.default({}),
+});
+
+export const serviceSpec = z.strictObject({
+  image: z.string().min(1).regex(/^[^\s]+$/, 'image references contain no spaces'),
+  build: build.optional(),
+  pullPolicy: z.enum(['IfNotPresent', 'Always', 'Never']).default('IfNotPresent'),
+  command: commandLine.optional(),
+  entrypoint: commandLine.optional(),
+  workingDir: z.string().startsWith('/').optional(),
+  user: z.string().min(1).optional(),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, 'expected an environment variable name'), valueOrSecret).default({}),
+  ports: z.array(port).default([]),
+  volumes: z.array(volumeMount).default([]),
+  networks: z.array(networkAttachment).default([]),
+  dependsOn: z.array(dependency).default([]),
+  healthcheck: healthcheck.optional(),
+  restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).default('Always'),
+  stopGracePeriod: duration.default(10_000),
+  resources: z
+    .strictObject({
+      memory: byteSize.optional(),
+      cpus: z.number().positive().max(1024).optional(),
+    })
+    .default({}),
+  labels: stringMap.default({}),
+  logging: z
+    .strictObject({
+      maxSize: z.string().regex(/^\d+[kmg]$/, 'expected a size such as 10m (json-file max-size)').default('10m'),
+      maxFile: z.number().int().min(1).max(100).default(3),
+    })
+    .default({ maxSize: '10m', maxFile: 3 }),
+});
+
+export type ServiceSpec = z.output<typeof serviceSpec>;
+export type HealthcheckSpec = NonNullable<ServiceSpec['healthcheck']>;

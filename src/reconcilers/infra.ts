@@ -1,0 +1,42 @@
+import { LABEL_NETWORK, LABEL_VOLUME } from '../adapters/docker-types.js';
+import type { DockerAdapter } from '../adapters/docker.js';
+import type { DesiredState } from '../manifests/desired-state.js';
+import { KeyedMutex } from '../util/keyed-mutex.js';
+import type { Ownership } from './ownership.js';
+
+/**
+ * Networks and volumes are created on demand by whichever reconcile needs them first (a Service
+ * cannot start without its network), so the order in which keys run never matters. Docker does not
+ * reliably refuse a second network with the same name, so creation is serialised per name here and
+ * duplicates left by a crash are cleaned up.
+ */
+export class DockerInfra {
+  private readonly locks = new KeyedMutex();
+
+  constructor(
+    private readonly docker: DockerAdapter,
+    private readonly own: Ownership,
+  ) {}
+
+  ensureNetwork(desired: DesiredState, name: string): Promise<void> {
+    return this.locks.run(`network/${name}`, async () => {
+      const matches = (await this.docker.listNetworks(this.own.selector({ [LABEL_NETWORK]: name }))).filter((n) => n.name === this.own.dockerName(name));
+      if (matches.length > 0) {
+        // Keep the one in use (or the first); remove empty duplicates so the name is unambiguous.
+        const keep = matches.find((n) => n.containers > 0) ?? matches[0];
+        for (const n of matches) if (n !== keep && n.containers === 0) await this.docker.removeNetwork(n.id);
+        return;
+      }
+      const spec = desired.get('Network', name)?.spec;
+      await this.docker.createNetwork(this.own.dockerName(name), { ...(spec?.labels ?? {}), ...this.own.selector({ [LABEL_NETWORK]: name }) }, spec?.internal ?? false);
+    });
+  }
+
+  ensureVolume(name: string, labels: Record<string, string> = {}): Promise<void> {
+    return this.locks.run(`volume/${name}`, async () => {
+      const existing = await this.docker.listVolumes(this.own.selector({ [LABEL_VOLUME]: name }));
+      if (existing.some((v) => v.name === this.own.dockerName(name))) return;
+      await this.docker.createVolume(this.own.dockerName(name), { ...labels, ...this.own.selector({ [LABEL_VOLUME]: name }) });
+    });
+  }
+}

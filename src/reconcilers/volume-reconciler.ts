@@ -1,0 +1,48 @@
+import { LABEL_VOLUME } from '../adapters/docker-types.js';
+import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerInfra } from './infra.js';
+import type { Ownership } from './ownership.js';
+import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
+
+/**
+ * Creates declared volumes. A volume no longer declared is reported as orphaned and left alone:
+ * data is not the agent's to drop (`docker volume rm` it by hand).
+ */
+export class VolumeReconciler implements Reconciler {
+  readonly kind = 'Volume';
+
+  constructor(
+    private readonly docker: DockerAdapter,
+    private readonly own: Ownership,
+    private readonly infra: DockerInfra,
+  ) {}
+
+  async listOwned(): Promise<string[]> {
+    return (await this.docker.listVolumes(this.own.selector())).map((v) => v.labels[LABEL_VOLUME]).filter((n): n is string => !!n);
+  }
+
+  async plan(name: string, ctx: ReconcileContext): Promise<PlannedAction[]> {
+    const exists = await this.exists(name);
+    const declared = !!ctx.desired.get('Volume', name);
+    if (declared && !exists) return [{ kind: this.kind, name, action: 'create', reason: 'not created yet' }];
+    if (!declared && exists) return [{ kind: this.kind, name, action: 'skip', reason: 'no longer declared; volumes are never deleted automatically' }];
+    return [];
+  }
+
+  async reconcile(name: string, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const key = resourceKey(this.kind, name);
+    const vol = ctx.desired.get('Volume', name);
+    if (vol) {
+      await this.infra.ensureVolume(name, vol.spec.labels);
+      ctx.status.setCondition(key, 'Ready', 'True', 'Created');
+    } else {
+      ctx.status.setCondition(key, 'Ready', 'False', 'Orphaned', `no longer declared; kept. Remove by hand with: docker volume rm ${this.own.dockerName(name)}`);
+    }
+    ctx.status.setDetails(key, { dockerName: this.own.dockerName(name) });
+    return {};
+  }
+
+  private async exists(name: string): Promise<boolean> {
+    return (await this.docker.listVolumes(this.own.selector({ [LABEL_VOLUME]: name }))).some((v) => v.name === this.own.dockerName(name));
+  }
+}

@@ -1,0 +1,182 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { JobRunner, type JobResult } from '../../src/schedule/job-runner.js';
+import { RunHistory } from '../../src/schedule/run-history.js';
+import { StateStore } from '../../src/state/state-store.js';
+
+let dir: string;
+let state: StateStore;
+let history: RunHistory;
+let registry: Registry;
+let runner: JobRunner;
+const KEY = 'Schedule/nightly';
+
+/** A job that finishes when told to, or stops (rejecting) when aborted. */
+function controllable(result: JobResult = { exitCode: 0, outputTail: 'ok\n' }) {
+  let finish!: () => void;
+  let started!: () => void;
+  const startedP = new Promise<void>((r) => (started = r));
+  const state = { aborted: false };
+  const fn = (signal: AbortSignal) =>
+    new Promise<JobResult>((resolve, reject) => {
+      started();
+      finish = () => resolve(result);
+      signal.addEventListener('abort', () => {
+        state.aborted = true;
+        reject(new Error('stopped by signal'));
+      });
+    });
+  return { fn, started: startedP, finish: () => finish(), state };
+}
+
+async function metricValue(name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const v = (m?.values as { value: number; labels: Record<string, string> }[] | undefined)?.find((x) =>
+    Object.entries(labels).every(([k, val]) => x.labels[k] === val),
+  );
+  return v?.value;
+}
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'job-runner-'));
+  state = await StateStore.open(dir, { flushDelayMs: 10 });
+  history = new RunHistory(state);
+  registry = new Registry();
+  runner = new JobRunner(history, registry, { abortGraceMs: 200, redact: (t) => t.replaceAll('hunter2', '***') });
+});
+afterEach(async () => {
+  await runner.abort();
+  await state.flush();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('JobRunner', () => {
+  it('records a successful run with exit code, output and metrics', async () => {
+    runner.track(KEY);
+    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', name: 'nightly', result: 'failure' })).toBe(0);
+    const rec = await runner.run(KEY, 'Forbid', 5000, 'schedule', async () => ({ exitCode: 0, outputTail: 'done password=hunter2\n', details: { bytes: 42 } }), new Date('2025-01-01T02:00:00Z'));
+    expect(rec).toMatchObject({ key: KEY, trigger: 'schedule', exitCode: 0, succeeded: true, scheduledFor: '2025-01-01T02:00:00.000Z', outputTail: 'done password=***\n', details: { bytes: 42 } });
+    expect(history.last(KEY)?.id).toBe(rec?.id);
+    expect(history.lastSuccess(KEY)?.id).toBe(rec?.id);
+    const labels = { kind: 'Schedule', name: 'nightly' };
+    expect(await metricValue('certitrack_job_runs_total', { ...labels, result: 'success' })).toBe(1);
+    expect(await metricValue('certitrack_job_failures_total', labels)).toBe(0);
+    const lastSuccess = await metricValue('certitrack_job_last_success_timestamp_seconds', labels);
+    expect(Math.abs((lastSuccess ?? 0) - Date.now() / 1000)).toBeLessThan(5);
+    expect(await metricValue('certitrack_job_duration_seconds', labels)).toBeGreaterThanOrEqual(0);
+    expect(await metricValue('certitrack_job_running', labels)).toBe(0);
+  });
+
+  it('a non-zero exit and a thrown error are failures, with their output', async () => {
+    const failed = await runner.run(KEY, 'Allow', 5000, 'manual', async () => ({ exitCode: 3, outputTail: 'pg_dump: error: connection refused\n' }));
+    expect(failed).toMatchObject({ succeeded: false, exitCode: 3, outputTail: 'pg_dump: error: connection refused\n' });
+    const thrown = await runner.run(KEY, 'Allow', 5000, 'manual', async () => {
+      throw new Error('service "db" has no running container');
+    });
+    expect(thrown).toMatchObject({ succeeded: false, outputTail: 'service "db" has no running container' });
+    expect(thrown?.exitCode).toBeUndefined();
+    const labels = { kind: 'Schedule', name: 'nightly' };
+    expect(await metricValue('certitrack_job_failures_total', labels)).toBe(2);
+    expect(await metricValue('certitrack_job_runs_total', { ...labels, result: 'failure' })).toBe(2);
+    expect(await metricValue('certitrack_job_last_success_timestamp_seconds', labels)).toBeUndefined();
+  });
+
+  it('Forbid skips while a run is in progress', async () => {
+    const a = controllable();
+    const first = runner.run(KEY, 'Forbid', 5000, 'schedule', a.fn);
+    await a.started;
+    expect(runner.isRunning(KEY)).toBe(true);
+    expect(await metricValue('certitrack_job_running', { kind: 'Schedule', name: 'nightly' })).toBe(1);
+    const second = await runner.run(KEY, 'Forbid', 5000, 'schedule', async () => ({ exitCode: 0, outputTail: '' }));
+    expect(second).toBeUndefined();
+    a.finish();
+    expect((await first)?.succeeded).toBe(true);
+    expect(history.list(KEY)).toHaveLength(1);
+    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', name: 'nightly', result: 'skipped' })).toBe(1);
+  });
+
+  it('Replace aborts the running one, then starts', async () => {
+    const a = controllable();
+    const first = runner.run(KEY, 'Replace', 5000, 'schedule', a.fn);
+    await a.started;
+    const second = await runner.run(KEY, 'Replace', 5000, 'manual', async () => ({ exitCode: 0, outputTail: 'second' }));
+    const firstRec = await first;
+    expect(a.state.aborted).toBe(true);
+    expect(firstRec?.succeeded).toBe(false);
+    expect(firstRec?.outputTail).toMatch(/replaced by a newer run/);
+    expect(second?.succeeded).toBe(true);
+    // The replaced run had finished (been recorded) before the new one started.
+    expect(Date.parse(firstRec?.finishedAt ?? '')).toBeLessThanOrEqual(Date.parse(second?.startedAt ?? ''));
+    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', name: 'nightly', result: 'aborted' })).toBe(1);
+  });
+
+  it('Allow runs concurrently', async () => {
+    const a = controllable();
+    const b = controllable();
+    const p1 = runner.run(KEY, 'Allow', 5000, 'schedule', a.fn);
+    const p2 = runner.run(KEY, 'Allow', 5000, 'schedule', b.fn);
+    await Promise.all([a.started, b.started]);
+    expect(runner.runningRecords(KEY)).toHaveLength(2);
+    b.finish();
+    a.finish();
+    const [r1, r2] = await Promise.all([p1, p2]);
+    expect(r1?.succeeded && r2?.succeeded).toBe(true);
+    expect(runner.isRunning(KEY)).toBe(false);
+  });
+
+  it('a timeout aborts the job and records it as a failure', async () => {
+    const a = controllable();
+    const t0 = Date.now();
+    const rec = await runner.run(KEY, 'Forbid', 150, 'schedule', a.fn);
+    const elapsed = Date.now() - t0;
+    expect(a.state.aborted).toBe(true);
+    expect(rec).toMatchObject({ succeeded: false });
+    expect(rec?.outputTail).toMatch(/timed out after 150ms/);
+    expect(elapsed).toBeGreaterThanOrEqual(140);
+    expect(elapsed).toBeLessThan(2000);
+    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', name: 'nightly', result: 'timeout' })).toBe(1);
+    expect(await metricValue('certitrack_job_failures_total', { kind: 'Schedule', name: 'nightly' })).toBe(1);
+  });
+
+  it('a job that ignores the abort is closed after the grace period', async () => {
+    const rec = await runner.run(KEY, 'Forbid', 50, 'schedule', () => new Promise<JobResult>(() => undefined));
+    expect(rec?.succeeded).toBe(false);
+    expect(rec?.outputTail).toMatch(/did not stop within/);
+    expect(runner.isRunning(KEY)).toBe(false);
+  });
+
+  it('keeps the last N runs but never loses the last success; persists and restores', async () => {
+    history.setLimit(KEY, 3);
+    await runner.run(KEY, 'Forbid', 5000, 'schedule', async () => ({ exitCode: 0, outputTail: 'good' }));
+    for (let i = 0; i < 4; i++) await runner.run(KEY, 'Forbid', 5000, 'schedule', async () => ({ exitCode: 1, outputTail: `bad ${i}` }));
+    expect(history.list(KEY).map((r) => r.outputTail)).toEqual(['bad 3', 'bad 2', 'bad 1']);
+    expect(history.lastSuccess(KEY)?.outputTail).toBe('good');
+    history.setLastScheduled(KEY, new Date('2025-01-01T01:00:00Z'));
+    history.start(KEY, 'schedule'); // left unfinished, as if the agent died mid-run
+    await state.flush();
+
+    const reopened = new RunHistory(await StateStore.open(dir));
+    expect(reopened.getLastScheduled(KEY)?.toISOString()).toBe('2025-01-01T01:00:00.000Z');
+    // A bookmark written for another cron expression does not count for the edited schedule.
+    reopened.setLastScheduled(KEY, new Date('2025-01-01T01:00:00Z'), '0 2 * * *|UTC');
+    expect(reopened.getLastScheduled(KEY, '0 2 * * *|UTC')?.toISOString()).toBe('2025-01-01T01:00:00.000Z');
+    expect(reopened.getLastScheduled(KEY, '0 12 * * *|UTC')).toBeUndefined();
+    expect(reopened.lastSuccess(KEY)?.outputTail).toBe('good');
+    expect(reopened.recoverInterrupted()).toBe(1);
+    expect(reopened.last(KEY)).toMatchObject({ succeeded: false, outputTail: expect.stringMatching(/interrupted/) });
+
+    const registry2 = new Registry();
+    new JobRunner(reopened, registry2).track(KEY);
+    const m = (await registry2.getMetricsAsJSON()).find((x) => x.name === 'certitrack_job_last_success_timestamp_seconds');
+    expect(m?.values[0]?.value).toBe(Date.parse(reopened.lastSuccess(KEY)?.finishedAt ?? '') / 1000);
+  });
+
+  it('keeps only the last 4 KiB of output', async () => {
+    const rec = await runner.run(KEY, 'Forbid', 5000, 'schedule', async () => ({ exitCode: 0, outputTail: 'x'.repeat(10_000) + 'END' }));
+    expect(Buffer.byteLength(rec?.outputTail ?? '')).toBe(4096);
+    expect(rec?.outputTail.endsWith('END')).toBe(true);
+  });
+});

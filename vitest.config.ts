@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Integration tests wait on a real engine, real servers and real timers.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    pool: 'forks',
+    maxWorkers: 2,
+    env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
+    reporters: ['default'],
+  },
+});
