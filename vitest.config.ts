@@ -8,7 +8,8 @@ export default defineConfig({
     hookTimeout: 180_000,
     pool: 'forks',
     maxWorkers: 2,
-    env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
+    // No test may send a packet to the EC2 metadata address; the SDK's credential chain would.
+    env: { TESTCONTAINERS_RYUK_DISABLED: 'true', AWS_EC2_METADATA_DISABLED: 'true' },
     reporters: ['default'],
   },
 });

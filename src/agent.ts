@@ -1,3 +1,4 @@
+import { realpath } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AgentConfig } from './config.js';
@@ -11,6 +12,8 @@ import type { ReloadableSecrets } from './manifests/reloadable-secrets.js';
 import { formatManifestError, type ManifestError } from './manifests/source.js';
 import { resourceKey, type PlannedAction } from './reconcilers/types.js';
 import type { AgentHttpServer } from './server/http-server.js';
+import type { GitManifestSource } from './sources/git-source.js';
+import type { StackOutputsResult } from './aws/stack-outputs.js';
 import type { StatusStore } from './state/status-store.js';
 
 export interface AgentParts {
@@ -23,8 +26,14 @@ export interface AgentParts {
   events: DockerEvents;
   server: AgentHttpServer;
   metrics: EngineMetrics;
-  /** Extra work to stop on shutdown (schedulers, publishers, git sync). */
+  /** Extra work to stop on shutdown (schedulers, publishers). */
   extraStops?: (() => Promise<void>)[];
+  /** Manifests from git: each new commit's checkout replaces the folder. */
+  git?: GitManifestSource;
+  /** Told once the first snapshot is applied and the listener is up (systemd Type=notify). */
+  onReady?: () => void;
+  /** The bootstrap stack's outputs for `${cfn:Name}` references in manifests. */
+  cfnOutputs?: () => Promise<StackOutputsResult>;
 }
 
 export interface ManifestLoadState {
@@ -44,10 +53,15 @@ export class Agent {
   private loading: Promise<ManifestLoadState> | undefined;
   private reloadAgain = false;
   lastLoad: ManifestLoadState | undefined;
+  /** The folder loaded from: the configured one, or the checkout of the newest git commit. */
+  private sourceDir: string;
+  private sourceCommit: string | undefined;
   /** Where the HTTP server listens once `run` started it (port 0 resolves to a real port). */
   address: { host: string; port: number } | undefined;
 
-  constructor(readonly parts: AgentParts) {}
+  constructor(readonly parts: AgentParts) {
+    this.sourceDir = parts.config.manifestsDir;
+  }
 
   /**
    * Loads the folder as one transaction. On any error nothing changes: the last good snapshot stays
@@ -72,7 +86,8 @@ export class Agent {
   private async doReload(reason: string): Promise<ManifestLoadState> {
     const { config, log, metrics, controller } = this.parts;
     this.parts.secrets.reload();
-    const result = await loadManifests(config.manifestsDir, { secrets: this.parts.secrets });
+    const commit = this.sourceCommit;
+    const result = await this.loadSource();
     metrics.manifestLoadTimestamp.setToCurrentTime();
     let errors: ManifestError[] = result.ok ? [] : result.errors;
     if (result.ok && result.state.size === 0 && !config.allowEmpty) {
@@ -85,16 +100,28 @@ export class Agent {
       for (const line of lines) log.error({ reason }, `manifest rejected: ${line}`);
       log.warn({ keptRevision: controller.current.revision }, 'manifests rejected as a whole; the last good state stays applied');
       this.lastLoad = { ok: false, at: new Date().toISOString(), errors: lines };
-      this.scheduleRetry();
+      // A git commit never changes; a local folder may be fixed (or come back) without an event.
+      if (!this.sourceCommit) this.scheduleRetry();
       return this.lastLoad;
     }
     metrics.manifestLoadSuccess.set(1);
     this.lastLoad = { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [] };
-    if (result.state.revision !== controller.current.revision) {
-      log.info({ revision: result.state.revision, resources: result.state.size, reason }, 'manifests loaded');
+    if (result.state.revision !== controller.current.revision || result.state.origin !== controller.current.origin) {
+      log.info({ revision: result.state.revision, resources: result.state.size, reason, origin: result.state.origin }, 'manifests loaded');
       await controller.setDesired(result.state);
     }
+    if (commit) await this.parts.git?.markApplied(commit);
     return this.lastLoad;
+  }
+
+  /**
+   * Loads from the real path behind the folder, so a git checkout switched mid-load (the symlink
+   * moves) cannot mix two trees.
+   */
+  private async loadSource() {
+    const dir = await realpath(this.sourceDir).catch(() => this.sourceDir);
+    const origin = this.sourceCommit ? `git:${this.sourceCommit}` : this.parts.config.manifestsDir;
+    return loadManifests(dir, { secrets: this.parts.secrets, origin, cfnOutputs: this.parts.cfnOutputs, ...(this.sourceCommit ? { displayBase: dir } : {}) });
   }
 
   private scheduleRetry(): void {
@@ -114,10 +141,31 @@ export class Agent {
     log.info({ address: `${addr.address}:${addr.port}`, manifests: config.manifestsDir, instance: config.instance }, 'agent listening');
     controller.start();
     events.start();
-    await this.reload('startup');
-    const paths = [config.manifestsDir, ...(config.secretsFile ? [config.secretsFile] : [])];
-    this.watcher = new FolderWatcher(paths, () => void this.reload('files changed'));
-    this.watcher.start();
+    const git = this.parts.git;
+    if (git) {
+      // Start from the commit applied before a restart, so a bad newer commit is not a blank slate.
+      const applied = await git.appliedDir();
+      if (applied) this.useCommit(applied.dir, applied.commit);
+      git.onChange((dir, commit) => {
+        this.useCommit(dir, commit);
+        return this.reload(`git commit ${commit.slice(0, 12)}`).then(() => undefined);
+      });
+    }
+    // With git and nothing applied yet, the first sync delivers the first folder.
+    if (!git || this.sourceCommit) await this.reload('startup');
+    await git?.start();
+    // Checkouts are immutable; only a local folder (and the secrets file) need watching.
+    const paths = [...(git ? [] : [config.manifestsDir]), ...(config.secretsFile ? [config.secretsFile] : [])];
+    if (paths.length > 0) {
+      this.watcher = new FolderWatcher(paths, () => void this.reload('files changed'));
+      this.watcher.start();
+    }
+    this.parts.onReady?.();
+  }
+
+  private useCommit(dir: string, commit: string): void {
+    this.sourceDir = dir;
+    this.sourceCommit = commit;
   }
 
   /**
@@ -142,7 +190,7 @@ export class Agent {
   /** What `apply` would do, computed against the live engine without changing anything. */
   async plan(): Promise<{ load: ManifestLoadState; actions: PlannedAction[] }> {
     this.parts.secrets.reload();
-    const result = await loadManifests(this.parts.config.manifestsDir, { secrets: this.parts.secrets });
+    const result = await this.loadSource();
     if (!result.ok) {
       return { load: { ok: false, at: new Date().toISOString(), errors: result.errors.map(formatManifestError) }, actions: [] };
     }
@@ -167,6 +215,7 @@ export class Agent {
       origin: controller.current.origin,
       manifests: this.lastLoad ?? null,
       eventsConnected: this.parts.events.connected,
+      git: this.parts.git?.status() ?? null,
       resources: status.all(),
     };
   }
@@ -175,6 +224,7 @@ export class Agent {
     const { server, events, controller, log } = this.parts;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.watcher?.stop();
+    await this.parts.git?.stop();
     await events.stop();
     await controller.stop();
     // After the controller: no new job may start while running ones are being stopped.

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { agentUrl, fetchStatus, postTrigger, renderStatus } from './cli/status-command.js';
 import { formatTable } from './cli/table.js';
-import { configFrom, DEFAULTS, type AgentConfig } from './config.js';
+import { configFrom, DEFAULTS, gitConfigFrom, type AgentConfig, type GitFlags } from './config.js';
+import { importCompose } from './import/compose.js';
 import { manifestJsonSchema } from './manifests/json-schema.js';
 import { loadManifests } from './manifests/load.js';
 import { EnvFileSecrets } from './manifests/secrets.js';
@@ -60,12 +62,19 @@ function toConfig(dir: string, flags: CommonFlags): AgentConfig {
 }
 
 withCommon(program.command('run'))
-  .description('run the agent: watch the folder and keep reality matching it until stopped')
-  .requiredOption('-m, --manifests <dir>', 'folder of manifests')
+  .description('run the agent: watch the folder (or a git branch) and keep reality matching it until stopped')
+  .option('-m, --manifests <dir>', 'folder of manifests')
+  .option('--git-url <url>', 'take manifests from this git repository instead (env CERTITRACK_MANIFESTS_GIT_URL)')
+  .option('--git-branch <branch>', 'branch to follow (default main)')
+  .option('--git-poll <duration>', 'how often to fetch (default 60s); POST /hooks/git fetches at once')
+  .option('--git-subdir <dir>', 'folder inside the repository holding the manifests')
+  .option('--git-credentials <file>', 'git-credentials lines (HTTPS) or a private key (SSH)')
   .option('--listen <host:port>', `HTTP address for /healthz /readyz /metrics /status (default ${DEFAULTS.listen})`)
   .option('--resync <duration>', 'full resync period (default 5m)')
-  .action(async (flags: CommonFlags & { manifests: string }) => {
-    const agent = await buildAgent(toConfig(flags.manifests, flags));
+  .action(async (flags: CommonFlags & GitFlags & { manifests?: string }) => {
+    const git = gitConfigFrom(flags);
+    if (!git && !flags.manifests) throw new Error('give --manifests DIR or --git-url URL');
+    const agent = await buildAgent({ ...toConfig(flags.manifests ?? '.', flags), git });
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
@@ -83,9 +92,14 @@ program
   .description('check every manifest; print all errors with file:line:col; exit 1 if any')
   .argument('<dir>', 'folder of manifests')
   .option('--secrets-file <file>', 'check that referenced secrets exist in this file')
+  .option('--stack-outputs <file>', 'JSON object of CloudFormation outputs for ${cfn:Name} references (offline checks)')
   .option('-o, --output <format>', 'text or json', 'text')
-  .action(async (dir: string, flags: { secretsFile?: string; output: string }) => {
-    const result = await loadManifests(dir, { secrets: new EnvFileSecrets(flags.secretsFile) });
+  .action(async (dir: string, flags: { secretsFile?: string; stackOutputs?: string; output: string }) => {
+    const outputs = flags.stackOutputs ? (JSON.parse(await readFile(flags.stackOutputs, 'utf8')) as Record<string, string>) : undefined;
+    const result = await loadManifests(dir, {
+      secrets: new EnvFileSecrets(flags.secretsFile),
+      cfnOutputs: async () => (outputs ? { ok: true, outputs } : { ok: false, reason: 'pass --stack-outputs FILE to check references offline' }),
+    });
     if (flags.output === 'json') {
       process.stdout.write(JSON.stringify(result.ok ? { ok: true, revision: result.state.revision, resources: result.state.size, files: result.files } : { ok: false, errors: result.errors }, null, 2) + '\n');
     } else if (result.ok) {
@@ -167,6 +181,21 @@ program
       if (run.outputTail) process.stdout.write(run.outputTail.replace(/\n?$/, '\n'));
     }
     process.exitCode = (body as { succeeded?: boolean }).succeeded === true ? EXIT.ok : EXIT.error;
+  });
+
+program
+  .command('import-compose')
+  .description('convert a docker-compose file into manifests; secrets stay references; prints what it could not translate')
+  .argument('<compose-file>', 'docker-compose.yml')
+  .requiredOption('-o, --out <dir>', 'folder to write the manifests to')
+  .action(async (file: string, flags: { out: string }) => {
+    const out = resolve(flags.out);
+    const { files, warnings } = importCompose(await readFile(file, 'utf8'), { composeDir: dirname(resolve(file)), outputDir: out, sourceName: basename(file) });
+    await mkdir(out, { recursive: true });
+    for (const [name, text] of files) await writeFile(join(out, name), text);
+    process.stdout.write(`wrote ${files.size} file(s) to ${flags.out}\n`);
+    for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+    process.stdout.write(`check with: certitrack-agent validate ${flags.out} --secrets-file <your secrets.env>\n`);
   });
 
 program

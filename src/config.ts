@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { parseListen, type ListenAddress } from './server/http-server.js';
+import type { AwsConfig } from './aws/context.js';
+import { parseDuration } from './util/duration.js';
 
 /** Everything the agent can be told, from flags or environment; see README "Configuration". */
 export interface AgentConfig {
@@ -16,6 +18,24 @@ export interface AgentConfig {
   restartBackoffBaseMs: number;
   restartBackoffMaxMs: number;
   logLevel: string;
+  /** Manifests from a git branch instead of a local folder (the checkout then replaces manifestsDir). */
+  git: GitSourceConfig | undefined;
+  /** Shared secret for POST /hooks/git (env CERTITRACK_WEBHOOK_SECRET); no webhook without it. */
+  webhookSecret: string | undefined;
+  /** Region, endpoint override and bootstrap stack; without a region AWS-backed kinds are Disabled. */
+  aws: AwsConfig;
+  /** Probed once a minute for the HealthCheck metric (the seed's nginx /health). */
+  healthUrl: string | undefined;
+  /** File systems whose use is published (CloudWatch agent's disk_used_percent). */
+  diskPaths: string[];
+}
+
+export interface GitSourceConfig {
+  url: string;
+  branch: string;
+  pollIntervalMs: number;
+  subdir: string | undefined;
+  credentialsFile: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -28,6 +48,31 @@ export const DEFAULTS = {
   restartBackoffBaseMs: 10_000,
   restartBackoffMaxMs: 300_000,
 } as const;
+
+export interface GitFlags {
+  gitUrl?: string;
+  gitBranch?: string;
+  gitPoll?: string;
+  gitSubdir?: string;
+  gitCredentials?: string;
+}
+
+/** Git source settings from flags, falling back to the variables install.sh writes to agent.env. */
+export function gitConfigFrom(flags: GitFlags, env: NodeJS.ProcessEnv = process.env): GitSourceConfig | undefined {
+  const url = flags.gitUrl ?? env.CERTITRACK_MANIFESTS_GIT_URL;
+  if (!url) return undefined;
+  const poll = flags.gitPoll ?? env.CERTITRACK_MANIFESTS_POLL_INTERVAL ?? '60s';
+  const pollIntervalMs = parseDuration(poll);
+  if (pollIntervalMs === undefined || pollIntervalMs < 1000) throw new Error(`--git-poll: "${poll}" is not a duration of at least 1s`);
+  const creds = flags.gitCredentials ?? env.CERTITRACK_MANIFESTS_GIT_CREDENTIALS;
+  return {
+    url,
+    branch: flags.gitBranch ?? env.CERTITRACK_MANIFESTS_GIT_BRANCH ?? 'main',
+    pollIntervalMs,
+    subdir: flags.gitSubdir ?? env.CERTITRACK_MANIFESTS_GIT_SUBDIR,
+    credentialsFile: creds ? resolve(creds) : undefined,
+  };
+}
 
 export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & { manifestsDir: string }, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const str = (v: unknown, fallback: string): string => (typeof v === 'string' && v !== '' ? v : fallback);
@@ -47,5 +92,13 @@ export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & {
     restartBackoffBaseMs: num(opts.restartBackoffBaseMs, DEFAULTS.restartBackoffBaseMs),
     restartBackoffMaxMs: num(opts.restartBackoffMaxMs, DEFAULTS.restartBackoffMaxMs),
     logLevel: str(opts.logLevel ?? env.LOG_LEVEL, 'info'),
+    git: (opts.git as GitSourceConfig | undefined) ?? undefined,
+    webhookSecret: typeof opts.webhookSecret === 'string' ? opts.webhookSecret : env.CERTITRACK_WEBHOOK_SECRET || undefined,
+    aws: (opts.aws as AwsConfig | undefined) ?? {
+      stackName: env.CERTITRACK_STACK_NAME || undefined,
+      endpoint: env.CERTITRACK_AWS_ENDPOINT || undefined,
+    },
+    healthUrl: str(opts.healthUrl ?? env.CERTITRACK_HEALTH_URL, '') || undefined,
+    diskPaths: Array.isArray(opts.diskPaths) ? (opts.diskPaths as string[]) : (env.CERTITRACK_DISK_PATHS ?? '/').split(',').filter(Boolean),
   };
 }

@@ -22,6 +22,22 @@ import { RunHistory } from './schedule/run-history.js';
 import { JobRunner } from './schedule/job-runner.js';
 import { AgentHttpServer } from './server/http-server.js';
 import { createTriggerHandler, type Trigger } from './server/trigger-handler.js';
+import { notifyReady, notifyStopping, notifyWatchdog, watchdogIntervalMs } from './server/sd-notify.js';
+import { GitManifestSource } from './sources/git-source.js';
+import { createWebhookRoute } from './sources/webhook.js';
+import { join } from 'node:path';
+import { Gauge } from 'prom-client';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchAdapter } from './adapters/cloudwatch.js';
+import { buildAwsContext, type AwsContext } from './aws/context.js';
+import { looksLikeEc2 } from './aws/ec2-detect.js';
+import { StackOutputs } from './aws/stack-outputs.js';
+import { HostProbes, type Sample } from './metrics/host-probes.js';
+import { PublishLoop } from './metrics/publish-loop.js';
+import { MetricPublisher } from './metrics/publisher.js';
+import { AlarmReconciler } from './reconcilers/alarm-reconciler.js';
+import type { RestartRecord } from './reconcilers/service/restart-backoff.js';
 import { StateStore } from './state/state-store.js';
 import { StatusStore } from './state/status-store.js';
 
@@ -30,6 +46,8 @@ export interface BuildOptions {
   log?: Logger;
   docker?: DockerAdapter;
   now?: () => Date;
+  /** An AWS context built elsewhere (tests point it at a local CloudWatch endpoint). */
+  aws?: AwsContext;
 }
 
 /**
@@ -51,6 +69,15 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   status.setRedactor(scrub);
 
   const docker = opts.docker ?? new DockerodeAdapter(new Dockerode({ socketPath: config.dockerSocket }));
+  const aws = opts.aws ?? (await buildAwsContext(awsConfigFor(config)));
+  if (!aws.enabled) log.info({ reason: aws.reason }, 'AWS features disabled');
+  const cloudwatch = aws.enabled ? new CloudWatchAdapter(new CloudWatchClient(aws.clientConfig('CloudWatch'))) : undefined;
+  const stackOutputs = new StackOutputs(
+    aws.enabled ? new CloudFormationClient(aws.clientConfig('CloudFormation')) : undefined,
+    aws.enabled ? aws.stackName : undefined,
+    {},
+    aws.enabled ? undefined : aws.reason,
+  );
   const own = new Ownership(config.instance);
   const infra = new DockerInfra(docker, own);
 
@@ -70,8 +97,10 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   const runner = new JobRunner(history, registry, { now, log, redact: scrub });
   const scheduleReconciler = new ScheduleReconciler(docker, history, runner, { instance: config.instance, secrets, now, log });
 
+  const alarmReconciler = new AlarmReconciler(cloudwatch, aws, registry, { instance: config.instance });
+
   const controller = new Controller({
-    reconcilers: [serviceReconciler, new NetworkReconciler(docker, own, infra), new VolumeReconciler(docker, own, infra), scheduleReconciler],
+    reconcilers: [serviceReconciler, new NetworkReconciler(docker, own, infra), new VolumeReconciler(docker, own, infra), scheduleReconciler, alarmReconciler],
     status,
     state,
     log,
@@ -115,6 +144,90 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   const triggers = new Map<string, Trigger>([['Schedule', (name) => scheduleReconciler.runNow(name, controller.current)]]);
   server.mount(createTriggerHandler(triggers));
 
-  agent = new Agent({ config, log, registry, secrets, status, controller, events, server, metrics, extraStops: [() => runner.abort()] });
+  const git = config.git
+    ? new GitManifestSource({ ...config.git, workDir: join(config.stateDir, 'git'), log })
+    : undefined;
+  if (git) {
+    registerGitMetrics(registry, git);
+    if (config.webhookSecret) server.mount(createWebhookRoute({ secret: config.webhookSecret, onTrigger: () => git.syncNow(), log }));
+  }
+
+  const probes = new HostProbes(
+    registry,
+    { healthUrl: config.healthUrl, mountPoints: config.diskPaths, instanceId: aws.instanceId, log },
+    {
+      containerRestarts: async (): Promise<Sample[]> =>
+        state.entries<RestartRecord>('restarts').map(([name, rec]) => ({ name, value: rec.restarts })),
+    },
+  );
+  const publishLoop = new PublishLoop(probes, cloudwatch && new MetricPublisher(cloudwatch, registry, { log }), { log });
+
+  const stops: (() => Promise<void>)[] = [() => runner.abort(), () => publishLoop.stop()];
+  const watchdogMs = watchdogIntervalMs();
+  let watchdog: NodeJS.Timeout | undefined;
+  const onReady = (): void => {
+    void notifyReady(`revision ${controller.current.revision}`);
+    if (watchdogMs !== undefined) {
+      // Pet the watchdog only while the loop turns, so a wedged loop gets the agent restarted.
+      watchdog = setInterval(() => {
+        if (Date.now() - controller.lastActivity < 2 * config.resyncMs + 60_000) void notifyWatchdog();
+      }, watchdogMs);
+      watchdog.unref();
+    }
+  };
+  stops.push(async () => {
+    if (watchdog) clearInterval(watchdog);
+    await notifyStopping();
+  });
+
+  agent = new Agent({
+    config, log, registry, secrets, status, controller, events, server, metrics, extraStops: stops, git,
+    onReady: () => {
+      publishLoop.start();
+      onReady();
+    },
+    cfnOutputs: () => stackOutputs.get(),
+  });
   return agent;
+}
+
+function registerGitMetrics(registry: Registry, git: GitManifestSource): void {
+  new Gauge({
+    name: 'certitrack_git_applied_commit_info',
+    help: 'The git commit whose manifests are applied (value 1).',
+    labelNames: ['commit'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const commit = git.status().appliedCommit;
+      if (commit) this.labels(commit).set(1);
+    },
+  });
+  new Gauge({
+    name: 'certitrack_git_sync_consecutive_failures',
+    help: 'Failed git syncs since the last good one.',
+    registers: [registry],
+    collect() {
+      this.set(git.status().consecutiveFailures);
+    },
+  });
+  new Gauge({
+    name: 'certitrack_git_last_sync_success_timestamp_seconds',
+    help: 'When the manifests repository was last fetched successfully.',
+    registers: [registry],
+    collect() {
+      const at = git.status().lastSuccessAt;
+      this.set(at ? at.getTime() / 1000 : 0);
+    },
+  });
+}
+
+/**
+ * IMDS is asked only on what looks like EC2 (or when configured): anywhere else the agent must not
+ * send packets to the link-local metadata address, and the SDK's credential chain is told the same.
+ */
+function awsConfigFor(config: AgentConfig) {
+  const onEc2 = config.aws.imds ?? looksLikeEc2();
+  if (!onEc2 && process.env.AWS_EC2_METADATA_DISABLED === undefined) process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  return { ...config.aws, imds: onEc2 };
 }

@@ -6,6 +6,8 @@ import { DesiredState } from './desired-state.js';
 import { isKindName, kindNames, kinds } from './kinds/index.js';
 import { resourceName, stringMap } from './kinds/common.js';
 import type { Resource } from './resource.js';
+import type { StackOutputsResult } from '../aws/stack-outputs.js';
+import { hasCfnRefs, resolveCfnRefs } from './cfn-refs.js';
 import type { SecretSource } from './secrets.js';
 import { errorAt, type FieldPath, type ManifestError, SourceRef } from './source.js';
 
@@ -29,6 +31,10 @@ export interface LoadOptions {
   /** How files are named in messages; defaults to paths relative to the working directory. */
   displayBase?: string;
   now?: () => Date;
+  /** What /status shows as the source (a folder, or git:<commit>); defaults to the folder. */
+  origin?: string;
+  /** The bootstrap stack's outputs, for `${cfn:Name}` references; asked once per load, only if used. */
+  cfnOutputs?: () => Promise<StackOutputsResult>;
 }
 
 /**
@@ -51,9 +57,12 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
     return { ok: false, files: [], errors: [{ file: display(dir), line: 1, col: 1, path: '', message }] };
   }
 
+  let outputs: Promise<StackOutputsResult> | undefined;
+  const cfn = (): Promise<StackOutputsResult> =>
+    (outputs ??= opts.cfnOutputs ? opts.cfnOutputs() : Promise.resolve({ ok: false, reason: 'no CloudFormation stack configured' }));
   const resources: Resource[] = [];
   for (const file of files) {
-    resources.push(...(await loadFile(file, display(file), errors)));
+    resources.push(...(await loadFile(file, display(file), errors, cfn)));
   }
 
   const seen = new Map<string, Resource>();
@@ -71,7 +80,7 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
     }
   }
 
-  const state = new DesiredState(unique, (opts.now ?? (() => new Date()))(), dir);
+  const state = new DesiredState(unique, (opts.now ?? (() => new Date()))(), opts.origin ?? dir);
   for (const def of Object.values(kinds)) {
     def.check?.({
       state,
@@ -100,7 +109,7 @@ async function listManifestFiles(dir: string): Promise<string[]> {
   return out.sort();
 }
 
-async function loadFile(file: string, shown: string, errors: ManifestError[]): Promise<Resource[]> {
+async function loadFile(file: string, shown: string, errors: ManifestError[], cfn: () => Promise<StackOutputsResult>): Promise<Resource[]> {
   const fileError = (message: string, line = 1, col = 1): void => {
     errors.push({ file: shown, line, col, path: '', message });
   };
@@ -137,6 +146,15 @@ async function loadFile(file: string, shown: string, errors: ManifestError[]): P
     }
     if (raw === null || raw === undefined) continue; // an empty document between separators
     const source = new SourceRef(shown, dirname(file), doc, lines);
+    if (hasCfnRefs(raw)) {
+      const res = await cfn();
+      const resolved = res.ok ? resolveCfnRefs(raw, res.outputs) : resolveCfnRefs(raw, undefined, res.reason);
+      if (resolved.problems.length > 0) {
+        for (const p of resolved.problems) errors.push(errorAt(source, p.path, p.message));
+        continue;
+      }
+      raw = resolved.value;
+    }
     const env = envelope.safeParse(raw);
     if (!env.success) {
       pushZodIssues(errors, source, [], env.error);

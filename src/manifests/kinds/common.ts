@@ -13,8 +13,9 @@ export const duration = z
   .refine((s) => parseDuration(s) !== undefined, { message: 'expected a duration such as 500ms, 10s, 1m30s, 2h or 7d' })
   .transform((s) => parseDuration(s) as number);
 
+// As Docker and Compose read memory sizes: every unit is binary, so "512m" is 512 MiB.
 const SIZE_UNITS: Record<string, number> = {
-  '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9,
+  '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3,
   ki: 1024, kib: 1024, mi: 1024 ** 2, mib: 1024 ** 2, gi: 1024 ** 3, gib: 1024 ** 3,
 };
 

@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Agent } from '../../src/agent.js';
+import { cleanupInstance, containersOf, eventually, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { doc, idleService, toYaml } from '../helpers/manifests.js';
+
+// Issue 6: a commit pushed to the manifests repository is applied by a running agent, by polling or
+// at once through the webhook; a commit that fails validation is reported and not applied.
+const instance = testInstance('git');
+let bare: string;
+let work: string;
+let agent: Agent;
+let base: string;
+const SECRET = 'webhook-secret-0123456789';
+
+const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
+
+async function commit(message: string, files: Record<string, string>): Promise<string> {
+  for (const [name, text] of Object.entries(files)) await writeFile(join(work, name), text);
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', message);
+  git(work, 'push', '-q', 'origin', 'main');
+  return git(work, 'rev-parse', 'HEAD');
+}
+
+const status = async () => (await (await fetch(`${base}/status`)).json()) as { origin: string; manifests: { ok: boolean; errors: string[] }; git: { appliedCommit?: string } };
+
+beforeAll(async () => {
+  bare = await tempDir('bare');
+  work = await tempDir('work');
+  git(bare, 'init', '-q', '--bare', '-b', 'main');
+  git(work, 'init', '-q', '-b', 'main');
+  git(work, 'config', 'user.email', 'ops@example.com');
+  git(work, 'config', 'user.name', 'ops');
+  git(work, 'remote', 'add', 'origin', bare);
+  await commit('first', { 'app.yaml': toYaml([doc('Service', 'app', idleService({ env: { V: '1' } }))]) });
+  const t = await startTestAgent('/nonexistent', instance, {
+    git: { url: bare, branch: 'main', pollIntervalMs: 1500, subdir: undefined, credentialsFile: undefined },
+    webhookSecret: SECRET,
+  });
+  agent = t.agent;
+  await agent.run();
+  base = `http://127.0.0.1:${agent.address!.port}`;
+  await eventually('first commit applied', async () => (await containersOf(instance, 'app'))[0]?.State === 'running', 30_000);
+});
+
+afterAll(async () => {
+  await agent?.stop();
+  await cleanupInstance(instance);
+  for (const d of [bare, work]) await removeDir(d);
+});
+
+describe('manifests from git', () => {
+  it('applies a pushed commit within the poll interval and shows it in /status and /metrics', async () => {
+    const sha = await commit('v2', { 'app.yaml': toYaml([doc('Service', 'app', idleService({ env: { V: '2' } }))]) });
+    const t0 = Date.now();
+    await eventually('commit applied', async () => (await status()).git.appliedCommit === sha, 15_000);
+    expect(Date.now() - t0).toBeLessThan(6000);
+    expect((await status()).origin).toBe(`git:${sha}`);
+    expect(await (await fetch(`${base}/metrics`)).text()).toContain(`certitrack_git_applied_commit_info{commit="${sha}"} 1`);
+    await eventually('app replaced with V=2', async () => agent.parts.controller.isApplied() && agent.notReadyServices().length === 0, 15_000);
+  });
+
+  it('reports a commit that fails validation and keeps the previous one applied', async () => {
+    const good = (await status()).git.appliedCommit;
+    const before = (await containersOf(instance, 'app'))[0]!.Id;
+    await commit('broken', { 'app.yaml': toYaml([doc('Service', 'app', idleService({ ports: ['nope'] }))]) });
+    await eventually('rejection', async () => (await status()).manifests.ok === false, 15_000);
+    const s = await status();
+    expect(s.manifests.errors.join('\n')).toMatch(/^app\.yaml:\d+:\d+: spec\.ports\[0\]/m);
+    expect(s.git.appliedCommit).toBe(good);
+    expect((await containersOf(instance, 'app'))[0]!.Id).toBe(before);
+  });
+
+  it('applies at once when the webhook is called, and refuses a bad signature', async () => {
+    const sha = await commit('v3', { 'app.yaml': toYaml([doc('Service', 'app', idleService({ env: { V: '3' } }))]) });
+    const body = JSON.stringify({ ref: 'refs/heads/main' });
+    const bad = await fetch(`${base}/hooks/git`, { method: 'POST', body, headers: { 'x-hub-signature-256': 'sha256=' + '0'.repeat(64) } });
+    expect(bad.status).toBe(401);
+    const sig = 'sha256=' + createHmac('sha256', SECRET).update(body).digest('hex');
+    const t0 = Date.now();
+    const ok = await fetch(`${base}/hooks/git`, { method: 'POST', body, headers: { 'x-hub-signature-256': sig, 'content-type': 'application/json' } });
+    expect(ok.status).toBe(202);
+    await eventually('webhook commit applied', async () => (await status()).git.appliedCommit === sha, 10_000, 50);
+    expect(Date.now() - t0).toBeLessThan(1400); // sooner than the 1.5 s poll could have
+  });
+});
