@@ -265,6 +265,20 @@ install_unit() {
   fi
 }
 
+# The shipped manifests and nginx configuration, on first install only: afterwards they are the
+# operator's (or come from git), and an upgrade must not overwrite local changes.
+seed_host_files() {
+  if [ -z "$(ls -A "$CONF_DIR/manifests" 2>/dev/null)" ] && [ -d "$SRC_DIR/manifests" ]; then
+    log "installing the shipped manifests into $CONF_DIR/manifests"
+    cp -a "$SRC_DIR/manifests/." "$CONF_DIR/manifests/"
+  fi
+  install -d -m 0755 "$DATA_DIR/nginx" "$DATA_DIR/nginx/acme-challenge"
+  install -d -m 0700 "$DATA_DIR/nginx/ssl"
+  if [ ! -f "$DATA_DIR/nginx/nginx.conf" ] && [ -f "$SRC_DIR/nginx/nginx.conf" ]; then
+    install -m 0644 "$SRC_DIR/nginx/nginx.conf" "$DATA_DIR/nginx/nginx.conf"
+  fi
+}
+
 main() {
   if [ -n "$data_volume_id" ]; then mount_data_volume; fi
   install_packages
@@ -272,6 +286,7 @@ main() {
   if [ -n "$package" ]; then install_agent_from_package; else install_agent_from_checkout; fi
   have certitrack-agent || die "certitrack-agent is not on PATH after installing"
   install -d -m 0755 "$CONF_DIR" "$CONF_DIR/manifests" "$DATA_DIR"
+  seed_host_files
   write_agent_env
   write_secrets_env
   install_unit

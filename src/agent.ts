@@ -172,15 +172,21 @@ export class Agent {
    * One pass to convergence for scripts and tests: load, reconcile, and wait until the revision is
    * applied and every service is ready, or until the timeout.
    */
-  async applyOnce(timeoutMs: number): Promise<{ converged: boolean; load: ManifestLoadState; notReady: string[] }> {
+  async applyOnce(
+    timeoutMs: number,
+    onProgress?: (p: { ready: number; total: number; notReady: string[]; elapsedMs: number }) => void,
+  ): Promise<{ converged: boolean; load: ManifestLoadState; notReady: string[] }> {
     const { controller, events } = this.parts;
     controller.start();
     events.start();
     const load = await this.reload('apply');
     if (!load.ok) return { converged: false, load, notReady: [] };
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    const started = Date.now();
+    const deadline = started + timeoutMs;
+    const total = this.parts.controller.current.list('Service').length;
+    for (let tick = 0; ; tick++) {
       const notReady = this.notReadyServices();
+      if (tick % 10 === 9) onProgress?.({ ready: total - notReady.length, total, notReady, elapsedMs: Date.now() - started });
       if (controller.isApplied() && notReady.length === 0) return { converged: true, load, notReady };
       if (Date.now() > deadline) return { converged: false, load, notReady };
       await new Promise((r) => setTimeout(r, 100));

@@ -6,6 +6,7 @@ import { agentUrl, fetchStatus, postTrigger, renderStatus } from './cli/status-c
 import { formatTable } from './cli/table.js';
 import { configFrom, DEFAULTS, gitConfigFrom, type AgentConfig, type GitFlags } from './config.js';
 import { importCompose } from './import/compose.js';
+import { certListCommand, certRenewCommand } from './cli/cert-commands.js';
 import { manifestJsonSchema } from './manifests/json-schema.js';
 import { loadManifests } from './manifests/load.js';
 import { EnvFileSecrets } from './manifests/secrets.js';
@@ -141,7 +142,11 @@ withCommon(program.command('apply'))
   .action(async (dir: string, flags: CommonFlags & { timeout: string }) => {
     const agent = await buildAgent(toConfig(dir, flags));
     const started = Date.now();
-    const result = await agent.applyOnce(parseDuration(flags.timeout) ?? 300_000);
+    const result = await agent.applyOnce(parseDuration(flags.timeout) ?? 300_000, (p) => {
+      // Progress for people; scripts read the exit code and the last line.
+      if (process.stderr.isTTY) process.stderr.write(`\r${p.ready}/${p.total} services ready after ${Math.round(p.elapsedMs / 1000)}s${p.notReady.length ? `; waiting for ${p.notReady.slice(0, 4).join(', ')}` : ''}\x1b[K`);
+    });
+    if (process.stderr.isTTY) process.stderr.write('\n');
     await agent.stop();
     if (!result.load.ok) {
       for (const e of result.load.errors) process.stderr.write(e + '\n');
@@ -181,6 +186,23 @@ program
       if (run.outputTail) process.stdout.write(run.outputTail.replace(/\n?$/, '\n'));
     }
     process.exitCode = (body as { succeeded?: boolean }).succeeded === true ? EXIT.ok : EXIT.error;
+  });
+
+const cert = program.command('cert').description('certificates');
+cert
+  .command('list')
+  .description('certificates of the running agent: domains, issuer, serial, expiry, next renewal')
+  .addOption(new Option('--listen <host:port>', "the agent's HTTP address").default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen))
+  .action(async (flags: { listen: string }) => {
+    process.stdout.write(await certListCommand(flags.listen));
+  });
+cert
+  .command('renew')
+  .description('renew a certificate now (the running agent orders it, within its rate bound)')
+  .argument('<name>', 'Certificate name')
+  .addOption(new Option('--listen <host:port>', "the agent's HTTP address").default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen))
+  .action(async (name: string, flags: { listen: string }) => {
+    process.stdout.write(await certRenewCommand(flags.listen, name));
   });
 
 program

@@ -38,6 +38,9 @@ import { PublishLoop } from './metrics/publish-loop.js';
 import { MetricPublisher } from './metrics/publisher.js';
 import { AlarmReconciler } from './reconcilers/alarm-reconciler.js';
 import type { RestartRecord } from './reconcilers/service/restart-backoff.js';
+import { configureAcmeRetries } from './certificates/acme-http.js';
+import { CertificateReconciler } from './reconcilers/certificate-reconciler.js';
+import { AcmeResponder } from './server/acme-responder.js';
 import { StateStore } from './state/state-store.js';
 import { StatusStore } from './state/status-store.js';
 
@@ -99,8 +102,19 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
 
   const alarmReconciler = new AlarmReconciler(cloudwatch, aws, registry, { instance: config.instance });
 
+  // acme-client's own retry default (5 tries over 75 s, process-wide) would hold a reconcile too long;
+  // the certificate reconciler has its own backoff.
+  configureAcmeRetries({ maxAttempts: 2, delaySeconds: 2 });
+  const acmeResponder = new AcmeResponder();
+  const certificateReconciler = new CertificateReconciler(docker, acmeResponder, state, registry, {
+    instance: config.instance,
+    stateDir: config.stateDir,
+    secrets,
+    now,
+  });
+
   const controller = new Controller({
-    reconcilers: [serviceReconciler, new NetworkReconciler(docker, own, infra), new VolumeReconciler(docker, own, infra), scheduleReconciler, alarmReconciler],
+    reconcilers: [serviceReconciler, new NetworkReconciler(docker, own, infra), new VolumeReconciler(docker, own, infra), scheduleReconciler, certificateReconciler, alarmReconciler],
     status,
     state,
     log,
@@ -141,7 +155,11 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
     status: () => agent?.statusDocument() ?? {},
   });
 
-  const triggers = new Map<string, Trigger>([['Schedule', (name) => scheduleReconciler.runNow(name, controller.current)]]);
+  const triggers = new Map<string, Trigger>([
+    ['Schedule', (name) => scheduleReconciler.runNow(name, controller.current)],
+    ['Certificate', (name) => certificateReconciler.renewNow(name, controller.current, { log: log.child({ key: `Certificate/${name}` }), status })],
+  ]);
+  server.mount(acmeResponder.handle);
   server.mount(createTriggerHandler(triggers));
 
   const git = config.git

@@ -1,5 +1,7 @@
 import type { z } from 'zod';
 import { alarmSpec, checkAlarms } from './alarm.js';
+import { certificateSpec } from './certificate.js';
+import { checkCertificates } from './certificate-checks.js';
 import { defineKind } from './kind.js';
 import { networkSpec } from './network.js';
 import { checkSchedules, scheduleSpec } from './schedule.js';
@@ -18,6 +20,7 @@ export const kinds = {
   Network: defineKind({ kind: 'Network', description: 'A Docker bridge network shared by services.', spec: networkSpec }),
   Volume: defineKind({ kind: 'Volume', description: 'A named Docker volume; never deleted by the agent.', spec: volumeSpec }),
   Schedule: defineKind({ kind: 'Schedule', description: 'A cron-style job: a command in a Service\'s container or a one-off container.', spec: scheduleSpec, check: checkSchedules }),
+  Certificate: defineKind({ kind: 'Certificate', description: 'A TLS certificate (ACME or self-signed) kept valid on disk; services reloaded on renewal.', spec: certificateSpec, check: checkCertificates }),
   Alarm: defineKind({ kind: 'Alarm', description: 'A CloudWatch metric alarm, kept as declared; removed ones are deleted.', spec: alarmSpec, check: checkAlarms }),
 };
 

@@ -9,11 +9,10 @@ import type { DockerInfra } from '../infra.js';
 import type { Ownership } from '../ownership.js';
 import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from '../types.js';
 import { buildContainerConfig } from './container-config.js';
-import { ensureImage } from './image.js';
+import { ImageManager } from './image.js';
 import { dependencySatisfied, planService, type ServiceAction } from './plan.js';
 import { DEFAULT_RESTART_BACKOFF, NO_RESTARTS, recordRestart, restartDelay, type RestartBackoffPolicy, type RestartRecord } from './restart-backoff.js';
 import type { ServiceMetrics } from './service-metrics.js';
-import { KeyedMutex } from '../../util/keyed-mutex.js';
 
 export interface ServiceReconcilerOptions {
   docker: DockerAdapter;
@@ -36,11 +35,11 @@ const HEALTH_POLL_MS = 5000;
 export class ServiceReconciler implements Reconciler {
   readonly kind = 'Service';
   private readonly backoffPolicy: RestartBackoffPolicy;
-  /** Services sharing one built image must not build it twice at once. */
-  private readonly imageLocks = new KeyedMutex();
+  private readonly images: ImageManager;
 
   constructor(private readonly o: ServiceReconcilerOptions) {
     this.backoffPolicy = o.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
+    this.images = new ImageManager(o.docker);
   }
 
   async listOwned(): Promise<string[]> {
@@ -63,7 +62,7 @@ export class ServiceReconciler implements Reconciler {
       for (const n of svc.spec.networks) await this.o.infra.ensureNetwork(ctx.desired, n.name);
       for (const v of svc.spec.volumes) if (v.type === 'volume') await this.o.infra.ensureVolume(v.source);
     }
-    const imageId = svc ? await this.imageLocks.run(svc.spec.image, () => ensureImage(this.o.docker, svc, ctx.log)) : undefined;
+    const imageId = svc ? await this.images.ensure(svc, ctx.log) : undefined;
     const { actions, config, containers } = await this.observeAndPlan(name, svc, ctx, imageId);
 
     let requeueAfterMs: number | undefined;

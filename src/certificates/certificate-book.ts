@@ -1,0 +1,57 @@
+import type { StateStore } from '../state/state-store.js';
+import type { RenewalWindow } from './ari.js';
+
+/** What the agent remembers about one certificate between reconciles and restarts. No key material. */
+export interface CertificateBook {
+  /** Issuer of the certificate the agent last wrote (see CertificateIssuer.id). */
+  issuerId?: string;
+  serial?: string;
+  /** The files hold a self-signed stand-in written while an ACME certificate is on its way. */
+  temporarySince?: string;
+  /** Consecutive failed issuances; 0 after a success. */
+  failures: number;
+  nextRetryAt?: string;
+  lastError?: { message: string; time: string };
+  /** Times of ACME orders placed recently, for the hourly bound. */
+  orders: string[];
+  /** Services told about a new certificate that have not confirmed the reload yet. */
+  pendingReload: string[];
+  /** The CA's ARI answer for `serial`, or `none` when the directory offers no renewalInfo. */
+  ari?: (RenewalWindow & { serial: string }) | { serial: string; none: true; checkAgainAt: string };
+  lastIssuedAt?: string;
+}
+
+const SECTION = 'certificates';
+
+export function emptyBook(): CertificateBook {
+  return { failures: 0, orders: [], pendingReload: [] };
+}
+
+/** Bookkeeping kept in the agent's state file, one entry per Certificate name. */
+export class CertificateBooks {
+  constructor(private readonly state: StateStore) {}
+
+  get(name: string): CertificateBook {
+    const stored = this.state.get<CertificateBook>(SECTION, name);
+    return stored ? { ...emptyBook(), ...structuredClone(stored) } : emptyBook();
+  }
+
+  has(name: string): boolean {
+    return this.state.get(SECTION, name) !== undefined;
+  }
+
+  /** Writes through to disk now: the order count must survive a crash right after an order. */
+  async put(name: string, book: CertificateBook): Promise<void> {
+    this.state.set(SECTION, name, book);
+    await this.state.flush();
+  }
+
+  async delete(name: string): Promise<void> {
+    this.state.delete(SECTION, name);
+    await this.state.flush();
+  }
+
+  names(): string[] {
+    return this.state.entries(SECTION).map(([name]) => name);
+  }
+}
