@@ -17,6 +17,8 @@ if [ ! -f "$secrets" ]; then
     echo "JWT_SECRET=$(openssl rand -hex 32)"
   } > "$secrets"
 fi
+# Volume backups run tar in a helper container; here it is the locally built busybox.
+export CERTITRACK_HELPER_IMAGE="${CERTITRACK_HELPER_IMAGE:-certitrack-test/busybox:latest}"
 exec node dist/cli.js run \
   --manifests examples/local \
   --state-dir "$state" \

@@ -2,11 +2,15 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { agentUrl, fetchStatus, postTrigger, renderStatus } from './cli/status-command.js';
+import { agentUrl, fetchStatus, postTrigger, postTriggerStreaming, renderStatus } from './cli/status-command.js';
 import { formatTable } from './cli/table.js';
 import { configFrom, DEFAULTS, gitConfigFrom, type AgentConfig, type GitFlags } from './config.js';
 import { importCompose } from './import/compose.js';
 import { certListCommand, certRenewCommand } from './cli/cert-commands.js';
+import { askYesNo, backupListCommand, backupRunCommand, backupVerifyCommand, restoreCommand } from './cli/backup-commands.js';
+import { withBackupTooling } from './cli/backup-tooling.js';
+import type { ManualRunResult } from './reconcilers/backup-reconciler.js';
+import { AGENT_VERSION } from './version.js';
 import { manifestJsonSchema } from './manifests/json-schema.js';
 import { loadManifests } from './manifests/load.js';
 import { EnvFileSecrets } from './manifests/secrets.js';
@@ -19,7 +23,7 @@ const EXIT = { ok: 0, error: 1, changes: 2 } as const;
 
 const program = new Command('certitrack-agent')
   .description('Reconciles a folder of YAML manifests into Docker containers, schedules, backups, certificates and alarms on one host.')
-  .version('0.1.0')
+  .version(AGENT_VERSION)
   .showHelpAfterError();
 
 interface CommonFlags {
@@ -203,6 +207,48 @@ cert
   .addOption(new Option('--listen <host:port>', "the agent's HTTP address").default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen))
   .action(async (name: string, flags: { listen: string }) => {
     process.stdout.write(await certRenewCommand(flags.listen, name));
+  });
+
+const backup = program.command('backup').description('backups: run now, list, verify');
+const listenOption = () => new Option('--listen <host:port>', "the running agent's HTTP address").default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen);
+backup
+  .command('run')
+  .description('run a backup now in the running agent and wait, with progress (bytes, rate)')
+  .argument('<name>', 'Backup name')
+  .addOption(listenOption())
+  .action(async (name: string, flags: { listen: string }) => {
+    process.exitCode = await backupRunCommand(
+      (onProgress) => postTriggerStreaming(flags.listen, 'Backup', name, onProgress as (p: unknown) => void) as Promise<ManualRunResult>,
+      name,
+      process.stdout,
+    );
+  });
+withCommon(backup.command('list'))
+  .description('every backup of NAME, newest first, with what retention would do to it')
+  .argument('<name>', 'Backup name')
+  .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
+  .action(async (name: string, flags: CommonFlags & { manifests: string }) => {
+    process.exitCode = await withBackupTooling(toConfig(flags.manifests, flags), (r, desired) => backupListCommand(r, desired, name, process.stdout));
+  });
+withCommon(backup.command('verify'))
+  .description('re-read a backup (default: the newest complete one) and check sizes and sha256; exit 1 on any mismatch')
+  .argument('<name>', 'Backup name')
+  .argument('[id]', 'backup id')
+  .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
+  .action(async (name: string, id: string | undefined, flags: CommonFlags & { manifests: string }) => {
+    process.exitCode = await withBackupTooling(toConfig(flags.manifests, flags), (r, desired) => backupVerifyCommand(r, desired, name, id, process.stdout));
+  });
+withCommon(program.command('restore'))
+  .description('restore backup ID of NAME: pg_restore into the database container, files back in place (asks first unless --yes)')
+  .argument('<name>', 'Backup name')
+  .argument('<id>', 'backup id (see backup list)')
+  .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
+  .option('--yes', 'do not ask for confirmation')
+  .action(async (name: string, id: string, flags: CommonFlags & { manifests: string; yes?: boolean }) => {
+    const confirm = process.stdin.isTTY ? (q: string) => askYesNo(q, process.stdin, process.stdout) : undefined;
+    process.exitCode = await withBackupTooling(toConfig(flags.manifests, flags), (r, desired) =>
+      restoreCommand(r, desired, name, id, process.stdout, { yes: flags.yes === true, ...(confirm ? { confirm } : {}) }),
+    );
   });
 
 program

@@ -28,6 +28,8 @@ export interface AgentConfig {
   healthUrl: string | undefined;
   /** File systems whose use is published (CloudWatch agent's disk_used_percent). */
   diskPaths: string[];
+  /** Image with sh and tar for volume backups (no registry here: a locally built busybox). */
+  helperImage: string;
 }
 
 export interface GitSourceConfig {
@@ -99,6 +101,7 @@ export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & {
       endpoint: env.CERTITRACK_AWS_ENDPOINT || undefined,
     },
     healthUrl: str(opts.healthUrl ?? env.CERTITRACK_HEALTH_URL, '') || undefined,
+    helperImage: str(opts.helperImage ?? env.CERTITRACK_HELPER_IMAGE, 'busybox:1.36'),
     diskPaths: Array.isArray(opts.diskPaths) ? (opts.diskPaths as string[]) : (env.CERTITRACK_DISK_PATHS ?? '/').split(',').filter(Boolean),
   };
 }

@@ -41,6 +41,11 @@ import type { RestartRecord } from './reconcilers/service/restart-backoff.js';
 import { configureAcmeRetries } from './certificates/acme-http.js';
 import { CertificateReconciler } from './reconcilers/certificate-reconciler.js';
 import { AcmeResponder } from './server/acme-responder.js';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { Ec2Snapshots } from './adapters/ec2-snapshots.js';
+import { BackupReconciler } from './reconcilers/backup-reconciler.js';
+import type { BackupProgress } from './backup/run-backup.js';
+import { AGENT_VERSION } from './version.js';
 import { StateStore } from './state/state-store.js';
 import { StatusStore } from './state/status-store.js';
 
@@ -113,8 +118,24 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
     now,
   });
 
+  const backupReconciler = new BackupReconciler(docker, history, runner, registry, {
+    instance: config.instance,
+    secrets,
+    state,
+    agentVersion: AGENT_VERSION,
+    localDir: join(config.stateDir, 'backups'),
+    helperImage: config.helperImage,
+    snapshots:
+      aws.enabled && aws.instanceId
+        ? new Ec2Snapshots(new EC2Client(aws.clientConfig('EC2')), { instanceId: aws.instanceId, region: aws.region })
+        : undefined,
+    onRunFinished: (key) => controller.enqueue(key),
+    now,
+    log,
+  });
+
   const controller = new Controller({
-    reconcilers: [serviceReconciler, new NetworkReconciler(docker, own, infra), new VolumeReconciler(docker, own, infra), scheduleReconciler, certificateReconciler, alarmReconciler],
+    reconcilers: [serviceReconciler, new NetworkReconciler(docker, own, infra), new VolumeReconciler(docker, own, infra), scheduleReconciler, backupReconciler, certificateReconciler, alarmReconciler],
     status,
     state,
     log,
@@ -157,6 +178,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
 
   const triggers = new Map<string, Trigger>([
     ['Schedule', (name) => scheduleReconciler.runNow(name, controller.current)],
+    ['Backup', (name, onProgress) => backupReconciler.runNow(name, controller.current, onProgress as ((p: BackupProgress) => void) | undefined)],
     ['Certificate', (name) => certificateReconciler.renewNow(name, controller.current, { log: log.child({ key: `Certificate/${name}` }), status })],
   ]);
   server.mount(acmeResponder.handle);
@@ -176,6 +198,18 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
     {
       containerRestarts: async (): Promise<Sample[]> =>
         state.entries<RestartRecord>('restarts').map(([name, rec]) => ({ name, value: rec.restarts })),
+      // From the persisted run history, so the figure is right straight after an agent restart.
+      backupAges: async (): Promise<Sample[]> =>
+        controller.current.list('Backup').flatMap((b) => {
+          const last = history.lastSuccess(`Backup/${b.name}`);
+          const at = last?.finishedAt ? new Date(last.finishedAt).getTime() : undefined;
+          return at === undefined ? [] : [{ name: b.name, value: Math.max(0, (now().getTime() - at) / 1000) }];
+        }),
+      certificateDays: async (): Promise<Sample[]> =>
+        status.all().flatMap((r) => {
+          const notAfter = r.kind === 'Certificate' && typeof r.details.notAfter === 'string' ? Date.parse(r.details.notAfter) : NaN;
+          return Number.isNaN(notAfter) ? [] : [{ name: r.name, value: (notAfter - now().getTime()) / 86_400_000 }];
+        }),
     },
   );
   const publishLoop = new PublishLoop(probes, cloudwatch && new MetricPublisher(cloudwatch, registry, { log }), { log });

@@ -36,6 +36,35 @@ export async function postTrigger(listen: string, kind: string, name: string): P
   return body;
 }
 
+/**
+ * The same, streaming: progress lines are handed to `onProgress` as they arrive (NDJSON), and the
+ * final result is returned; an error line becomes a thrown error.
+ */
+export async function postTriggerStreaming(listen: string, kind: string, name: string, onProgress: (p: unknown) => void): Promise<unknown> {
+  const url = `${agentUrl(listen)}/v1/trigger/${encodeURIComponent(kind)}/${encodeURIComponent(name)}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { accept: 'application/x-ndjson' } });
+  } catch (err) {
+    throw new Error(`cannot reach the agent at ${agentUrl(listen)} (${(err as Error).message}); is it running, and is --listen the same?`);
+  }
+  if (!res.ok || !res.body) throw new Error(String(((await res.json()) as { error?: string }).error ?? `agent answered ${res.status}`));
+  let buffered = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body) {
+    buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const msg = JSON.parse(buffered.slice(0, nl)) as { progress?: unknown; result?: unknown; error?: string };
+      buffered = buffered.slice(nl + 1);
+      if (msg.error !== undefined) throw new Error(msg.error);
+      if ('result' in msg) return msg.result;
+      onProgress(msg.progress);
+    }
+  }
+  throw new Error('the agent closed the connection before the work finished');
+}
+
 export function agentUrl(listen: string): string {
   const { host, port } = parseListen(listen);
   const h = host === '0.0.0.0' ? '127.0.0.1' : host;

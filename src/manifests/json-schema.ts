@@ -9,7 +9,7 @@ import { API_VERSION } from './load.js';
  */
 export function manifestJsonSchema(): Record<string, unknown> {
   const variants = Object.values(kinds).map((def) => {
-    const spec = z.toJSONSchema(def.spec, { io: 'input', unrepresentable: 'any' });
+    const spec = allowCfnRefs(z.toJSONSchema(def.spec, { io: 'input', unrepresentable: 'any' })) as Record<string, unknown>;
     delete (spec as { $schema?: string }).$schema;
     return {
       title: def.kind,
@@ -39,4 +39,21 @@ export function manifestJsonSchema(): Record<string, unknown> {
     title: 'certitrack-agent manifest',
     oneOf: variants,
   };
+}
+
+const CFN_REF = { type: 'string', pattern: '\\$\\{cfn:[A-Za-z0-9]+\\}' };
+
+/**
+ * `${cfn:Output}` references are resolved by the agent before validation, so a patterned string
+ * field (a bucket name, an ARN) must also accept a reference as written in the file.
+ */
+function allowCfnRefs(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(allowCfnRefs);
+  if (node === null || typeof node !== 'object') return node;
+  const obj = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, allowCfnRefs(v)]));
+  if (obj.type === 'string' && (typeof obj.pattern === 'string' || typeof obj.format === 'string')) {
+    const { description, ...rest } = obj;
+    return { ...(description === undefined ? {} : { description }), anyOf: [rest, CFN_REF] };
+  }
+  return obj;
 }

@@ -98,7 +98,6 @@ export function diskUsedPercent(s: StatfsResult): number {
 export class HostProbes {
   private readonly healthUp: Gauge;
   private readonly diskUsed: Gauge<'path'>;
-  private readonly backupAge: Gauge<'backup'>;
   private readonly certRemaining: Gauge<'certificate'>;
   private readonly restarts: Gauge<'service'>;
   private readonly probeFailures: Counter<'probe'>;
@@ -113,7 +112,7 @@ export class HostProbes {
     const registers = [registry];
     this.healthUp = new Gauge({ name: 'certitrack_health_check_up', help: '1 if the application health URL answered 2xx at the last probe.', registers });
     this.diskUsed = new Gauge({ name: 'certitrack_disk_used_ratio', help: 'Used fraction of a file system, as the CloudWatch agent computes it.', labelNames: ['path'], registers });
-    this.backupAge = new Gauge({ name: 'certitrack_backup_age_seconds', help: 'Seconds since the last good run of a backup.', labelNames: ['backup'], registers });
+    // certitrack_backup_age_seconds on /metrics belongs to the Backup kind (backup-metrics.ts); here backups only feed CloudWatch.
     this.certRemaining = new Gauge({ name: 'certitrack_certificate_remaining_seconds', help: 'Seconds until a certificate expires.', labelNames: ['certificate'], registers });
     this.restarts = new Gauge({ name: 'certitrack_container_restarts', help: "Docker's restart count of a service's container.", labelNames: ['service'], registers });
     this.probeFailures = new Counter({ name: 'certitrack_metric_probe_failures_total', help: 'Probes that could not measure, by probe.', labelNames: ['probe'], registers });
@@ -128,7 +127,7 @@ export class HostProbes {
     const parts = await Promise.all([
       this.guard('health', () => this.health()),
       this.guard('disk', () => this.disk()),
-      this.guard('backups', () => this.named(this.sources.backupAges, this.backupAge, 1, 'BackupAgeSeconds', 'Backup', 'Seconds', 'max')),
+      this.guard('backups', () => this.named(this.sources.backupAges, undefined, 1, 'BackupAgeSeconds', 'Backup', 'Seconds', 'max')),
       this.guard('certificates', () => this.named(this.sources.certificateDays, this.certRemaining, 86_400, 'CertificateDaysToExpiry', 'Certificate', 'None', 'min')),
       this.guard('restarts', () => this.named(this.sources.containerRestarts, this.restarts, 1, 'ContainerRestarts', 'Service', 'Count')),
     ]);
@@ -178,7 +177,7 @@ export class HostProbes {
 
   private async named(
     source: (() => Promise<Sample[]>) | undefined,
-    gauge: Gauge<string>,
+    gauge: Gauge<string> | undefined,
     gaugeScale: number,
     metric: string,
     dimension: string,
@@ -187,10 +186,10 @@ export class HostProbes {
   ): Promise<Datum[]> {
     if (!source) return [];
     const samples = await source();
-    gauge.reset();
+    gauge?.reset();
     const out: Datum[] = [];
     for (const s of samples) {
-      gauge.labels(s.name).set(s.value * gaugeScale);
+      gauge?.labels(s.name).set(s.value * gaugeScale);
       out.push({ namespace: APP_NAMESPACE, name: metric, value: s.value, unit, dimensions: { [dimension]: s.name } });
     }
     if (aggregate && samples.length > 0) {

@@ -11,7 +11,7 @@ import { ROOT } from '../helpers/cli.js';
 /** Every output of the shipped bootstrap template, with a plausible value, so ${cfn:X} must name one of them. */
 async function bootstrapOutputs(): Promise<Record<string, string>> {
   const template = parseCfnTemplate(await readFile(join(ROOT, 'bootstrap', 'cloudformation.yaml'), 'utf8')) as { Outputs: Record<string, unknown> };
-  return Object.fromEntries(Object.keys(template.Outputs).map((k) => [k, k.endsWith('Arn') ? `arn:aws:sns:eu-west-1:123456789012:${k}` : `value-of-${k}`]));
+  return Object.fromEntries(Object.keys(template.Outputs).map((k) => [k, k.endsWith('Arn') ? `arn:aws:sns:eu-west-1:123456789012:${k}` : `value-of-${k.toLowerCase()}`]));
 }
 
 // The shipped folders must validate with every secret they reference listed in the example file.

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { alarmSpec, checkAlarms } from './alarm.js';
+import { backupSpec, checkBackups } from './backup.js';
 import { certificateSpec } from './certificate.js';
 import { checkCertificates } from './certificate-checks.js';
 import { defineKind } from './kind.js';
@@ -21,6 +22,7 @@ export const kinds = {
   Volume: defineKind({ kind: 'Volume', description: 'A named Docker volume; never deleted by the agent.', spec: volumeSpec }),
   Schedule: defineKind({ kind: 'Schedule', description: 'A cron-style job: a command in a Service\'s container or a one-off container.', spec: scheduleSpec, check: checkSchedules }),
   Certificate: defineKind({ kind: 'Certificate', description: 'A TLS certificate (ACME or self-signed) kept valid on disk; services reloaded on renewal.', spec: certificateSpec, check: checkCertificates }),
+  Backup: defineKind({ kind: 'Backup', description: 'Scheduled, streamed backups of databases, directories, volumes and files to S3 or a local directory, with retention; or EBS snapshots.', spec: backupSpec, check: checkBackups }),
   Alarm: defineKind({ kind: 'Alarm', description: 'A CloudWatch metric alarm, kept as declared; removed ones are deleted.', spec: alarmSpec, check: checkAlarms }),
 };
 

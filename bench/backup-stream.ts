@@ -1,0 +1,211 @@
+/**
+ * Streams a PostgreSQL database to an S3 emulator with the agent's backup pipeline and compares it
+ * with the seed's way (`docker exec pg_dump | gzip > file`, then upload the file), at the given size
+ * and at half of it, to show that the agent's peak RSS does not grow with the database.
+ *
+ *   npx tsx bench/backup-stream.ts [--size-mb 1024]
+ *
+ * Needs Docker and the certitrack-test/postgres image (bash scripts/build-images.sh). s3rver runs in
+ * a child process so that its memory is not counted as the agent's. Results go to bench/results/.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Dockerode from 'dockerode';
+import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE } from '../src/adapters/docker-types.js';
+import { DockerodeAdapter } from '../src/adapters/docker.js';
+import { createS3Client, S3Destination } from '../src/adapters/s3-destination.js';
+import { runBackup } from '../src/backup/run-backup.js';
+import { prepareSources } from '../src/backup/sources.js';
+import { backupSpec } from '../src/manifests/kinds/backup.js';
+import { StaticSecrets } from '../src/manifests/secrets.js';
+import { Ownership } from '../src/reconcilers/ownership.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const MiB = 1024 * 1024;
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const sizeMb = arg('--size-mb', 1024);
+/** Children measure against the parent's database container, so they share its instance name. */
+const instance = process.env.BENCH_INSTANCE ?? `bench-${randomBytes(3).toString('hex')}`;
+const own = new Ownership(instance);
+const docker = new DockerodeAdapter(new Dockerode());
+const container = own.dockerName('db');
+
+interface Measure {
+  targetMb: number;
+  dbBytes: number;
+  agent: { seconds: number; storedBytes: number; rawBytes: number; mbPerSec: number; peakRssMb: number; baselineRssMb: number };
+  seed: { dumpSeconds: number; uploadSeconds: number; fileBytes: number; mbPerSec: number; peakRssMbDuringUpload: number };
+}
+
+/** Samples this process's RSS every 20 ms while `fn` runs. */
+async function peakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peak: number; seconds: number }> {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const t0 = performance.now();
+  try {
+    const value = await fn();
+    return { value, peak: Math.max(peak, process.memoryUsage().rss), seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function psql(sql: string): Promise<string> {
+  const res = await docker.exec(container, ['psql', '-v', 'ON_ERROR_STOP=1', '-U', 'app', '-d', 'appdb', '-tAc', sql]);
+  if (res.exitCode !== 0) throw new Error(`psql: ${res.outputTail}`);
+  return res.outputTail.trim();
+}
+
+async function startS3rver(dir: string): Promise<{ endpoint: string; stop: () => void }> {
+  const script = `const S3rver = require('s3rver');
+new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stringify(dir)}, configureBuckets: [{ name: 'bench', configs: [] }] })
+  .run().then((a) => console.log(JSON.stringify(a)));`;
+  const child = spawn(process.execPath, ['-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve((JSON.parse(d.toString()) as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
+  });
+  return { endpoint: `http://127.0.0.1:${port}`, stop: () => void child.kill() };
+}
+
+async function fillTo(bytes: number): Promise<number> {
+  await psql('CREATE UNLOGGED TABLE IF NOT EXISTS bulk (id bigint, a text, b text)');
+  for (;;) {
+    const size = Number(await psql("SELECT pg_database_size('appdb')"));
+    if (size >= bytes) return size;
+    const from = Number(await psql('SELECT coalesce(max(id), 0) FROM bulk')) + 1;
+    // About 110 bytes a row on disk; md5 text compresses about 2:1, like real text columns.
+    const rows = Math.min(2_000_000, Math.ceil((bytes - size) / 110) + 1000);
+    await psql(`INSERT INTO bulk SELECT g, md5(g::text), md5((g * 31)::text) || md5((g * 17)::text) FROM generate_series(${from}, ${from + rows - 1}) g`);
+  }
+}
+
+interface ChildResult {
+  seconds: number;
+  peak: number;
+  baseline: number;
+  bytes: number;
+  rawBytes: number;
+}
+
+/**
+ * Each measured transfer runs in a fresh child process: RSS never shrinks back, so measuring the
+ * second size in the same process as the first would only show the first one's high-water mark.
+ */
+async function inChild(args: string[]): Promise<ChildResult> {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_INSTANCE: instance } });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`child ${args[0]} exited with ${code}`);
+  return JSON.parse(out.trim().split('\n').pop() as string) as ChildResult;
+}
+
+/** Child: the agent's pipeline, pg_dump in the container straight into S3. */
+async function childAgent(endpoint: string, targetMb: string): Promise<ChildResult> {
+  const dest = new S3Destination(createS3Client({ endpoint }), { bucket: 'bench' });
+  const spec = backupSpec.parse({ sources: [{ postgres: { service: 'db', database: 'appdb', user: 'app' } }] });
+  const sources = prepareSources(spec, { docker, own, secrets: new StaticSecrets({}), helperImage: 'certitrack-test/busybox:latest', baseDir: root, jobKey: 'Backup/bench' });
+  const baseline = process.memoryUsage().rss;
+  const run = await peakRss(() =>
+    runBackup({ name: `bench-${targetMb}`, prefix: 'agent', destination: dest, sources, agentVersion: 'bench', now: () => new Date(), signal: new AbortController().signal }),
+  );
+  return { seconds: run.seconds, peak: run.peak, baseline, bytes: run.value.bytes, rawBytes: run.value.manifest.objects[0]?.rawBytes ?? 0 };
+}
+
+/** Child: the seed's second half, uploading the finished dump file with the same S3 client. */
+async function childUpload(endpoint: string, file: string, targetMb: string): Promise<ChildResult> {
+  const dest = new S3Destination(createS3Client({ endpoint }), { bucket: 'bench' });
+  const baseline = process.memoryUsage().rss;
+  const run = await peakRss(() => dest.put(`seed/${targetMb}/database.sql.gz`, createReadStream(file)));
+  return { seconds: run.seconds, peak: run.peak, baseline, bytes: run.value.bytes, rawBytes: run.value.bytes };
+}
+
+async function measure(targetMb: number, endpoint: string, work: string): Promise<Measure> {
+  const dbBytes = await fillTo(targetMb * MiB);
+  process.stdout.write(`database at ${(dbBytes / MiB).toFixed(0)} MiB; streaming with the agent's pipeline...\n`);
+  const agent = await inChild(['--child-agent', endpoint, String(targetMb)]);
+
+  process.stdout.write("seed's way: docker exec pg_dump | gzip > file, then upload the file...\n");
+  const file = join(work, `seed-${targetMb}.sql.gz`);
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const sh = spawn('bash', ['-o', 'pipefail', '-c', `docker exec ${container} pg_dump -U app appdb | gzip > ${file}`], { stdio: 'inherit' });
+    sh.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`seed dump exited ${code}`))));
+  });
+  const dumpSeconds = (performance.now() - t0) / 1000;
+  const fileBytes = (await stat(file)).size;
+  const upload = await inChild(['--child-upload', endpoint, file, String(targetMb)]);
+  await rm(file);
+
+  return {
+    targetMb,
+    dbBytes,
+    agent: { seconds: agent.seconds, storedBytes: agent.bytes, rawBytes: agent.rawBytes, mbPerSec: dbBytes / MiB / agent.seconds, peakRssMb: agent.peak / MiB, baselineRssMb: agent.baseline / MiB },
+    seed: { dumpSeconds, uploadSeconds: upload.seconds, fileBytes, mbPerSec: dbBytes / MiB / (dumpSeconds + upload.seconds), peakRssMbDuringUpload: upload.peak / MiB },
+  };
+}
+
+async function main(): Promise<void> {
+  if (!(await docker.imageExists('certitrack-test/postgres:latest'))) throw new Error('image certitrack-test/postgres missing: run bash scripts/build-images.sh');
+  process.env.AWS_ACCESS_KEY_ID ??= 'S3RVER';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'S3RVER';
+  const work = await mkdtemp(join(tmpdir(), 'bench-backup-'));
+  const s3 = await startS3rver(join(work, 's3'));
+  const results: Measure[] = [];
+  try {
+    const id = await docker.createContainer({
+      name: container,
+      Image: 'certitrack-test/postgres:latest',
+      Env: ['POSTGRES_USER=app', 'POSTGRES_PASSWORD=bench', 'POSTGRES_DB=appdb'],
+      Labels: { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_INSTANCE]: instance, [LABEL_SERVICE]: 'db' },
+    });
+    await docker.startContainer(id);
+    for (let i = 0; ; i++) {
+      if (await psql('SELECT 1').then(() => true, () => false)) break;
+      if (i > 150) throw new Error('postgres did not start');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // Half first: the database only grows, so both sizes come from one fill.
+    for (const mb of [Math.round(sizeMb / 2), sizeMb]) results.push(await measure(mb, s3.endpoint, work));
+  } finally {
+    for (const c of await docker.listContainers({ [LABEL_INSTANCE]: instance })) await docker.removeContainer(c.id);
+    s3.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+
+  const f = (n: number, d = 1): string => n.toFixed(d);
+  const rows = results.flatMap((r) => [
+    [`${r.targetMb} MiB`, 'agent (stream)', f(r.dbBytes / MiB, 0), f(r.agent.storedBytes / MiB), f(r.agent.seconds), f(r.agent.mbPerSec), f(r.agent.peakRssMb), '0'],
+    [`${r.targetMb} MiB`, 'seed (file+upload)', f(r.dbBytes / MiB, 0), f(r.seed.fileBytes / MiB), f(r.seed.dumpSeconds + r.seed.uploadSeconds), f(r.seed.mbPerSec), f(r.seed.peakRssMbDuringUpload), f(r.seed.fileBytes / MiB)],
+  ]);
+  const headers = ['SIZE', 'METHOD', 'DB MiB', 'STORED MiB', 'SECONDS', 'DB MiB/s', 'PEAK RSS MiB', 'TEMP DISK MiB'];
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  process.stdout.write(`\n${line(headers)}\n${rows.map(line).join('\n')}\n`);
+  const [half, full] = results;
+  if (half && full) {
+    process.stdout.write(`agent peak RSS: ${f(half.agent.peakRssMb)} MiB at ${half.targetMb} MiB vs ${f(full.agent.peakRssMb)} MiB at ${full.targetMb} MiB (growth ${f(full.agent.peakRssMb - half.agent.peakRssMb)} MiB for ${full.targetMb - half.targetMb} MiB more data)\n`);
+  }
+  const out = join(root, 'bench', 'results', `backup-stream-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, `${JSON.stringify({ node: process.version, sizeMb, results }, null, 2)}\n`);
+  process.stdout.write(`results written to ${out}\n`);
+}
+
+const mode = process.argv[2];
+const task = mode === '--child-agent' ? () => childAgent(process.argv[3] as string, process.argv[4] as string)
+  : mode === '--child-upload' ? () => childUpload(process.argv[3] as string, process.argv[4] as string, process.argv[5] as string)
+  : undefined;
+(task ? task().then((r) => void process.stdout.write(`${JSON.stringify(r)}\n`)) : main()).catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

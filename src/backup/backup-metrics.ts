@@ -1,0 +1,77 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { BackupStep } from './pipeline.js';
+
+/** Every step a failure is counted under; each series starts at 0. */
+export const FAILURE_STEPS: readonly (BackupStep | 'retention')[] = ['dump', 'upload', 'manifest', 'snapshot', 'retention'];
+
+/**
+ * Backup metrics, labelled by Backup name (low cardinality: one series set per declared Backup).
+ * The age gauge is computed at scrape time, so it keeps growing while backups fail or stop.
+ */
+const perRegistry = new WeakMap<Registry, BackupMetrics>();
+
+export class BackupMetrics {
+  /** One set per registry: a second reconciler on the same registry (tests, a rebuilt agent) shares it. */
+  static for(registry: Registry, now: () => Date): BackupMetrics {
+    let m = perRegistry.get(registry);
+    if (!m) perRegistry.set(registry, (m = new BackupMetrics(registry, now)));
+    return m;
+  }
+
+  readonly lastSuccess: Gauge<'backup'>;
+  readonly size: Gauge<'backup'>;
+  readonly duration: Gauge<'backup'>;
+  readonly failures: Counter<'backup' | 'step'>;
+  private readonly lastSuccessAt = new Map<string, number>();
+
+  private constructor(registry: Registry, now: () => Date) {
+    const registers = [registry];
+    this.lastSuccess = new Gauge({
+      name: 'certitrack_backup_last_success_timestamp_seconds',
+      help: 'When the last successful backup finished (Unix time).',
+      labelNames: ['backup'],
+      registers,
+    });
+    this.size = new Gauge({ name: 'certitrack_backup_size_bytes', help: 'Stored size of the last successful backup.', labelNames: ['backup'], registers });
+    this.duration = new Gauge({ name: 'certitrack_backup_duration_seconds', help: 'How long the last successful backup took.', labelNames: ['backup'], registers });
+    this.failures = new Counter({
+      name: 'certitrack_backup_failures_total',
+      help: 'Failed backup runs by the step that failed (dump, upload, manifest, snapshot), and failed retention passes.',
+      labelNames: ['backup', 'step'],
+      registers,
+    });
+    const ages = this.lastSuccessAt;
+    new Gauge({
+      name: 'certitrack_backup_age_seconds',
+      help: 'Seconds since the last successful backup finished; alert when it exceeds the schedule interval by a margin.',
+      labelNames: ['backup'],
+      registers,
+      collect() {
+        this.reset();
+        const t = now().getTime();
+        for (const [backup, at] of ages) this.set({ backup }, Math.max(0, (t - at) / 1000));
+      },
+    });
+  }
+
+  track(backup: string): void {
+    for (const step of FAILURE_STEPS) this.failures.inc({ backup, step }, 0);
+  }
+
+  untrack(backup: string): void {
+    this.lastSuccessAt.delete(backup);
+    for (const m of [this.lastSuccess, this.size, this.duration]) m.remove({ backup });
+    for (const step of FAILURE_STEPS) this.failures.remove({ backup, step });
+  }
+
+  succeeded(backup: string, finishedAt: Date, bytes: number, durationMs: number): void {
+    this.lastSuccessAt.set(backup, finishedAt.getTime());
+    this.lastSuccess.set({ backup }, finishedAt.getTime() / 1000);
+    this.size.set({ backup }, bytes);
+    this.duration.set({ backup }, durationMs / 1000);
+  }
+
+  failed(backup: string, step: BackupStep | 'retention'): void {
+    this.failures.inc({ backup, step });
+  }
+}

@@ -1,0 +1,139 @@
+import { createInterface } from 'node:readline/promises';
+import type { Readable, Writable } from 'node:stream';
+import type { BackupProgress } from '../backup/run-backup.js';
+import type { DesiredState } from '../manifests/desired-state.js';
+import type { BackupReconciler, ManualRunResult } from '../reconcilers/backup-reconciler.js';
+import { formatDuration } from '../util/duration.js';
+import { formatTable } from './table.js';
+
+/** The CLI's side of backups: each function prints to `out` and returns the process exit code. */
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+}
+
+/** Progress lines with bytes and rate; on a terminal one line rewritten in place, else one line every few seconds. */
+export function progressPrinter(out: Writable & { isTTY?: boolean }, start = Date.now()): (p: BackupProgress) => void {
+  let lastLine = 0;
+  return (p) => {
+    const now = Date.now();
+    if (!out.isTTY && now - lastLine < 5000) return;
+    lastLine = now;
+    const secs = Math.max(0.001, (now - start) / 1000);
+    const stored = p.doneBytes + p.storedBytes;
+    const line = `[${p.index}/${p.sources}] ${p.object}: read ${formatBytes(p.rawBytes)}, stored ${formatBytes(stored)} total, ${formatBytes(stored / secs)}/s`;
+    out.write(out.isTTY ? `\r\x1b[2K${line}` : `${line}\n`);
+  };
+}
+
+/**
+ * `backup run NAME`: runs the backup now and waits, with progress. `run` is the running agent's
+ * trigger (so the run shares its concurrency policy and history) or, in tests, the reconciler.
+ */
+export async function backupRunCommand(run: (onProgress: (p: BackupProgress) => void) => Promise<ManualRunResult>, name: string, out: Writable & { isTTY?: boolean }): Promise<number> {
+  const start = Date.now();
+  const { record, outcome } = await run(progressPrinter(out, start));
+  if (out.isTTY) out.write('\n');
+  if (!record.succeeded) {
+    out.write(`backup ${name} FAILED after ${formatDuration(Date.now() - start)}: ${record.outputTail.trim()}\n`);
+    return 1;
+  }
+  if (outcome) {
+    const secs = Math.max(0.001, outcome.durationMs / 1000);
+    out.write(
+      formatTable(
+        ['OBJECT', 'SOURCE', 'READ', 'STORED', 'SHA256'],
+        outcome.manifest.objects.map((o) => [o.name, String(o.source.type), formatBytes(o.rawBytes), formatBytes(o.bytes), o.sha256.slice(0, 16)]),
+      ),
+    );
+    out.write(`backup ${outcome.id} complete: ${formatBytes(outcome.bytes)} in ${formatDuration(outcome.durationMs)} (${formatBytes(outcome.bytes / secs)}/s)\n`);
+  }
+  const retention = record.outputTail.split('\n').find((l) => l.startsWith('retention'));
+  if (retention) out.write(`${retention}\n`);
+  else if (!outcome) out.write(`${record.outputTail.trim()}\n`);
+  return 0;
+}
+
+/** `backup list NAME`: every backup, newest first, with what retention would do to it now. */
+export async function backupListCommand(reconciler: BackupReconciler, desired: DesiredState, name: string, out: Writable): Promise<number> {
+  const listing = await reconciler.list(name, desired);
+  out.write(`destination: ${listing.destination}\n`);
+  if (listing.backups.length === 0) {
+    out.write('no backups yet\n');
+    return 0;
+  }
+  out.write(
+    formatTable(
+      ['ID', 'CREATED', 'STATUS', 'SIZE', 'OBJECTS', 'RETENTION'],
+      listing.backups.map((b) => [
+        b.id,
+        b.time.toISOString(),
+        b.complete ? 'complete' : 'incomplete',
+        b.bytes ? formatBytes(b.bytes) : '',
+        b.objects.length,
+        `${b.verdict}${b.reasons.length ? ` (${b.reasons.join(', ')})` : ''}`,
+      ]),
+    ),
+  );
+  return 0;
+}
+
+/** `backup verify NAME [ID]`: re-reads every object and checks sizes and sha256; exit 1 if anything is wrong. */
+export async function backupVerifyCommand(reconciler: BackupReconciler, desired: DesiredState, name: string, id: string | undefined, out: Writable): Promise<number> {
+  const res = await reconciler.verify(name, desired, id);
+  for (const p of res.problems) out.write(`${res.id}: ${p}\n`);
+  if (res.objects.length > 0) {
+    out.write(formatTable(['OBJECT', 'SIZE', 'SHA256', 'RESULT'], res.objects.map((o) => [o.name, formatBytes(o.bytes), o.sha256.slice(0, 16), o.ok ? 'ok' : `FAILED: ${o.problem ?? ''}`])));
+  }
+  out.write(`backup ${res.id}: ${res.ok ? 'verified' : 'VERIFICATION FAILED'}\n`);
+  return res.ok ? 0 : 1;
+}
+
+/** Asks a yes/no question on a terminal; anything but y/yes is no. */
+export async function askYesNo(question: string, input: Readable, output: Writable): Promise<boolean> {
+  const rl = createInterface({ input, output });
+  try {
+    return /^y(es)?$/i.test((await rl.question(`${question} [y/N] `)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * `restore NAME ID [--yes]`: overwrites the live database, directories, volumes and files with the
+ * backup. Without --yes it asks first (and refuses when there is no one to ask).
+ */
+export async function restoreCommand(
+  reconciler: BackupReconciler,
+  desired: DesiredState,
+  name: string,
+  id: string,
+  out: Writable,
+  opts: { yes: boolean; confirm?: (question: string) => Promise<boolean> },
+): Promise<number> {
+  if (!opts.yes) {
+    const question = `Restore backup ${id} of ${name}? This overwrites the live database, directories, volumes and files it contains.`;
+    if (!opts.confirm) {
+      out.write(`${question}\nrefusing without confirmation: pass --yes\n`);
+      return 1;
+    }
+    if (!(await opts.confirm(question))) {
+      out.write('restore cancelled\n');
+      return 1;
+    }
+  }
+  const start = Date.now();
+  const res = await reconciler.restore(name, desired, id, (object, phase, bytes) => {
+    out.write(phase === 'start' ? `restoring ${object}...\n` : `restored ${object} (${formatBytes(bytes ?? 0)})\n`);
+  });
+  out.write(formatTable(['OBJECT', 'RESTORED INTO', 'SIZE'], res.restored.map((r) => [r.name, r.target, formatBytes(r.bytes)])));
+  out.write(`backup ${id} restored in ${formatDuration(Date.now() - start)}\n`);
+  return 0;
+}

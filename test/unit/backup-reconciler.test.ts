@@ -1,0 +1,163 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { DockerAdapter } from '../../src/adapters/docker.js';
+import { LocalDestination } from '../../src/adapters/local-destination.js';
+import { type BackupDestination, ListingError } from '../../src/backup/destination.js';
+import type { DesiredState } from '../../src/manifests/desired-state.js';
+import { loadManifests } from '../../src/manifests/load.js';
+import { StaticSecrets } from '../../src/manifests/secrets.js';
+import { BackupReconciler } from '../../src/reconcilers/backup-reconciler.js';
+import type { ReconcileContext } from '../../src/reconcilers/types.js';
+import { JobRunner } from '../../src/schedule/job-runner.js';
+import { RunHistory } from '../../src/schedule/run-history.js';
+import { StateStore } from '../../src/state/state-store.js';
+import { StatusStore } from '../../src/state/status-store.js';
+
+// File sources and a local destination need no Docker: the adapter must never be called.
+const noDocker = new Proxy({}, { get: (_t, p) => () => Promise.reject(new Error(`docker.${String(p)} called`)) }) as DockerAdapter;
+const log = pino({ level: 'silent' });
+
+let work: string;
+let desired: DesiredState;
+let state: StateStore;
+let history: RunHistory;
+let runner: JobRunner;
+let registry: Registry;
+let status: StatusStore;
+let now: Date;
+let failListing: boolean;
+
+const ctx = (): ReconcileContext => ({ desired, log, now: () => now, status, signal: new AbortController().signal });
+
+function make(): BackupReconciler {
+  const real = new LocalDestination(join(work, 'dest'));
+  const destinationFor = (): { destination: BackupDestination; prefix: string } => ({
+    prefix: 'p',
+    destination: {
+      description: real.description,
+      put: (k, b, o) => real.put(k, b, o),
+      get: (k) => real.get(k),
+      delete: (k) => real.delete(k),
+      list: (p) => (failListing ? Promise.reject(new ListingError('injected: listing failed')) : real.list(p)),
+    },
+  });
+  return new BackupReconciler(noDocker, history, runner, registry, {
+    instance: 'unit',
+    secrets: new StaticSecrets({}),
+    state,
+    agentVersion: 'test',
+    localDir: join(work, 'default'),
+    destinationFor,
+    now: () => now,
+    log,
+  });
+}
+
+beforeEach(async () => {
+  work = await mkdtemp(join(tmpdir(), 'backup-rec-'));
+  await mkdir(join(work, 'm'));
+  await writeFile(
+    join(work, 'm', 'b.yaml'),
+    `apiVersion: certitrack.io/v1
+kind: Backup
+metadata: { name: env }
+spec:
+  schedule: "0 2 * * *"
+  timeZone: Europe/Madrid
+  sources: [{ file: { path: ../config/.env } }]
+  retention: { keepLast: 2 }
+`,
+  );
+  const loaded = await loadManifests(join(work, 'm'), { secrets: new StaticSecrets({}) });
+  if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+  desired = loaded.state;
+  state = await StateStore.open(join(work, 'state'));
+  history = new RunHistory(state, () => now);
+  registry = new Registry();
+  runner = new JobRunner(history, registry, { now: () => now });
+  status = new StatusStore(undefined, () => now);
+  failListing = false;
+});
+afterEach(async () => {
+  await runner.idle();
+  await rm(work, { recursive: true, force: true });
+});
+
+const retryOf = () => (status.get('Backup/env')?.details as { retry?: { attempt: number; nextAt: string; step: string } }).retry;
+
+describe('BackupReconciler scheduling, retries and retention', () => {
+  it('waits for the first slot, runs when due, retries a failure with doubling backoff, and the next slot supersedes the retries', async () => {
+    const r = make();
+    now = new Date('2026-11-27T00:30:00Z'); // 01:30 Madrid
+    expect((await r.reconcile('env', ctx())).requeueAfterMs).toBe(30 * 60_000 + 250);
+    expect(history.list('Backup/env')).toEqual([]);
+
+    now = new Date('2026-11-27T01:00:10Z'); // the 02:00 Madrid slot is due; the file does not exist yet
+    await r.reconcile('env', ctx());
+    await runner.idle('Backup/env');
+    expect(history.lastFinished('Backup/env')?.outputTail).toMatch(/^dump failed: 01-file-env\.gz: .*ENOENT/);
+
+    const delays: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const res = await r.reconcile('env', ctx());
+      const retry = retryOf();
+      delays.push(Date.parse(retry?.nextAt as string) - now.getTime());
+      expect(res.requeueAfterMs).toBe(Math.min((delays[i] as number) + 250, 3_600_000));
+      now = new Date(Date.parse(retry?.nextAt as string));
+      await r.reconcile('env', ctx());
+      await runner.idle('Backup/env');
+    }
+    expect(delays).toEqual([1, 2, 4, 8, 16, 32, 60, 60].map((m) => m * 60_000));
+    expect(retryOf()).toMatchObject({ attempt: 9, step: 'dump' });
+    expect(await registry.getSingleMetricAsString('certitrack_backup_failures_total')).toMatch(/backup="env",step="dump"\} 9/);
+
+    // The next day's slot: the file exists now; the retry state is gone after the success.
+    await mkdir(join(work, 'config'));
+    await writeFile(join(work, 'config', '.env'), 'A=1\n');
+    now = new Date('2026-11-28T01:00:05Z');
+    await r.reconcile('env', ctx());
+    await runner.idle('Backup/env');
+    expect(history.lastFinished('Backup/env')?.succeeded).toBe(true);
+    await r.reconcile('env', ctx());
+    expect(retryOf()).toBeUndefined();
+    expect(status.get('Backup/env')?.conditions.find((c) => c.type === 'LastBackupSucceeded')?.status).toBe('True');
+    expect(await registry.getSingleMetricAsString('certitrack_backup_age_seconds')).toMatch(/backup="env"\} \d/);
+  });
+
+  it('applies retention after each success and deletes nothing when the listing fails', async () => {
+    await mkdir(join(work, 'config'));
+    await writeFile(join(work, 'config', '.env'), 'A=1\n');
+    const r = make();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      now = new Date(Date.UTC(2026, 10, 20 + i, 2));
+      const run = await r.runNow('env', desired);
+      expect(run.record.succeeded, run.record.outputTail).toBe(true);
+      ids.push(run.outcome?.id as string);
+    }
+    expect((await r.list('env', desired)).backups.map((b) => b.id)).toEqual([ids[2], ids[1]]);
+
+    failListing = true;
+    now = new Date(Date.UTC(2026, 10, 24, 2));
+    const run = await r.runNow('env', desired);
+    expect(run.record.succeeded).toBe(true);
+    expect(run.record.outputTail).toMatch(/retention skipped, nothing deleted: injected: listing failed/);
+    failListing = false;
+    expect((await r.list('env', desired)).backups.map((b) => b.id)).toEqual([run.outcome?.id, ids[2], ids[1]]);
+    expect(await registry.getSingleMetricAsString('certitrack_backup_failures_total')).toMatch(/backup="env",step="retention"\} 1/);
+  });
+
+  it('plan says what reconcile would do, with no effects', async () => {
+    const r = make();
+    now = new Date('2026-11-27T00:30:00Z');
+    await r.reconcile('env', ctx());
+    now = new Date('2026-11-27T01:00:10Z');
+    expect(await r.plan('env', ctx())).toEqual([{ kind: 'Backup', name: 'env', action: 'run', reason: expect.stringMatching(/due at 2026-11-27T01:00:00.000Z/) }]);
+    expect(history.list('Backup/env')).toEqual([]);
+    expect(await r.listOwned()).toEqual(['env']);
+  });
+});
