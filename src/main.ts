@@ -43,7 +43,7 @@ import { CertificateReconciler } from './reconcilers/certificate-reconciler.js';
 import { AcmeResponder } from './server/acme-responder.js';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Snapshots } from './adapters/ec2-snapshots.js';
-import { BackupReconciler } from './reconcilers/backup-reconciler.js';
+import { BackupReconciler, backupOptionsFrom } from './reconcilers/backup-reconciler.js';
 import type { BackupProgress } from './backup/run-backup.js';
 import { AGENT_VERSION } from './version.js';
 import { StateStore } from './state/state-store.js';
@@ -119,19 +119,13 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   });
 
   const backupReconciler = new BackupReconciler(docker, history, runner, registry, {
-    instance: config.instance,
-    secrets,
-    state,
-    agentVersion: AGENT_VERSION,
-    localDir: join(config.stateDir, 'backups'),
-    helperImage: config.helperImage,
+    ...backupOptionsFrom(config, { secrets, state, agentVersion: AGENT_VERSION, log }),
     snapshots:
       aws.enabled && aws.instanceId
         ? new Ec2Snapshots(new EC2Client(aws.clientConfig('EC2')), { instanceId: aws.instanceId, region: aws.region })
         : undefined,
     onRunFinished: (key) => controller.enqueue(key),
     now,
-    log,
   });
 
   const controller = new Controller({

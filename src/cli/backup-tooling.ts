@@ -10,7 +10,7 @@ import type { DesiredState } from '../manifests/desired-state.js';
 import { loadManifests } from '../manifests/load.js';
 import { formatManifestError } from '../manifests/source.js';
 import { EnvFileSecrets } from '../manifests/secrets.js';
-import { BackupReconciler } from '../reconcilers/backup-reconciler.js';
+import { BackupReconciler, backupOptionsFrom } from '../reconcilers/backup-reconciler.js';
 import { JobRunner } from '../schedule/job-runner.js';
 import { RunHistory } from '../schedule/run-history.js';
 import { StateStore } from '../state/state-store.js';
@@ -32,16 +32,8 @@ export async function withBackupTooling<T>(config: AgentConfig, fn: (r: BackupRe
     const history = new RunHistory(state);
     const registry = new Registry();
     const log = pino({ level: 'warn' });
-    const reconciler = new BackupReconciler(new DockerodeAdapter(new Dockerode({ socketPath: config.dockerSocket })), history, new JobRunner(history, registry, { log }), registry, {
-      instance: config.instance,
-      secrets,
-      state,
-      agentVersion: AGENT_VERSION,
-      // Backups without a destination live under the agent's state dir: read them from there.
-      localDir: join(config.stateDir, 'backups'),
-      helperImage: config.helperImage,
-      log,
-    });
+    const docker = new DockerodeAdapter(new Dockerode({ socketPath: config.dockerSocket }));
+    const reconciler = new BackupReconciler(docker, history, new JobRunner(history, registry, { log }), registry, backupOptionsFrom(config, { secrets, state, agentVersion: AGENT_VERSION, log }));
     return await fn(reconciler, loaded.state);
   } finally {
     await rm(scratch, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -69,6 +70,23 @@ export interface BackupReconcilerOptions {
   retryMaxMs?: number;
   now?: () => Date;
   log?: Logger;
+}
+
+/** The options both the agent and the CLI's backup tooling derive from the agent's configuration. */
+export function backupOptionsFrom(
+  config: { instance: string; stateDir: string; helperImage: string },
+  deps: { secrets: SecretSource; state: StateStore; agentVersion: string; log?: Logger },
+): BackupReconcilerOptions {
+  return {
+    instance: config.instance,
+    secrets: deps.secrets,
+    state: deps.state,
+    agentVersion: deps.agentVersion,
+    // Backups without a destination live under the agent's state dir.
+    localDir: join(config.stateDir, 'backups'),
+    helperImage: config.helperImage,
+    ...(deps.log ? { log: deps.log } : {}),
+  };
 }
 
 /** A row of `backup list`: a backup and what the retention policy would do with it now. */
