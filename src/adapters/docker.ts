@@ -18,7 +18,8 @@ export interface DockerAdapter {
   inspectContainer(idOrName: string): Promise<ContainerDetails | undefined>;
   createContainer(opts: ContainerCreateOptions): Promise<string>;
   startContainer(id: string): Promise<void>;
-  stopContainer(id: string, graceSeconds: number): Promise<void>;
+  /** SIGTERM (or the image's STOPSIGNAL), SIGKILL after the grace; without one, the StopTimeout the container was created with. */
+  stopContainer(id: string, graceSeconds?: number): Promise<void>;
   removeContainer(id: string): Promise<void>;
   /** Blocks until the container exits; returns its exit code. */
   waitContainer(id: string, signal?: AbortSignal): Promise<number>;
@@ -118,9 +119,9 @@ export class DockerodeAdapter implements DockerAdapter {
     }
   }
 
-  async stopContainer(id: string, graceSeconds: number): Promise<void> {
+  async stopContainer(id: string, graceSeconds?: number): Promise<void> {
     try {
-      await this.docker.getContainer(id).stop({ t: Math.ceil(graceSeconds) });
+      await this.docker.getContainer(id).stop(graceSeconds === undefined ? {} : { t: Math.ceil(graceSeconds) });
     } catch (err) {
       if (statusOf(err) === 304 || statusOf(err) === 404) return;
       throw wrap(`stop container ${id.slice(0, 12)}`, err);

@@ -61,10 +61,14 @@ export function importCompose(composeYamlText: string, opts: ImportComposeOption
   for (const name of Object.keys(declaredNetworks)) networks.get(name);
   for (const name of Object.keys(declaredVolumes)) volumes.get(name);
 
+  // Inside the manifests folder a path stays relative (it travels with the folder, e.g. in git);
+  // anything outside is written absolute, as the agent requires (relative paths may not climb out).
   const hostPath = (path: string): string => {
     if (isAbsolute(path)) return path;
-    const rel = relative(outputDir, resolve(composeDir, path)) || '.';
-    return rel === '.' || rel === '..' || rel.startsWith('./') || rel.startsWith('../') ? rel : `./${rel}`;
+    const full = resolve(composeDir, path);
+    const rel = relative(outputDir, full) || '.';
+    if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) return full;
+    return rel === '.' || rel.startsWith('./') ? rel : `./${rel}`;
   };
 
   const files = new Map<string, string>();

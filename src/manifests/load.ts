@@ -1,5 +1,5 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { DesiredState } from './desired-state.js';
@@ -85,6 +85,7 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
     def.check?.({
       state,
       secrets: opts.secrets,
+      root: resolve(dir),
       report: (resource, path, message, atKey) => errors.push(errorAt(resource.source, path, message, atKey)),
     });
   }
@@ -157,13 +158,13 @@ async function loadFile(file: string, shown: string, errors: ManifestError[], cf
     }
     const env = envelope.safeParse(raw);
     if (!env.success) {
-      pushZodIssues(errors, source, [], env.error);
+      pushZodIssues(errors, source, [], env.error, raw);
       continue;
     }
     const kind = env.data.kind as keyof typeof kinds;
     const parsed = kinds[kind].spec.safeParse(env.data.spec ?? {});
     if (!parsed.success) {
-      pushZodIssues(errors, source, ['spec'], parsed.error);
+      pushZodIssues(errors, source, ['spec'], parsed.error, env.data.spec ?? {});
       continue;
     }
     out.push({ kind, name: env.data.metadata.name, labels: env.data.metadata.labels, spec: parsed.data, source });
@@ -171,15 +172,33 @@ async function loadFile(file: string, shown: string, errors: ManifestError[], cf
   return out;
 }
 
-function pushZodIssues(errors: ManifestError[], source: SourceRef, prefix: FieldPath, error: z.ZodError): void {
+function pushZodIssues(errors: ManifestError[], source: SourceRef, prefix: FieldPath, error: z.ZodError, validated: unknown): void {
   for (const issue of flattenIssues(error.issues)) {
-    const path = [...prefix, ...issue.path.filter((p): p is string | number => typeof p !== 'symbol')];
+    const rel = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    const path = [...prefix, ...rel];
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) errors.push(errorAt(source, [...path, key], `unknown field "${key}"`, true));
     } else {
-      errors.push(errorAt(source, path, describeIssue(issue)));
+      errors.push(errorAt(source, path, describeIssue(issue, valueAt(validated, rel))));
     }
   }
+}
+
+/** The value at `path` in what was validated (zod 4 does not keep the input on its issues). */
+function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
+  let v = root;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} ${JSON.stringify(v)}`.slice(0, 60);
 }
 
 /** A union's failure is most useful as the issues of the branch that got furthest. */
@@ -200,9 +219,9 @@ function flattenIssues(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] 
   return out;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
   if (issue.code === 'invalid_type') {
-    return issue.input === undefined ? `required field missing (expected ${issue.expected})` : `expected ${issue.expected}`;
+    return value === undefined ? `required field missing (expected ${issue.expected})` : `expected ${issue.expected}, got ${kindOf(value)}`;
   }
   return issue.message;
 }

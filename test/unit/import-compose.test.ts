@@ -92,15 +92,16 @@ describe('importing the seed docker-compose.yml', () => {
   it('maps build, ports, volumes, networks, dependsOn and restart', () => {
     expect(specOf(files, 'frontend.yaml')).toMatchObject({
       image: 'certitrack-frontend:latest',
-      build: { context: '../frontend', dockerfile: 'Dockerfile' },
+      // Outside the manifests folder, so written absolute (relative paths may not climb out of it).
+      build: { context: join(composeDir, 'frontend'), dockerfile: 'Dockerfile' },
       restartPolicy: 'Always',
       networks: ['certitrack-network'],
     });
-    expect(specOf(files, 'notification-worker.yaml').build).toEqual({ context: '../backend', dockerfile: 'Dockerfile.worker' });
+    expect(specOf(files, 'notification-worker.yaml').build).toEqual({ context: join(composeDir, 'backend'), dockerfile: 'Dockerfile.worker' });
     expect(specOf(files, 'nginx.yaml')).toMatchObject({
       image: 'nginx:alpine',
       ports: ['80:80', '443:443'],
-      volumes: ['../nginx/nginx.conf:/etc/nginx/nginx.conf:ro', '../nginx/ssl:/etc/nginx/ssl:ro', '../storage/documents:/app/storage/documents:ro'],
+      volumes: [`${composeDir}/nginx/nginx.conf:/etc/nginx/nginx.conf:ro`, `${composeDir}/nginx/ssl:/etc/nginx/ssl:ro`, `${composeDir}/storage/documents:/app/storage/documents:ro`],
       dependsOn: ['frontend', 'backend'],
     });
     expect(specOf(files, 'postgres.yaml')).toMatchObject({ ports: ['5432:5432'], volumes: expect.arrayContaining(['postgres_data:/var/lib/postgresql/data']) });
@@ -290,6 +291,8 @@ x-common: &common
 
   it('produces manifests the agent loads and validates', async () => {
     mkdirSync(join(tmp, 'shop', 'web'), { recursive: true });
+    // Relative bind mounts inside the manifests folder must exist when it is loaded.
+    mkdirSync(join(tmp, 'shop', 'static'), { recursive: true });
     const result = await validate(files, join(tmp, 'shop'), { DATABASE_URL: 'x', LOG_LEVEL: 'x', API_KEY: 'x', PASSTHROUGH: 'x', DB_USER: 'x' });
     expect(result.ok ? [] : result.errors).toEqual([]);
   });

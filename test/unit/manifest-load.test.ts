@@ -114,6 +114,23 @@ spec:
     expect(text).toMatch(/e\.yaml:\d+:\d+: spec\.dependsOn\[0\]: condition healthy needs a healthcheck on service "a"/);
   });
 
+  it('says a present field of the wrong type has the wrong type, and a missing one is missing', async () => {
+    const { errors } = await load({ 'a.yaml': svc('a', { image: 42 }), 'b.yaml': toYaml([doc('Service', 'b', { pullPolicy: 'Never' })]) });
+    expect(errors).toContainEqual(expect.stringMatching(/^a\.yaml:\d+:\d+: spec\.image: expected string, got number 42$/));
+    expect(errors).toContainEqual(expect.stringMatching(/^b\.yaml:\d+:\d+: spec\.image: required field missing \(expected string\)$/));
+  });
+
+  it('keeps relative paths inside the manifests folder and requires them to exist', async () => {
+    const { errors } = await load({
+      'sub/a.yaml': svc('a', { volumes: ['../../../etc:/host-etc:ro', '../data:/data', './missing:/m', '/var/lib/anything:/abs'] }),
+      'data/keep.txt': 'x',
+    });
+    expect(errors).toEqual([
+      expect.stringMatching(/^sub\/a\.yaml:\d+:\d+: spec\.volumes\[0\]: bind mount source \.\.\/\.\.\/\.\.\/etc resolves to .*, outside the manifests folder; write host paths as absolute paths$/),
+      expect.stringMatching(/^sub\/a\.yaml:\d+:\d+: spec\.volumes\[2\]: bind mount source .*sub\/missing does not exist$/),
+    ]);
+  });
+
   it('defuses alias bombs, refuses binary and oversized files', async () => {
     const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
     for (let i = 1; i < 10; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);

@@ -122,14 +122,15 @@ export class ServiceReconciler implements Reconciler {
     containers: readonly ContainerDetails[],
     ctx: ReconcileContext,
   ): Promise<number | undefined> {
-    const grace = (svc?.spec.stopGracePeriod ?? 10_000) / 1000;
+    // No explicit grace: Docker then uses the StopTimeout each container was created with, i.e. the
+    // stopGracePeriod of the spec it runs (the new spec's may differ, and a removed service has none).
     switch (action.type) {
       case 'wait':
         ctx.log.debug({ reason: action.reason }, 'waiting');
         return action.retryAfterMs;
       case 'remove': {
         ctx.log.info({ container: action.containerId.slice(0, 12), reason: action.reason }, 'removing container');
-        await this.o.docker.stopContainer(action.containerId, grace);
+        await this.o.docker.stopContainer(action.containerId);
         await this.o.docker.removeContainer(action.containerId);
         return undefined;
       }
@@ -154,7 +155,7 @@ export class ServiceReconciler implements Reconciler {
       case 'restart': {
         this.countRestart(name, 'unhealthy', undefined, ctx);
         ctx.log.warn({ reason: action.reason }, 'restarting unhealthy container');
-        await this.o.docker.stopContainer(action.containerId, grace);
+        await this.o.docker.stopContainer(action.containerId);
         await this.o.docker.startContainer(action.containerId);
         return undefined;
       }
