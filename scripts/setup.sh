@@ -13,6 +13,8 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v pebble >/dev/null 2>&1 || missing+=(pebble)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v git >/dev/null 2>&1 || missing+=(git)
+# The peer the benchmarks measure against (npm run bench); not needed by the tests.
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then log "need root to install: ${missing[*]}"; exit 1; fi
   log "installing ${missing[*]}"

@@ -179,7 +179,7 @@ function pushZodIssues(errors: ManifestError[], source: SourceRef, prefix: Field
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) errors.push(errorAt(source, [...path, key], `unknown field "${key}"`, true));
     } else {
-      errors.push(errorAt(source, path, describeIssue(issue, valueAt(validated, rel))));
+      errors.push(errorAt(source, path, describeIssue(issue, valueAt(validated, rel)), issue.message.startsWith(KEY_PROBLEM)));
     }
   }
 }
@@ -201,10 +201,18 @@ function kindOf(v: unknown): string {
   return `${typeof v} ${JSON.stringify(v)}`.slice(0, 60);
 }
 
+/** Marks a problem with a mapping key (not its value), so the error points at the key. */
+const KEY_PROBLEM = 'key: ';
+
 /** A union's failure is most useful as the issues of the branch that got furthest. */
 function flattenIssues(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   const out: z.core.$ZodIssue[] = [];
   for (const issue of issues) {
+    if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+      // "Invalid key in record" says nothing; the key's own problem does (e.g. not an env var name).
+      out.push(...issue.issues.map((i) => ({ ...i, path: [...issue.path, ...i.path], message: `${KEY_PROBLEM}${i.message}` })));
+      continue;
+    }
     if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       const branches = issue.errors.map((branch) => branch.map((i) => ({ ...i, path: [...issue.path, ...i.path] })));
       const depth = (b: z.core.$ZodIssue[]): number => Math.max(...b.map((i) => i.path.length + (i.code === 'invalid_type' ? 0 : 0.5)));
