@@ -1,4 +1,5 @@
 import Dockerode from 'dockerode';
+import { LineSplitter } from '../../src/util/line-splitter.js';
 
 /** The bench's own Docker client: what it uses to observe, never counted as the agent's. */
 export const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
@@ -47,22 +48,15 @@ export class EventRecorder {
 
   async start(labelFilter: string): Promise<void> {
     const stream = (await docker.getEvents({ filters: { type: ['container'], label: [labelFilter] }, abortSignal: this.abort.signal } as Dockerode.GetEventsOptions)) as NodeJS.ReadableStream;
-    let buffered = '';
-    stream.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        if (!line) continue;
-        const raw = JSON.parse(line) as { Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> }; timeNano?: number };
-        const attrs = raw.Actor?.Attributes ?? {};
-        this.events.push({ action: raw.Action ?? '', id: raw.Actor?.ID ?? '', name: attrs.name ?? '', labels: attrs, atMs: (raw.timeNano ?? 0) / 1e6 });
-        const waiters = this.waiters;
-        this.waiters = [];
-        for (const w of waiters) w();
-      }
+    const lines = new LineSplitter((line) => {
+      const raw = JSON.parse(line) as { Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> }; timeNano?: number };
+      const attrs = raw.Actor?.Attributes ?? {};
+      this.events.push({ action: raw.Action ?? '', id: raw.Actor?.ID ?? '', name: attrs.name ?? '', labels: attrs, atMs: (raw.timeNano ?? 0) / 1e6 });
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
     });
+    stream.on('data', (chunk: Buffer) => lines.push(chunk.toString('utf8')));
     stream.on('error', () => undefined);
   }
 

@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
+import { LineSplitter } from '../util/line-splitter.js';
 import { DemuxWritable, TailBuffer, writeWithBackpressure } from './demux.js';
 import type { ContainerDetails, ContainerSummary, DockerEvent, ExecOptions, ExecResult } from './docker-types.js';
 
@@ -320,22 +321,14 @@ export class DockerodeAdapter implements DockerAdapter {
       throw wrap('subscribe to events', err);
     }
     onOpen?.();
-    let buffered = '';
+    const lines = new LineSplitter((line) => onEvent(parseEvent(line)));
     await new Promise<void>((resolve) => {
       const finish = (): void => {
         (stream as unknown as { destroy?: () => void }).destroy?.();
         resolve();
       };
       signal.addEventListener('abort', finish, { once: true });
-      stream.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        let nl: number;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
-          if (line) onEvent(parseEvent(line));
-        }
-      });
+      stream.on('data', (chunk: Buffer) => lines.push(chunk.toString('utf8')));
       stream.on('end', finish);
       stream.on('error', finish);
       stream.on('close', finish);

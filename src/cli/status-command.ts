@@ -1,5 +1,6 @@
 import type { ResourceStatus } from '../state/status-store.js';
 import { parseListen } from '../server/http-server.js';
+import { LineSplitter } from '../util/line-splitter.js';
 import { formatTable } from './table.js';
 
 interface StatusDocument {
@@ -49,18 +50,20 @@ export async function postTriggerStreaming(listen: string, kind: string, name: s
     throw new Error(`cannot reach the agent at ${agentUrl(listen)} (${(err as Error).message}); is it running, and is --listen the same?`);
   }
   if (!res.ok || !res.body) throw new Error(String(((await res.json()) as { error?: string }).error ?? `agent answered ${res.status}`));
-  let buffered = '';
+  let outcome: { done: true; result: unknown } | undefined;
+  let failure: Error | undefined;
+  const lines = new LineSplitter((line) => {
+    if (outcome || failure) return;
+    const msg = JSON.parse(line) as { progress?: unknown; result?: unknown; error?: string };
+    if (msg.error !== undefined) failure = new Error(msg.error);
+    else if ('result' in msg) outcome = { done: true, result: msg.result };
+    else onProgress(msg.progress);
+  });
   const decoder = new TextDecoder();
   for await (const chunk of res.body) {
-    buffered += decoder.decode(chunk as Uint8Array, { stream: true });
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const msg = JSON.parse(buffered.slice(0, nl)) as { progress?: unknown; result?: unknown; error?: string };
-      buffered = buffered.slice(nl + 1);
-      if (msg.error !== undefined) throw new Error(msg.error);
-      if ('result' in msg) return msg.result;
-      onProgress(msg.progress);
-    }
+    lines.push(decoder.decode(chunk as Uint8Array, { stream: true }));
+    if (failure) throw failure;
+    if (outcome) return outcome.result;
   }
   throw new Error('the agent closed the connection before the work finished');
 }
