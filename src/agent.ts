@@ -73,7 +73,7 @@ export class Agent {
       this.reloadAgain = true;
       return this.loading;
     }
-    this.loading = this.doReload(reason).finally(() => {
+    this.loading = this.doReload(reason).catch((err: unknown) => this.loadFailed(reason, err)).finally(() => {
       this.loading = undefined;
       if (this.reloadAgain) {
         this.reloadAgain = false;
@@ -122,6 +122,17 @@ export class Agent {
     const dir = await realpath(this.sourceDir).catch(() => this.sourceDir);
     const origin = this.sourceCommit ? `git:${this.sourceCommit}` : this.parts.config.manifestsDir;
     return loadManifests(dir, { secrets: this.parts.secrets, origin, cfnOutputs: this.parts.cfnOutputs, ...(this.sourceCommit ? { displayBase: dir } : {}) });
+  }
+
+  /** Anything unexpected while loading is a rejected load like any other, never a crash. */
+  private loadFailed(reason: string, err: unknown): ManifestLoadState {
+    const message = err instanceof Error ? err.message : String(err);
+    this.parts.metrics.manifestLoadSuccess.set(0);
+    this.parts.metrics.manifestLoadErrors.inc();
+    this.parts.log.error({ reason, err: message }, 'loading manifests failed; the last good state stays applied');
+    this.lastLoad = { ok: false, at: new Date().toISOString(), errors: [message] };
+    this.scheduleRetry();
+    return this.lastLoad;
   }
 
   private scheduleRetry(): void {

@@ -114,12 +114,21 @@ async function loadFile(file: string, shown: string, errors: ManifestError[], cf
   const fileError = (message: string, line = 1, col = 1): void => {
     errors.push({ file: shown, line, col, path: '', message });
   };
-  const st = await stat(file);
-  if (st.size > MAX_FILE_BYTES) {
-    fileError(`file is ${st.size} bytes; manifests are limited to ${MAX_FILE_BYTES} bytes`);
+  let buf: Buffer;
+  try {
+    const st = await stat(file);
+    if (st.size > MAX_FILE_BYTES) {
+      fileError(`file is ${st.size} bytes; manifests are limited to ${MAX_FILE_BYTES} bytes`);
+      return [];
+    }
+    buf = await readFile(file);
+  } catch (err) {
+    // Removed or renamed between listing and reading (a checkout in progress): the load is not a
+    // consistent picture of the folder, so it fails; the watcher's next event loads it again.
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    fileError(code === 'ENOENT' ? 'file disappeared while the folder was being read' : `cannot read file (${code})`);
     return [];
   }
-  const buf = await readFile(file);
   if (buf.includes(0)) {
     fileError('file is binary (contains NUL bytes), not YAML');
     return [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { writeFile } from 'node:fs/promises';
+import { symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
@@ -154,6 +154,15 @@ spec:
     if (!a.r.ok || !b.r.ok || !c.r.ok) return;
     expect(a.r.state.revision).toBe(b.r.state.revision);
     expect(a.r.state.revision).not.toBe(c.r.state.revision);
+  });
+
+  it('fails the load, without throwing, when a listed file vanishes before it is read', async () => {
+    const dir = await tempDir('vanish');
+    await writeManifest(dir, 'ok.yaml', svc('ok', {}));
+    // A dangling link is listed like a file and then cannot be read: the same as a file removed mid-load.
+    await symlink(join(dir, 'gone.yaml.target'), join(dir, 'gone.yaml'));
+    const r = await loadManifests(dir, { secrets, displayBase: dir });
+    expect(r.ok ? [] : r.errors.map(formatManifestError)).toEqual(['gone.yaml:1:1: file disappeared while the folder was being read']);
   });
 
   it('treats a missing folder as an error and ignores hidden files', async () => {
