@@ -26,6 +26,9 @@ async function restoreOthers(): Promise<void> {
   if (restart) timings.push(`restarted ${await restoreContainers(restart.othersRunning)} other container(s) the engine had left stopped`);
 }
 
+// Guarded, not skipped for convenience: restarting dockerd stops every container on the machine,
+// including other test files' running in parallel under plain `npm test`. `npm run test:faults`
+// sets CERTITRACK_FAULTS_DOCKERD=1 and runs the fault files one at a time.
 describe.skipIf(!enabled)('dockerd restarted while the agent runs', () => {
   beforeAll(async () => {
     dir = await tempDir('fdockerd');
@@ -106,8 +109,4 @@ describe.skipIf(!enabled)('dockerd restarted while the agent runs', () => {
       expect(all.map((c) => c.Labels['io.certitrack.service']).sort()).toEqual(['solo', 'web', 'worker']);
     });
   });
-});
-
-describe.skipIf(enabled)('dockerd restart (skipped)', () => {
-  it.skip('runs only with CERTITRACK_FAULTS_DOCKERD=1 (npm run test:faults): it stops every container on the machine', () => undefined);
 });
