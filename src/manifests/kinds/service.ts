@@ -121,6 +121,15 @@ export const serviceSpec = z.strictObject({
   healthcheck: healthcheck.optional(),
   restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).default('Always'),
   stopGracePeriod: duration.default(10_000),
+  /** Docker's init as PID 1: forwards signals and reaps zombies, so a process that ignores SIGTERM still stops. */
+  init: z.boolean().default(false),
+  /** The signal that asks the process to stop (the image's STOPSIGNAL, else SIGTERM). */
+  stopSignal: z
+    .string()
+    .regex(/^(SIG[A-Z0-9]+|[0-9]{1,2})$/, 'expected a signal name such as SIGTERM or SIGQUIT, or its number')
+    .optional(),
+  /** Container ports other services reach over a network, published on no host port (compose's `expose`). */
+  expose: z.array(z.number().int().min(1).max(65535)).default([]),
   resources: z
     .strictObject({
       memory: byteSize.optional(),

@@ -46,6 +46,7 @@ export function buildContainerConfig(
 
   const portBindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
   const exposed: Record<string, object> = {};
+  for (const port of spec.expose) exposed[`${port}/tcp`] = {};
   for (const p of spec.ports) {
     const key = `${p.containerPort}/${p.protocol}`;
     exposed[key] = {};
@@ -75,12 +76,15 @@ export function buildContainerConfig(
     ExposedPorts: exposed,
     Healthcheck: spec.healthcheck ? dockerHealthcheck(spec.healthcheck) : undefined,
     StopTimeout: Math.ceil(spec.stopGracePeriod / 1000),
+    // Only when set, so that existing containers keep their spec hash.
+    ...(spec.stopSignal ? { StopSignal: spec.stopSignal } : {}),
     HostConfig: {
       PortBindings: portBindings,
       Mounts: mounts,
       // The agent is the supervisor: Docker's own policy ignores dependsOn, `docker kill` and
       // unhealthy containers, and would race the agent's backoff. See docs/design.md.
       RestartPolicy: { Name: 'no' },
+      ...(spec.init ? { Init: true } : {}),
       Memory: spec.resources.memory,
       NanoCpus: spec.resources.cpus ? Math.round(spec.resources.cpus * 1e9) : undefined,
       LogConfig: { Type: 'json-file', Config: { 'max-size': spec.logging.maxSize, 'max-file': String(spec.logging.maxFile) } },
