@@ -14,14 +14,14 @@ import { resourceKey, type PlannedAction } from './reconcilers/types.js';
 import type { AgentHttpServer } from './server/http-server.js';
 import type { GitManifestSource } from './sources/git-source.js';
 import type { StackOutputsResult } from './aws/stack-outputs.js';
-import type { StatusStore } from './state/status-store.js';
+import type { StatusBoard } from './state/status-board.js';
 
 export interface AgentParts {
   config: AgentConfig;
   log: Logger;
   registry: Registry;
   secrets: ReloadableSecrets;
-  status: StatusStore;
+  status: StatusBoard;
   controller: Controller;
   events: DockerEvents;
   server: AgentHttpServer;

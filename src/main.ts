@@ -26,7 +26,7 @@ import { notifyReady, notifyStopping, notifyWatchdog, watchdogIntervalMs } from 
 import { GitManifestSource } from './sources/git-source.js';
 import { createWebhookRoute } from './sources/webhook.js';
 import { join } from 'node:path';
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchAdapter } from './adapters/cloudwatch.js';
@@ -46,8 +46,8 @@ import { Ec2Snapshots } from './adapters/ec2-snapshots.js';
 import { BackupReconciler, backupOptionsFrom } from './reconcilers/backup-reconciler.js';
 import type { BackupProgress } from './backup/run-backup.js';
 import { AGENT_VERSION } from './version.js';
-import { StateStore } from './state/state-store.js';
-import { StatusStore } from './state/status-store.js';
+import { DurableState } from './state/durable-state.js';
+import { StatusBoard } from './state/status-board.js';
 
 export interface BuildOptions {
   /** Overrides for tests: a logger writing to a buffer, a fake clock, another Docker client. */
@@ -72,8 +72,18 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   collectDefaultMetrics({ register: registry, prefix: 'certitrack_agent_' });
   const metrics = new EngineMetrics(registry, kindNames);
 
-  const state = await StateStore.open(config.stateDir);
-  const status = new StatusStore(state, now);
+  const stateFlushFailures = new Counter({
+    name: 'certitrack_state_flush_failures_total',
+    help: 'Failed writes of state.json; the changes stay pending and are written with the next one.',
+    registers: [registry],
+  });
+  const state = await DurableState.open(config.stateDir, {
+    onFlushError: (err) => {
+      stateFlushFailures.inc();
+      log.error({ err: err.message }, 'writing state.json failed; will retry with the next change');
+    },
+  });
+  const status = new StatusBoard(state, now);
   status.setRedactor(scrub);
 
   const docker = opts.docker ?? new DockerodeAdapter(new Dockerode({ socketPath: config.dockerSocket }));

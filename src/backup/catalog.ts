@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { BackupDestination, StoredObject } from './destination.js';
-import { type BackupManifest, backupIdTime, backupRoot, MANIFEST_NAME, parseManifest } from './manifest.js';
+import { type BackupManifest, backupIdTime, backupRoot, MANIFEST_NAME, parseManifest } from './backup-descriptor.js';
 
 export interface BackupEntry {
   id: string;

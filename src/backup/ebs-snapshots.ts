@@ -1,6 +1,6 @@
 import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../adapters/docker-types.js';
 import { type Ec2Snapshots, type SnapshotInfo, TAG_BACKUP, TAG_BACKUP_ID, TAG_INSTANCE } from '../adapters/ec2-snapshots.js';
-import { newBackupId } from './manifest.js';
+import { newBackupId } from './backup-descriptor.js';
 import { BackupStepError } from './pipeline.js';
 import { applyRetention, type RetentionCandidate, type RetentionPolicy, type RetentionResult } from './retention.js';
 

@@ -1,6 +1,6 @@
 import { listBackups } from './catalog.js';
 import type { BackupDestination } from './destination.js';
-import { backupDir, MANIFEST_NAME } from './manifest.js';
+import { backupDir, MANIFEST_NAME } from './backup-descriptor.js';
 import { applyRetention, type RetentionPolicy, type RetentionResult } from './retention.js';
 
 export interface PruneOutcome {

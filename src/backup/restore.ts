@@ -9,7 +9,7 @@ import { TailBuffer } from '../adapters/demux.js';
 import type { BackupSpec } from '../manifests/kinds/backup.js';
 import { listBackups, readManifest } from './catalog.js';
 import type { BackupDestination } from './destination.js';
-import { type BackupManifest, backupDir, type ManifestObject } from './manifest.js';
+import { type BackupManifest, backupDir, type ManifestObject } from './backup-descriptor.js';
 import { pgEnv, type SourceContext, serviceContainer, withHelper } from './sources.js';
 
 export interface ObjectCheck {

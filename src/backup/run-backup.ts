@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import type { BackupDestination } from './destination.js';
-import { type BackupManifest, backupDir, MANIFEST_FORMAT, MANIFEST_NAME, type ManifestObject, newBackupId } from './manifest.js';
+import { type BackupManifest, backupDir, MANIFEST_FORMAT, MANIFEST_NAME, type ManifestObject, newBackupId } from './backup-descriptor.js';
 import { BackupStepError, type StreamProgress, streamToDestination } from './pipeline.js';
 import type { PreparedSource } from './sources.js';
 

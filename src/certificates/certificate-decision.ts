@@ -1,5 +1,5 @@
 import type { CertificateKeyType } from '../manifests/kinds/certificate.js';
-import type { CertificateBook } from './certificate-book.js';
+import type { IssuanceRecord } from './issuance-record.js';
 import type { OnDiskCertificate } from './cert-store.js';
 import { orderBudget, renewalTime, type RenewalBasis, type RetryPolicy } from './renewal-policy.js';
 
@@ -29,13 +29,13 @@ export type CertificateDecision =
 const iso = (d: Date): string => d.toISOString();
 
 /** The renewal moment of the certificate on disk, with the CA's ARI advice when it is about this serial. */
-export function renewalOf(desired: DesiredCertificate, disk: Extract<OnDiskCertificate, { state: 'present' }>, book: CertificateBook) {
-  const ari = book.ari && book.ari.serial === disk.info.serial && !('none' in book.ari) ? book.ari : undefined;
+export function renewalOf(desired: DesiredCertificate, disk: Extract<OnDiskCertificate, { state: 'present' }>, issuance: IssuanceRecord) {
+  const ari = issuance.ari && issuance.ari.serial === disk.info.serial && !('none' in issuance.ari) ? issuance.ari : undefined;
   return renewalTime({ notBefore: disk.info.notBefore, notAfter: disk.info.notAfter, serial: disk.info.serial, renewBeforeMs: desired.renewBeforeMs, ari });
 }
 
 /** Why the files on disk do not satisfy the spec right now, or undefined when they do. */
-function whyIssue(desired: DesiredCertificate, disk: OnDiskCertificate, book: CertificateBook, now: Date): { kind: 'create' | 'renew'; reason: string } | undefined {
+function whyIssue(desired: DesiredCertificate, disk: OnDiskCertificate, issuance: IssuanceRecord, now: Date): { kind: 'create' | 'renew'; reason: string } | undefined {
   if (disk.state === 'missing') return { kind: 'create', reason: 'no certificate at certFile' };
   if (disk.state === 'corrupt') return { kind: 'create', reason: disk.reason };
   if (disk.key === 'missing') return { kind: 'renew', reason: 'key file is missing' };
@@ -49,11 +49,11 @@ function whyIssue(desired: DesiredCertificate, disk: OnDiskCertificate, book: Ce
     return { kind: 'renew', reason: `domains changed (${parts.join('; ')})` };
   }
   if (disk.info.keyType !== desired.keyType) return { kind: 'renew', reason: `key type is ${disk.info.keyType ?? 'another type'}; the spec asks for ${desired.keyType}` };
-  if (desired.acme && book.temporarySince) return { kind: 'create', reason: 'a temporary self-signed certificate stands in for the ACME one' };
-  if (book.issuerId && book.issuerId !== desired.issuerId) return { kind: 'renew', reason: `issuer changed from ${book.issuerId} to ${desired.issuerId}` };
-  if (!book.issuerId && desired.acme && disk.info.selfSigned) return { kind: 'renew', reason: 'the certificate on disk is self-signed; the issuer is ACME' };
+  if (desired.acme && issuance.temporarySince) return { kind: 'create', reason: 'a temporary self-signed certificate stands in for the ACME one' };
+  if (issuance.issuerId && issuance.issuerId !== desired.issuerId) return { kind: 'renew', reason: `issuer changed from ${issuance.issuerId} to ${desired.issuerId}` };
+  if (!issuance.issuerId && desired.acme && disk.info.selfSigned) return { kind: 'renew', reason: 'the certificate on disk is self-signed; the issuer is ACME' };
   if (now >= disk.info.notAfter) return { kind: 'renew', reason: `expired at ${iso(disk.info.notAfter)}` };
-  const { at, basis } = renewalOf(desired, disk, book);
+  const { at, basis } = renewalOf(desired, disk, issuance);
   if (now >= at) return { kind: 'renew', reason: `renewal due since ${iso(at)} (${basis})` };
   return undefined;
 }
@@ -63,11 +63,11 @@ function whyIssue(desired: DesiredCertificate, disk: OnDiskCertificate, book: Ce
  * renewal time, failure backoff, order bound, stand-in certificate) with no effects, so plan and
  * reconcile agree and tests need no CA.
  */
-export function decideCertificate(desired: DesiredCertificate, disk: OnDiskCertificate, book: CertificateBook, now: Date, opts: DecisionOptions): CertificateDecision {
-  let need = whyIssue(desired, disk, book, now);
+export function decideCertificate(desired: DesiredCertificate, disk: OnDiskCertificate, issuance: IssuanceRecord, now: Date, opts: DecisionOptions): CertificateDecision {
+  let need = whyIssue(desired, disk, issuance, now);
   if (!need) {
     if (!opts.forced && disk.state === 'present') {
-      const { at, basis } = renewalOf(desired, disk, book);
+      const { at, basis } = renewalOf(desired, disk, issuance);
       return { action: 'skip', reason: `valid until ${iso(disk.info.notAfter)}; renews at ${iso(at)} (${basis})`, renewAt: at, basis };
     }
     need = { kind: 'renew', reason: 'renewal requested' };
@@ -75,16 +75,16 @@ export function decideCertificate(desired: DesiredCertificate, disk: OnDiskCerti
   // nginx loads an expired pair but not a missing or mismatched one: only then is a stand-in needed.
   const loadable = disk.state === 'present' && disk.key === 'ok';
   if (desired.acme && !loadable) return { action: 'placeholder', reason: `${need.reason}; a self-signed stand-in goes first so services can start` };
-  if (desired.acme && book.temporarySince && !opts.forced) {
-    const until = new Date(Date.parse(book.temporarySince) + opts.temporaryGraceMs);
+  if (desired.acme && issuance.temporarySince && !opts.forced) {
+    const until = new Date(Date.parse(issuance.temporarySince) + opts.temporaryGraceMs);
     if (now < until) return { action: 'wait', cause: 'grace', until, pending: need.reason, reason: `${need.reason}; ordering at ${iso(until)} once services have started` };
   }
-  if (!opts.forced && book.nextRetryAt && now < new Date(book.nextRetryAt)) {
-    const until = new Date(book.nextRetryAt);
-    return { action: 'wait', cause: 'backoff', until, pending: need.reason, reason: `${need.reason}; retrying at ${iso(until)} after ${book.failures} failure(s)` };
+  if (!opts.forced && issuance.nextRetryAt && now < new Date(issuance.nextRetryAt)) {
+    const until = new Date(issuance.nextRetryAt);
+    return { action: 'wait', cause: 'backoff', until, pending: need.reason, reason: `${need.reason}; retrying at ${iso(until)} after ${issuance.failures} failure(s)` };
   }
   if (desired.acme) {
-    const { recent, nextAllowedAt } = orderBudget(book.orders, now, opts.retry.maxOrdersPerHour);
+    const { recent, nextAllowedAt } = orderBudget(issuance.orders, now, opts.retry.maxOrdersPerHour);
     if (nextAllowedAt)
       return {
         action: 'wait',

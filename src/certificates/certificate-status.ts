@@ -1,5 +1,5 @@
 import type { PlannedAction } from '../reconcilers/types.js';
-import type { CertificateBook } from './certificate-book.js';
+import type { IssuanceRecord } from './issuance-record.js';
 import type { CertificateDecision } from './certificate-decision.js';
 import type { OnDiskCertificate } from './cert-store.js';
 
@@ -26,10 +26,10 @@ const iso = (d: Date): string => d.toISOString();
  * observed: plain data in, plain data out.
  */
 export function reportCertificate(
-  input: { issuerId: string; certFile: string; disk: OnDiskCertificate; book: CertificateBook; decision: CertificateDecision; renewAt: Date | undefined; reloadError: string | undefined; now: Date },
+  input: { issuerId: string; certFile: string; disk: OnDiskCertificate; issuance: IssuanceRecord; decision: CertificateDecision; renewAt: Date | undefined; reloadError: string | undefined; now: Date },
   timing: ReportTiming,
 ): CertificateReport {
-  const { disk, book, decision, now, reloadError } = input;
+  const { disk, issuance, decision, now, reloadError } = input;
   const present = disk.state === 'present' ? disk : undefined;
   const current =
     present && present.key === 'ok' && now < present.info.notAfter
@@ -44,13 +44,13 @@ export function reportCertificate(
     ready = reloadError ? 'False' : 'True';
     reason = reloadError ? 'ReloadFailed' : 'Valid';
     message = reloadError ? `certificate in place but ${reloadError}` : decision.reason;
-    const ariAt = book.ari && book.ari.serial === present?.info.serial ? Date.parse(book.ari.checkAgainAt) - now.getTime() : Infinity;
+    const ariAt = issuance.ari && issuance.ari.serial === present?.info.serial ? Date.parse(issuance.ari.checkAgainAt) - now.getTime() : Infinity;
     requeueMs = Math.min(decision.renewAt.getTime() - now.getTime(), ariAt, reloadError ? timing.reloadRetryMs : Infinity);
   } else if (decision.action === 'wait') {
     requeueMs = decision.until.getTime() - now.getTime();
     if (decision.cause === 'backoff') {
       reason = 'IssueFailed';
-      message = `${book.lastError?.message ?? 'issuance failed'}; next retry at ${iso(decision.until)}; ${current}`;
+      message = `${issuance.lastError?.message ?? 'issuance failed'}; next retry at ${iso(decision.until)}; ${current}`;
     } else if (decision.cause === 'order-bound') {
       reason = 'OrderRateBound';
       message = `${decision.reason}; ${current}`;
@@ -77,9 +77,9 @@ export function reportCertificate(
       notAfter: present ? iso(present.info.notAfter) : null,
       domains: present?.info.domains ?? [],
       nextRenewal: input.renewAt ? iso(input.renewAt) : null,
-      nextRetry: book.nextRetryAt ?? null,
-      lastError: book.lastError?.message ?? null,
-      temporary: book.temporarySince !== undefined,
+      nextRetry: issuance.nextRetryAt ?? null,
+      lastError: issuance.lastError?.message ?? null,
+      temporary: issuance.temporarySince !== undefined,
       certFile: input.certFile,
     },
     notAfter: present?.info.notAfter,

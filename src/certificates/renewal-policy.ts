@@ -1,3 +1,4 @@
+import { exponentialBackoffMs } from '../util/exponential-backoff.js';
 import { pointInWindow, type RenewalWindow } from './ari.js';
 
 export type RenewalBasis = 'ari' | 'two-thirds' | 'renewBefore';
@@ -43,8 +44,7 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = { backoffBaseMs: 60_000, backof
 
 /** 1 min, 2, 4, 8 … up to 4 h by default: a CA outage costs a handful of orders a day, not thousands. */
 export function failureBackoffMs(failures: number, policy: RetryPolicy): number {
-  if (failures <= 0) return 0;
-  return Math.min(policy.backoffBaseMs * 2 ** Math.min(failures - 1, 30), policy.backoffMaxMs);
+  return exponentialBackoffMs(failures, policy.backoffBaseMs, policy.backoffMaxMs);
 }
 
 const HOUR_MS = 3_600_000;

@@ -13,7 +13,7 @@ import { EnvFileSecrets } from '../manifests/secrets.js';
 import { BackupReconciler, backupOptionsFrom } from '../reconcilers/backup-reconciler.js';
 import { JobRunner } from '../schedule/job-runner.js';
 import { RunHistory } from '../schedule/run-history.js';
-import { StateStore } from '../state/state-store.js';
+import { DurableState } from '../state/durable-state.js';
 import { AGENT_VERSION } from '../version.js';
 
 /**
@@ -28,7 +28,7 @@ export async function withBackupTooling<T>(config: AgentConfig, fn: (r: BackupRe
   if (!loaded.ok) throw new Error(`manifests rejected:\n${loaded.errors.map(formatManifestError).join('\n')}`);
   const scratch = await mkdtemp(join(tmpdir(), 'certitrack-cli-'));
   try {
-    const state = await StateStore.open(scratch);
+    const state = await DurableState.open(scratch);
     const history = new RunHistory(state);
     const registry = new Registry();
     const log = pino({ level: 'warn' });

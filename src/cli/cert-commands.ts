@@ -3,7 +3,7 @@ import { readCertificateFiles } from '../certificates/cert-store.js';
 import { issuerIdOf } from '../certificates/issuer-factory.js';
 import { renewalTime } from '../certificates/renewal-policy.js';
 import type { DesiredState } from '../manifests/desired-state.js';
-import type { ResourceStatus } from '../state/status-store.js';
+import type { ResourceStatus } from '../state/status-board.js';
 import { agentUrl, fetchStatus, postTrigger } from './status-command.js';
 import { formatTable } from './table.js';
 

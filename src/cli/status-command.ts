@@ -1,4 +1,4 @@
-import type { ResourceStatus } from '../state/status-store.js';
+import type { ResourceStatus } from '../state/status-board.js';
 import { parseListen } from '../server/http-server.js';
 import { LineSplitter } from '../util/line-splitter.js';
 import { formatTable } from './table.js';

@@ -1,3 +1,5 @@
+import { exponentialBackoffMs } from '../util/exponential-backoff.js';
+
 /**
  * Per-key exponential backoff: base, 2·base, 4·base … capped at max. `forget` after a success
  * (client-go's ItemExponentialFailureRateLimiter).
@@ -14,7 +16,7 @@ export class PerKeyBackoff {
   next(key: string): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
-    return Math.min(this.maxMs, this.baseMs * 2 ** Math.min(n, 30));
+    return exponentialBackoffMs(n + 1, this.baseMs, this.maxMs);
   }
 
   failuresOf(key: string): number {

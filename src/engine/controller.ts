@@ -2,16 +2,16 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DesiredState } from '../manifests/desired-state.js';
 import { parseResourceKey, resourceKey, TerminalError, type PlannedAction, type ReconcileContext, type Reconciler } from '../reconcilers/types.js';
-import type { StateStore } from '../state/state-store.js';
-import type { StatusStore } from '../state/status-store.js';
+import type { DurableState } from '../state/durable-state.js';
+import type { StatusBoard } from '../state/status-board.js';
 import { PerKeyBackoff } from './backoff.js';
 import type { EngineMetrics } from './engine-metrics.js';
 import { WorkQueue } from './work-queue.js';
 
 export interface ControllerOptions {
   reconcilers: readonly Reconciler[];
-  status: StatusStore;
-  state: StateStore;
+  status: StatusBoard;
+  state: DurableState;
   log: Logger;
   metrics: EngineMetrics;
   now?: () => Date;

@@ -2,9 +2,14 @@ import type { Logger } from 'pino';
 import { LABEL_SERVICE } from '../adapters/docker-types.js';
 import type { DockerAdapter } from '../adapters/docker.js';
 import type { Ownership } from '../reconcilers/ownership.js';
+import { exponentialBackoffMs } from '../util/exponential-backoff.js';
 
 /** Container events that can change what a Service reconcile decides. */
 const ACTIONS = ['start', 'die', 'stop', 'kill', 'destroy', 'oom', 'health_status', 'pause', 'unpause'];
+
+/** Reconnect after 0.5 s, doubling to 15 s: a restarting dockerd is back within seconds. */
+const RECONNECT_BASE_MS = 500;
+const RECONNECT_MAX_MS = 15_000;
 
 export interface DockerEventsOptions {
   docker: DockerAdapter;
@@ -37,7 +42,7 @@ export class DockerEvents {
   }
 
   private async loop(): Promise<void> {
-    let delay = 500;
+    let failures = 0;
     let first = true;
     while (!this.abort.signal.aborted) {
       try {
@@ -54,17 +59,17 @@ export class DockerEvents {
             // Missed events are harmless only if we look at everything again after (re)connecting.
             this.o.onReconnect();
             first = false;
-            delay = 500;
+            failures = 0;
           },
         );
       } catch (err) {
-        this.o.log.warn({ err: (err as Error).message, retryInMs: delay }, 'docker event stream failed');
+        this.o.log.warn({ err: (err as Error).message }, 'docker event stream failed');
       }
       this.connected = false;
       if (this.abort.signal.aborted) break;
+      const delay = exponentialBackoffMs(++failures, RECONNECT_BASE_MS, RECONNECT_MAX_MS);
       this.o.log.warn({ retryInMs: delay }, 'docker event stream ended; reconnecting');
       await sleep(delay, this.abort.signal);
-      delay = Math.min(delay * 2, 15_000);
     }
   }
 }

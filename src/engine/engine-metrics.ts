@@ -1,7 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export const RECONCILE_RESULTS = ['success', 'error', 'requeue_after', 'terminal'] as const;
-export type ReconcileOutcome = (typeof RECONCILE_RESULTS)[number];
 
 /** The controller-runtime metric set, under the certitrack_ prefix. */
 export class EngineMetrics {

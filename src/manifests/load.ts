@@ -8,6 +8,7 @@ import { resourceName, stringMap } from './kinds/common.js';
 import type { Resource } from './resource.js';
 import type { StackOutputsResult } from '../aws/stack-outputs.js';
 import { hasCfnRefs, resolveCfnRefs } from './cfn-refs.js';
+import { crossDocumentChecks } from './checks/index.js';
 import type { SecretSource } from './secrets.js';
 import { errorAt, type FieldPath, type ManifestError, SourceRef } from './source.js';
 
@@ -81,8 +82,8 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
   }
 
   const state = new DesiredState(unique, (opts.now ?? (() => new Date()))(), opts.origin ?? dir);
-  for (const def of Object.values(kinds)) {
-    def.check?.({
+  for (const check of Object.values(crossDocumentChecks)) {
+    check({
       state,
       secrets: opts.secrets,
       root: resolve(dir),

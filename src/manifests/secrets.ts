@@ -69,5 +69,3 @@ export function resolveValue(value: ValueOrSecret, secrets: SecretSource, baseDi
     throw new Error(`cannot read secret file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
   }
 }
-
-export const isSecret = (value: ValueOrSecret): boolean => typeof value !== 'string';

@@ -27,14 +27,15 @@ import type { SecretSource } from '../manifests/secrets.js';
 import { scheduleDecision, type ScheduleDecision } from '../schedule/decision.js';
 import type { JobFn, JobRunner } from '../schedule/job-runner.js';
 import type { RunHistory, RunRecord, RunTrigger } from '../schedule/run-history.js';
-import type { StateStore } from '../state/state-store.js';
-import type { StatusStore } from '../state/status-store.js';
+import type { DurableState } from '../state/durable-state.js';
+import type { StatusBoard } from '../state/status-board.js';
 import { formatDuration } from '../util/duration.js';
 import { Ownership } from './ownership.js';
 import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
+import { exponentialBackoffMs } from '../util/exponential-backoff.js';
 
 const KIND = 'Backup';
-/** StateStore section: the pending retry of a failed scheduled backup, per resource key. */
+/** DurableState section: the pending retry of a failed scheduled backup, per resource key. */
 const RETRY_SECTION = 'backupRetry';
 /** Look again at least this often (wall-clock jumps, a run in progress finishing). */
 const MAX_REQUEUE_MS = 3_600_000;
@@ -53,7 +54,7 @@ interface RetryState {
 export interface BackupReconcilerOptions {
   instance: string;
   secrets: SecretSource;
-  state: StateStore;
+  state: DurableState;
   agentVersion: string;
   /** Where a Backup without a destination stores its backups (the embedded default). */
   localDir: string;
@@ -75,7 +76,7 @@ export interface BackupReconcilerOptions {
 /** The options both the agent and the CLI's backup tooling derive from the agent's configuration. */
 export function backupOptionsFrom(
   config: { instance: string; stateDir: string; helperImage: string },
-  deps: { secrets: SecretSource; state: StateStore; agentVersion: string; log?: Logger },
+  deps: { secrets: SecretSource; state: DurableState; agentVersion: string; log?: Logger },
 ): BackupReconcilerOptions {
   return {
     instance: config.instance,
@@ -116,7 +117,7 @@ export class BackupReconciler implements Reconciler {
   private readonly metrics: BackupMetrics;
   private readonly s3Clients = new Map<string, S3Client>();
   private readonly progressListeners = new Map<string, (p: BackupProgress) => void>();
-  private status: StatusStore | undefined;
+  private status: StatusBoard | undefined;
 
   constructor(
     private readonly docker: DockerAdapter,
@@ -297,7 +298,7 @@ export class BackupReconciler implements Reconciler {
       if (trigger !== 'manual') {
         const prev = this.retryOf(key);
         const attempt = (prev?.attempt ?? 0) + 1;
-        const delay = Math.min(this.opts.retryMaxMs ?? 3_600_000, (this.opts.retryBaseMs ?? 60_000) * 2 ** (attempt - 1));
+        const delay = exponentialBackoffMs(attempt, this.opts.retryBaseMs ?? 60_000, this.opts.retryMaxMs ?? 3_600_000);
         const slot = scheduledFor?.toISOString() ?? prev?.slot;
         this.opts.state.set(RETRY_SECTION, key, {
           attempt,

@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import type { DockerAdapter } from '../adapters/docker.js';
 import { AcmeAccountKeys } from '../certificates/acme-account.js';
 import { fetchRenewalWindow } from '../certificates/ari.js';
-import { CertificateBooks, type CertificateBook } from '../certificates/certificate-book.js';
+import { IssuanceRecords, type IssuanceRecord } from '../certificates/issuance-record.js';
 import { decideCertificate, renewalOf, type CertificateDecision, type DesiredCertificate } from '../certificates/certificate-decision.js';
 import { CertificateMetrics } from '../certificates/certificate-metrics.js';
 import { plannedAction, reportCertificate } from '../certificates/certificate-status.js';
@@ -21,8 +21,8 @@ import type { CertificateSpec } from '../manifests/kinds/certificate.js';
 import type { Resource } from '../manifests/resource.js';
 import { StaticSecrets, type SecretSource } from '../manifests/secrets.js';
 import type { AcmeResponder } from '../server/acme-responder.js';
-import type { StateStore } from '../state/state-store.js';
-import { StatusStore } from '../state/status-store.js';
+import type { DurableState } from '../state/durable-state.js';
+import { StatusBoard } from '../state/status-board.js';
 import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
 
 const KIND = 'Certificate';
@@ -63,7 +63,7 @@ const TEMPORARY_VALIDITY_MS = 30 * 86_400_000;
  */
 export class CertificateReconciler implements Reconciler {
   readonly kind = KIND;
-  private readonly books: CertificateBooks;
+  private readonly issuances: IssuanceRecords;
   private readonly metrics: CertificateMetrics;
   private readonly accounts: AcmeAccountKeys;
   private readonly retry: RetryPolicy;
@@ -72,25 +72,25 @@ export class CertificateReconciler implements Reconciler {
   constructor(
     private readonly docker: DockerAdapter,
     private readonly responder: AcmeResponder,
-    private readonly state: StateStore,
+    private readonly state: DurableState,
     registry: Registry,
     private readonly opts: CertificateReconcilerOptions,
   ) {
-    this.books = new CertificateBooks(state);
+    this.issuances = new IssuanceRecords(state);
     this.metrics = new CertificateMetrics(registry);
     this.accounts = new AcmeAccountKeys(join(opts.stateDir, 'acme'));
     this.retry = { ...DEFAULT_RETRY_POLICY, ...opts.retry };
   }
 
   async listOwned(): Promise<string[]> {
-    return this.books.names();
+    return this.issuances.names();
   }
 
   async plan(name: string, ctx: ReconcileContext): Promise<PlannedAction[]> {
     const res = ctx.desired.get(KIND, name);
-    if (!res) return this.books.has(name) ? [{ kind: KIND, name, action: 'skip', reason: 'no longer declared: the files stay in place and are no longer renewed' }] : [];
+    if (!res) return this.issuances.has(name) ? [{ kind: KIND, name, action: 'skip', reason: 'no longer declared: the files stay in place and are no longer renewed' }] : [];
     const disk = await readCertificateFiles(...this.paths(res));
-    const decision = decideCertificate(this.desiredOf(res), disk, this.books.get(name), this.clock(ctx), this.decisionOptions(false));
+    const decision = decideCertificate(this.desiredOf(res), disk, this.issuances.get(name), this.clock(ctx), this.decisionOptions(false));
     return [plannedAction(name, decision)];
   }
 
@@ -106,7 +106,7 @@ export class CertificateReconciler implements Reconciler {
     const full: ReconcileContext = {
       desired,
       log: ctx.log ?? pino({ level: 'silent' }),
-      status: ctx.status ?? new StatusStore(this.state),
+      status: ctx.status ?? new StatusBoard(this.state),
       signal: ctx.signal ?? new AbortController().signal,
       now: () => new Date(),
     };
@@ -148,7 +148,7 @@ export class CertificateReconciler implements Reconciler {
     const res = ctx.desired.get(KIND, name);
     if (!res) {
       // The files stay: removing a certificate nginx still points at would take the site down.
-      if (this.books.has(name)) await this.books.delete(name);
+      if (this.issuances.has(name)) await this.issuances.delete(name);
       this.metrics.forget(name);
       ctx.status.remove(key);
       return { result: {} };
@@ -156,24 +156,24 @@ export class CertificateReconciler implements Reconciler {
     const now = this.clock(ctx);
     const desired = this.desiredOf(res);
     const [certPath, keyPath] = this.paths(res);
-    const book = this.books.get(name);
-    if (!desired.acme && book.temporarySince) {
+    const issuance = this.issuances.get(name);
+    if (!desired.acme && issuance.temporarySince) {
       // The issuer changed from ACME to self-signed while a stand-in was in place: it is now simply self-signed.
-      book.temporarySince = undefined;
-      await this.books.put(name, book);
+      issuance.temporarySince = undefined;
+      await this.issuances.put(name, issuance);
     }
     let disk = await readCertificateFiles(certPath, keyPath);
 
-    if (desired.acme && disk.state === 'present' && disk.key === 'ok' && !book.temporarySince) await this.refreshAri(res, disk, book, now, ctx);
-    let decision = decideCertificate(desired, disk, book, now, this.decisionOptions(forced));
+    if (desired.acme && disk.state === 'present' && disk.key === 'ok' && !issuance.temporarySince) await this.refreshAri(res, disk, issuance, now, ctx);
+    let decision = decideCertificate(desired, disk, issuance, now, this.decisionOptions(forced));
 
     if (decision.action === 'placeholder') {
       ctx.log.info({ reason: decision.reason }, 'writing a temporary self-signed certificate');
-      await this.install(res, book, new SelfSignedIssuer(TEMPORARY_VALIDITY_MS), now, ctx);
-      book.temporarySince = iso(now);
-      await this.books.put(name, book);
+      await this.install(res, issuance, new SelfSignedIssuer(TEMPORARY_VALIDITY_MS), now, ctx);
+      issuance.temporarySince = iso(now);
+      await this.issuances.put(name, issuance);
       disk = await readCertificateFiles(certPath, keyPath);
-      decision = decideCertificate(desired, disk, book, now, this.decisionOptions(forced));
+      decision = decideCertificate(desired, disk, issuance, now, this.decisionOptions(forced));
     }
 
     let issued: RenewOutcome | undefined;
@@ -181,40 +181,40 @@ export class CertificateReconciler implements Reconciler {
     if (decision.action === 'issue') {
       ctx.log.info({ reason: decision.reason, domains: desired.domains }, decision.kind === 'create' ? 'issuing certificate' : 'renewing certificate');
       try {
-        issued = await this.install(res, book, await issuerFor(res, { accounts: this.accounts, responder: this.responder, secrets: this.opts.secrets ?? new StaticSecrets({}) }), now, ctx);
-        book.temporarySince = undefined;
-        book.failures = 0;
-        book.nextRetryAt = undefined;
-        book.lastError = undefined;
-        await this.books.put(name, book);
+        issued = await this.install(res, issuance, await issuerFor(res, { accounts: this.accounts, responder: this.responder, secrets: this.opts.secrets ?? new StaticSecrets({}) }), now, ctx);
+        issuance.temporarySince = undefined;
+        issuance.failures = 0;
+        issuance.nextRetryAt = undefined;
+        issuance.lastError = undefined;
+        await this.issuances.put(name, issuance);
         this.metrics.issuance(name, 'success');
         ctx.status.setError(key, undefined);
         ctx.log.info({ serial: issued.serial, notAfter: iso(issued.notAfter), issuer: issued.issuer }, 'certificate installed');
       } catch (err) {
         failure = (err as Error).message;
-        book.failures += 1;
-        const backoff = failureBackoffMs(book.failures, this.retry);
-        book.nextRetryAt = iso(new Date(now.getTime() + backoff));
-        book.lastError = { message: failure, time: iso(now) };
-        await this.books.put(name, book);
+        issuance.failures += 1;
+        const backoff = failureBackoffMs(issuance.failures, this.retry);
+        issuance.nextRetryAt = iso(new Date(now.getTime() + backoff));
+        issuance.lastError = { message: failure, time: iso(now) };
+        await this.issuances.put(name, issuance);
         this.metrics.issuance(name, 'failure');
         ctx.status.setError(key, err as Error);
-        ctx.log.warn({ err: failure, failures: book.failures, nextRetryAt: book.nextRetryAt }, 'certificate issuance failed; the current files stay in place');
+        ctx.log.warn({ err: failure, failures: issuance.failures, nextRetryAt: issuance.nextRetryAt }, 'certificate issuance failed; the current files stay in place');
       }
       disk = await readCertificateFiles(certPath, keyPath);
-      decision = decideCertificate(desired, disk, book, now, this.decisionOptions(false));
+      decision = decideCertificate(desired, disk, issuance, now, this.decisionOptions(false));
     }
 
-    const reloadError = await this.reloadPending(res, book, ctx);
-    return { result: this.report(res, disk, book, decision, now, ctx, reloadError), decision, issued, failure };
+    const reloadError = await this.reloadPending(res, issuance, ctx);
+    return { result: this.report(res, disk, issuance, decision, now, ctx, reloadError), decision, issued, failure };
   }
 
   /** Issues with a fresh key, checks the result, and only then replaces the files. */
-  private async install(res: Resource<CertificateSpec>, book: CertificateBook, issuer: CertificateIssuer, now: Date, ctx: ReconcileContext): Promise<RenewOutcome> {
+  private async install(res: Resource<CertificateSpec>, issuance: IssuanceRecord, issuer: CertificateIssuer, now: Date, ctx: ReconcileContext): Promise<RenewOutcome> {
     const keyPem = await generatePrivateKey(res.spec.keyType);
     const beforeOrder = async (): Promise<void> => {
-      book.orders = [...orderBudget(book.orders, now, this.retry.maxOrdersPerHour).recent, iso(now)];
-      await this.books.put(res.name, book);
+      issuance.orders = [...orderBudget(issuance.orders, now, this.retry.maxOrdersPerHour).recent, iso(now)];
+      await this.issuances.put(res.name, issuance);
     };
     const chain = await issuer.issue({ domains: res.spec.domains, keyType: res.spec.keyType, keyPem, now, beforeOrder });
     const info = parseCertificate(chain);
@@ -223,21 +223,21 @@ export class CertificateReconciler implements Reconciler {
     if (missing.length) throw new Error(`the issued certificate lacks ${missing.join(', ')}`);
     const [certPath, keyPath] = this.paths(res);
     await writeCertificateFiles(certPath, keyPath, chain, keyPem);
-    book.issuerId = issuer.id;
-    book.serial = info.serial;
-    book.lastIssuedAt = iso(now);
-    book.ari = undefined;
-    book.pendingReload = [...new Set([...book.pendingReload, ...res.spec.reload.map((r) => r.service)])];
-    await this.books.put(res.name, book);
+    issuance.issuerId = issuer.id;
+    issuance.serial = info.serial;
+    issuance.lastIssuedAt = iso(now);
+    issuance.ari = undefined;
+    issuance.pendingReload = [...new Set([...issuance.pendingReload, ...res.spec.reload.map((r) => r.service)])];
+    await this.issuances.put(res.name, issuance);
     ctx.log.debug({ serial: info.serial }, 'certificate files written');
     return { serial: info.serial, notAfter: info.notAfter, issuer: issuer.id };
   }
 
-  private async reloadPending(res: Resource<CertificateSpec>, book: CertificateBook, ctx: ReconcileContext): Promise<string | undefined> {
-    if (book.pendingReload.length === 0) return undefined;
+  private async reloadPending(res: Resource<CertificateSpec>, issuance: IssuanceRecord, ctx: ReconcileContext): Promise<string | undefined> {
+    if (issuance.pendingReload.length === 0) return undefined;
     const remaining: string[] = [];
     const errors: string[] = [];
-    for (const service of book.pendingReload) {
+    for (const service of issuance.pendingReload) {
       const action = res.spec.reload.find((r) => r.service === service);
       if (!action) continue;
       try {
@@ -248,41 +248,41 @@ export class CertificateReconciler implements Reconciler {
         errors.push((err as Error).message);
       }
     }
-    book.pendingReload = remaining;
-    await this.books.put(res.name, book);
+    issuance.pendingReload = remaining;
+    await this.issuances.put(res.name, issuance);
     if (errors.length) ctx.log.warn({ errors }, 'reload after certificate change failed; retrying');
     return errors.length ? errors.join('; ') : undefined;
   }
 
-  private async refreshAri(res: Resource<CertificateSpec>, disk: Present, book: CertificateBook, now: Date, ctx: ReconcileContext): Promise<void> {
+  private async refreshAri(res: Resource<CertificateSpec>, disk: Present, issuance: IssuanceRecord, now: Date, ctx: ReconcileContext): Promise<void> {
     const serial = disk.info.serial;
-    if (book.ari && book.ari.serial === serial && now < new Date(book.ari.checkAgainAt)) return;
+    if (issuance.ari && issuance.ari.serial === serial && now < new Date(issuance.ari.checkAgainAt)) return;
     if (!('acme' in res.spec.issuer)) return;
     const retryLater = iso(new Date(now.getTime() + 3_600_000));
     try {
       await prepareAcmeTrust(res);
       const window = await fetchRenewalWindow(directoryUrlOf(res.spec.issuer.acme), disk.info.leafPem, now);
-      book.ari = window ? { ...window, serial } : { serial, none: true, checkAgainAt: iso(new Date(now.getTime() + 24 * 3_600_000)) };
+      issuance.ari = window ? { ...window, serial } : { serial, none: true, checkAgainAt: iso(new Date(now.getTime() + 24 * 3_600_000)) };
     } catch (err) {
       // No advice is not a reason to renew: keep the last window (or two thirds) and ask again in an hour.
       ctx.log.warn({ err: (err as Error).message }, 'ACME renewal information unavailable');
-      book.ari = book.ari && book.ari.serial === serial ? { ...book.ari, checkAgainAt: retryLater } : { serial, none: true, checkAgainAt: retryLater };
+      issuance.ari = issuance.ari && issuance.ari.serial === serial ? { ...issuance.ari, checkAgainAt: retryLater } : { serial, none: true, checkAgainAt: retryLater };
     }
-    await this.books.put(res.name, book);
+    await this.issuances.put(res.name, issuance);
   }
 
   private report(
     res: Resource<CertificateSpec>,
     disk: OnDiskCertificate,
-    book: CertificateBook,
+    issuance: IssuanceRecord,
     decision: CertificateDecision,
     now: Date,
     ctx: ReconcileContext,
     reloadError: string | undefined,
   ): ReconcileResult {
-    const renewAt = disk.state === 'present' ? renewalOf(this.desiredOf(res), disk, book).at : undefined;
+    const renewAt = disk.state === 'present' ? renewalOf(this.desiredOf(res), disk, issuance).at : undefined;
     const r = reportCertificate(
-      { issuerId: issuerIdOf(res.spec), certFile: this.paths(res)[0], disk, book, decision, renewAt, reloadError, now },
+      { issuerId: issuerIdOf(res.spec), certFile: this.paths(res)[0], disk, issuance, decision, renewAt, reloadError, now },
       { maxRecheckMs: this.opts.maxRecheckMs ?? 6 * 3_600_000, reloadRetryMs: this.opts.reloadRetryMs ?? 30_000 },
     );
     const key = resourceKey(KIND, res.name);

@@ -11,7 +11,7 @@ import { execJob, oneOffJob } from '../schedule/container-jobs.js';
 import { scheduleDecision } from '../schedule/decision.js';
 import type { JobFn, JobRunner } from '../schedule/job-runner.js';
 import type { RunHistory, RunRecord, RunTrigger } from '../schedule/run-history.js';
-import type { StatusStore } from '../state/status-store.js';
+import type { StatusBoard } from '../state/status-board.js';
 import { Ownership } from './ownership.js';
 import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
 
@@ -46,7 +46,7 @@ export class ScheduleReconciler implements Reconciler {
   private readonly now: () => Date;
   /** Keys whose status may still be written when a background run ends (removed keys are dropped). */
   private readonly active = new Set<string>();
-  private status: StatusStore | undefined;
+  private status: StatusBoard | undefined;
 
   constructor(
     private readonly docker: DockerAdapter,

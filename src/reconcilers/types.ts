@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { DesiredState } from '../manifests/desired-state.js';
-import type { StatusStore } from '../state/status-store.js';
+import type { StatusBoard } from '../state/status-board.js';
 
 /**
  * What a reconcile asks of the engine once it returns normally.
@@ -25,7 +25,7 @@ export interface ReconcileContext {
   /** A child logger already carrying the resource key and a reconcile id. */
   readonly log: Logger;
   readonly now: () => Date;
-  readonly status: StatusStore;
+  readonly status: StatusBoard;
   /** Aborted when the agent shuts down; long operations should pass it on. */
   readonly signal: AbortSignal;
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { StateStore } from '../state/state-store.js';
+import type { DurableState } from '../state/durable-state.js';
 
 export type RunTrigger = 'schedule' | 'missed' | 'manual';
 
@@ -52,15 +52,15 @@ export function lastBytes(text: string, limit = OUTPUT_TAIL_BYTES): string {
 }
 
 /**
- * The history of job runs per resource key (last N, persisted in StateStore section "runs") and the
- * last scheduled time each schedule has handled (section "schedules"). One instance per StateStore,
+ * The history of job runs per resource key (last N, persisted in DurableState section "runs") and the
+ * last scheduled time each schedule has handled (section "schedules"). One instance per DurableState,
  * shared by every scheduled kind.
  */
 export class RunHistory {
   private readonly limits = new Map<string, number>();
 
   constructor(
-    private readonly state: StateStore,
+    private readonly state: DurableState,
     private readonly now: () => Date = () => new Date(),
   ) {}
 

@@ -44,9 +44,6 @@ export const notifyWatchdog = (opts?: NotifyOptions): Promise<boolean> => send([
 /** STOPPING=1: shutdown has begun, so systemd does not mistake a slow stop for a hang. */
 export const notifyStopping = (opts?: NotifyOptions): Promise<boolean> => send(['STOPPING=1'], opts);
 
-/** STATUS=…: a one-line status shown by `systemctl status`. */
-export const notifyStatus = (status: string, opts?: NotifyOptions): Promise<boolean> => send([`--status=${status}`], opts);
-
 /**
  * How often to ping the watchdog: half of WATCHDOG_USEC, as sd_watchdog_enabled(3) advises.
  * undefined when there is no watchdog, when NOTIFY_SOCKET is unset, or when WATCHDOG_PID names

@@ -16,7 +16,7 @@ import { HostProbes } from '../../src/metrics/host-probes.js';
 import { type Datum, MetricPublisher } from '../../src/metrics/publisher.js';
 import { AlarmReconciler } from '../../src/reconcilers/alarm-reconciler.js';
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
-import { StatusStore } from '../../src/state/status-store.js';
+import { StatusBoard } from '../../src/state/status-board.js';
 import { type FakeCloudWatch, startFakeCloudWatch } from '../helpers/fake-cloudwatch-server.js';
 
 /**
@@ -50,7 +50,7 @@ async function desiredFrom(yaml: string): Promise<DesiredState> {
   return result.state;
 }
 
-const ctx = (desired: DesiredState, status: StatusStore): ReconcileContext => ({
+const ctx = (desired: DesiredState, status: StatusBoard): ReconcileContext => ({
   desired,
   log: pino({ level: 'silent' }),
   now: () => new Date(),
@@ -58,7 +58,7 @@ const ctx = (desired: DesiredState, status: StatusStore): ReconcileContext => ({
   signal: new AbortController().signal,
 });
 
-async function reconcileAll(r: AlarmReconciler, desired: DesiredState, status: StatusStore): Promise<void> {
+async function reconcileAll(r: AlarmReconciler, desired: DesiredState, status: StatusBoard): Promise<void> {
   const names = new Set([...desired.list('Alarm').map((a) => a.name), ...(await r.listOwned())]);
   for (const name of names) await r.reconcile(name, ctx(desired, status));
 }
@@ -97,11 +97,11 @@ afterAll(async () => {
 describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
   let registry: Registry;
   let reconciler: AlarmReconciler;
-  let status: StatusStore;
+  let status: StatusBoard;
   beforeEach(() => {
     cw.reset();
     registry = new Registry();
-    status = new StatusStore(undefined);
+    status = new StatusBoard(undefined);
     reconciler = new AlarmReconciler(new CloudWatchAdapter(client), aws, registry, { instance: INSTANCE, requeueAfterMs: 120_000 });
   });
 

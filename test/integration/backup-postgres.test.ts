@@ -21,8 +21,8 @@ import { BackupReconciler, type BackupReconcilerOptions } from '../../src/reconc
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
 import { JobRunner } from '../../src/schedule/job-runner.js';
 import { RunHistory } from '../../src/schedule/run-history.js';
-import { StateStore } from '../../src/state/state-store.js';
-import { StatusStore } from '../../src/state/status-store.js';
+import { DurableState } from '../../src/state/durable-state.js';
+import { StatusBoard } from '../../src/state/status-board.js';
 import { type RunningS3rver, startS3rver } from '../helpers/s3rver-server.js';
 
 const INSTANCE = `bkit-${randomBytes(3).toString('hex')}`;
@@ -35,7 +35,7 @@ const ROWS = 5000;
 let work: string;
 let s3: RunningS3rver;
 let desired: DesiredState;
-let state: StateStore;
+let state: DurableState;
 let history: RunHistory;
 let registry: Registry;
 let runner: JobRunner;
@@ -159,7 +159,7 @@ beforeAll(async () => {
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   desired = loaded.state;
 
-  state = await StateStore.open(join(work, 'state'));
+  state = await DurableState.open(join(work, 'state'));
   history = new RunHistory(state);
   registry = new Registry();
   runner = new JobRunner(history, registry);
@@ -289,7 +289,7 @@ describe('Backup against real PostgreSQL', () => {
 
   it('a failing pg_dump fails the run naming the dump step with its stderr, and a scheduled failure is retried with backoff', async () => {
     const r = reconciler({ retryBaseMs: 60_000 });
-    const status = new StatusStore(undefined);
+    const status = new StatusBoard(undefined);
     let now = new Date('2026-11-27T02:00:30Z');
     const ctx = (): ReconcileContext => ({ desired, log, now: () => now, status, signal: new AbortController().signal });
     const first = await r.reconcile('wrong-db', ctx());

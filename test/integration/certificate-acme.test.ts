@@ -17,8 +17,8 @@ import { StaticSecrets } from '../../src/manifests/secrets.js';
 import { CertificateReconciler } from '../../src/reconcilers/certificate-reconciler.js';
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
 import { AcmeResponder } from '../../src/server/acme-responder.js';
-import { StateStore } from '../../src/state/state-store.js';
-import { StatusStore } from '../../src/state/status-store.js';
+import { DurableState } from '../../src/state/durable-state.js';
+import { StatusBoard } from '../../src/state/status-board.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 
 const DAY = 86_400_000;
@@ -28,8 +28,8 @@ let server: Server;
 let challengeRequests = 0;
 let root: string;
 let manifests: string;
-let state: StateStore;
-let status: StatusStore;
+let state: DurableState;
+let status: StatusBoard;
 let registry: Registry;
 let reconciler: CertificateReconciler;
 /** Same state, a tighter order bound: for the rate-bound scenario only. */
@@ -112,8 +112,8 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'cert-acme-'));
   manifests = join(root, 'manifests');
   await mkdir(manifests);
-  state = await StateStore.open(join(root, 'state'));
-  status = new StatusStore(state, () => clock);
+  state = await DurableState.open(join(root, 'state'));
+  status = new StatusBoard(state, () => clock);
   registry = new Registry();
   reconciler = new CertificateReconciler(new DockerodeAdapter(new Dockerode()), responder, state, registry, {
     instance: 'cert-acme-test',

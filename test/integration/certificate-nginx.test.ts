@@ -18,8 +18,8 @@ import { StaticSecrets } from '../../src/manifests/secrets.js';
 import { CertificateReconciler } from '../../src/reconcilers/certificate-reconciler.js';
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
 import { AcmeResponder } from '../../src/server/acme-responder.js';
-import { StateStore } from '../../src/state/state-store.js';
-import { StatusStore } from '../../src/state/status-store.js';
+import { DurableState } from '../../src/state/durable-state.js';
+import { StatusBoard } from '../../src/state/status-board.js';
 import { freePort, startPebble, type Pebble } from '../helpers/pebble.js';
 
 /**
@@ -38,8 +38,8 @@ let root: string;
 let port80: number;
 let port443: number;
 let reconciler: CertificateReconciler;
-let state: StateStore;
-let status: StatusStore;
+let state: DurableState;
+let status: StatusBoard;
 let clock = new Date();
 let pebbleRoot: string;
 
@@ -160,8 +160,8 @@ spec:
 `,
   );
 
-  state = await StateStore.open(join(root, 'state'));
-  status = new StatusStore(state, () => clock);
+  state = await DurableState.open(join(root, 'state'));
+  status = new StatusBoard(state, () => clock);
   reconciler = new CertificateReconciler(new DockerodeAdapter(docker), new AcmeResponder(), state, new Registry(), {
     instance,
     stateDir: join(root, 'state'),

@@ -15,8 +15,8 @@ import { ScheduleReconciler } from '../../src/reconcilers/schedule-reconciler.js
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
 import { JobRunner } from '../../src/schedule/job-runner.js';
 import { RunHistory } from '../../src/schedule/run-history.js';
-import { StateStore } from '../../src/state/state-store.js';
-import { StatusStore } from '../../src/state/status-store.js';
+import { DurableState } from '../../src/state/durable-state.js';
+import { StatusBoard } from '../../src/state/status-board.js';
 
 const IMAGE = 'certitrack-test/busybox:latest';
 const instance = `sched-it-${randomBytes(3).toString('hex')}`;
@@ -27,11 +27,11 @@ const log = pino({ level: 'silent' });
 
 let dir: string;
 let desired: DesiredState;
-let state: StateStore;
+let state: DurableState;
 let history: RunHistory;
 let runner: JobRunner;
 let registry: Registry;
-let status: StatusStore;
+let status: StatusBoard;
 let reconciler: ScheduleReconciler;
 let nowMs = Date.parse('2025-06-01T09:58:00Z');
 const clock = (): Date => new Date(nowMs);
@@ -123,11 +123,11 @@ beforeAll(async () => {
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   desired = loaded.state;
 
-  state = await StateStore.open(join(dir, 'state'), { flushDelayMs: 20 });
+  state = await DurableState.open(join(dir, 'state'), { flushDelayMs: 20 });
   history = new RunHistory(state, clock);
   registry = new Registry();
   runner = new JobRunner(history, registry, { now: clock, abortGraceMs: 15_000 });
-  status = new StatusStore(state, clock);
+  status = new StatusBoard(state, clock);
   reconciler = new ScheduleReconciler(docker, history, runner, { instance, secrets, now: clock, log });
 
   // Stands in for what the Service reconciler would have created.

@@ -14,8 +14,8 @@ import { BackupReconciler } from '../../src/reconcilers/backup-reconciler.js';
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
 import { JobRunner } from '../../src/schedule/job-runner.js';
 import { RunHistory } from '../../src/schedule/run-history.js';
-import { StateStore } from '../../src/state/state-store.js';
-import { StatusStore } from '../../src/state/status-store.js';
+import { DurableState } from '../../src/state/durable-state.js';
+import { StatusBoard } from '../../src/state/status-board.js';
 
 // File sources and a local destination need no Docker: the adapter must never be called.
 const noDocker = new Proxy({}, { get: (_t, p) => () => Promise.reject(new Error(`docker.${String(p)} called`)) }) as DockerAdapter;
@@ -23,11 +23,11 @@ const log = pino({ level: 'silent' });
 
 let work: string;
 let desired: DesiredState;
-let state: StateStore;
+let state: DurableState;
 let history: RunHistory;
 let runner: JobRunner;
 let registry: Registry;
-let status: StatusStore;
+let status: StatusBoard;
 let now: Date;
 let failListing: boolean;
 
@@ -75,15 +75,17 @@ spec:
   const loaded = await loadManifests(join(work, 'm'), { secrets: new StaticSecrets({}) });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   desired = loaded.state;
-  state = await StateStore.open(join(work, 'state'));
+  state = await DurableState.open(join(work, 'state'));
   history = new RunHistory(state, () => now);
   registry = new Registry();
   runner = new JobRunner(history, registry, { now: () => now });
-  status = new StatusStore(undefined, () => now);
+  status = new StatusBoard(undefined, () => now);
   failListing = false;
 });
 afterEach(async () => {
   await runner.idle();
+  // A coalesced write may still be pending; removing the folder under it races the temp file.
+  await state.flush();
   await rm(work, { recursive: true, force: true });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { emptyBook, type CertificateBook } from '../../src/certificates/certificate-book.js';
+import { emptyIssuanceRecord, type IssuanceRecord } from '../../src/certificates/issuance-record.js';
 import { decideCertificate, type DesiredCertificate } from '../../src/certificates/certificate-decision.js';
 import type { CertificateInfo, OnDiskCertificate } from '../../src/certificates/cert-store.js';
 import { DEFAULT_RETRY_POLICY, failureBackoffMs, orderBudget, renewalTime } from '../../src/certificates/renewal-policy.js';
@@ -23,7 +23,7 @@ const info = (over: Partial<CertificateInfo> = {}): CertificateInfo => ({
   ...over,
 });
 const present = (over: Partial<CertificateInfo> = {}, key: 'ok' | 'missing' | 'mismatch' = 'ok'): OnDiskCertificate => ({ state: 'present', info: info(over), key });
-const book = (over: Partial<CertificateBook> = {}): CertificateBook => ({ ...emptyBook(), issuerId: acme.issuerId, ...over });
+const issuance = (over: Partial<IssuanceRecord> = {}): IssuanceRecord => ({ ...emptyIssuanceRecord(), issuerId: acme.issuerId, ...over });
 const opts = { forced: false, retry: DEFAULT_RETRY_POLICY, temporaryGraceMs: 10_000 };
 
 describe('renewal time', () => {
@@ -42,50 +42,50 @@ describe('renewal time', () => {
 
 describe('decideCertificate', () => {
   it('skips a valid, matching certificate and names the renewal time', () => {
-    expect(decideCertificate(acme, present(), book(), at(10), opts)).toMatchObject({ action: 'skip', renewAt: at(60), basis: 'two-thirds' });
+    expect(decideCertificate(acme, present(), issuance(), at(10), opts)).toMatchObject({ action: 'skip', renewAt: at(60), basis: 'two-thirds' });
   });
 
   it('renews at two thirds, when expired, and on every kind of mismatch', () => {
-    const cases: [OnDiskCertificate, CertificateBook, Date, RegExp][] = [
-      [present(), book(), at(60), /renewal due since/],
-      [present(), book(), at(91), /expired at/],
-      [present({ domains: ['a.test'] }), book(), at(1), /domains changed \(added b\.test\)/],
-      [present({ domains: ['a.test', 'b.test', 'c.test'] }), book(), at(1), /removed c\.test/],
-      [present({ keyType: 'rsa-2048' }), book(), at(1), /key type is rsa-2048; the spec asks for ecdsa-p256/],
-      [present(), book({ issuerId: 'selfSigned' }), at(1), /issuer changed from selfSigned/],
-      [present({ selfSigned: true }), emptyBook(), at(1), /self-signed; the issuer is ACME/],
+    const cases: [OnDiskCertificate, IssuanceRecord, Date, RegExp][] = [
+      [present(), issuance(), at(60), /renewal due since/],
+      [present(), issuance(), at(91), /expired at/],
+      [present({ domains: ['a.test'] }), issuance(), at(1), /domains changed \(added b\.test\)/],
+      [present({ domains: ['a.test', 'b.test', 'c.test'] }), issuance(), at(1), /removed c\.test/],
+      [present({ keyType: 'rsa-2048' }), issuance(), at(1), /key type is rsa-2048; the spec asks for ecdsa-p256/],
+      [present(), issuance({ issuerId: 'selfSigned' }), at(1), /issuer changed from selfSigned/],
+      [present({ selfSigned: true }), emptyIssuanceRecord(), at(1), /self-signed; the issuer is ACME/],
     ];
     for (const [disk, b, now, reason] of cases) expect(decideCertificate(acme, disk, b, now, opts)).toMatchObject({ action: 'issue', reason: expect.stringMatching(reason) });
   });
 
   it('adopts a valid certificate it did not write (a migrated certbot one) instead of reissuing', () => {
-    expect(decideCertificate(acme, present(), emptyBook(), at(1), opts).action).toBe('skip');
+    expect(decideCertificate(acme, present(), emptyIssuanceRecord(), at(1), opts).action).toBe('skip');
   });
 
   it('writes a self-signed stand-in first when nothing usable is on disk and the issuer is remote', () => {
     for (const disk of [{ state: 'missing' } as const, { state: 'corrupt', reason: 'x' } as const, present({}, 'missing'), present({}, 'mismatch')])
-      expect(decideCertificate(acme, disk, book(), at(1), opts).action).toBe('placeholder');
-    expect(decideCertificate({ ...acme, issuerId: 'selfSigned', acme: false }, { state: 'missing' }, emptyBook(), at(1), opts)).toMatchObject({ action: 'issue', kind: 'create' });
+      expect(decideCertificate(acme, disk, issuance(), at(1), opts).action).toBe('placeholder');
+    expect(decideCertificate({ ...acme, issuerId: 'selfSigned', acme: false }, { state: 'missing' }, emptyIssuanceRecord(), at(1), opts)).toMatchObject({ action: 'issue', kind: 'create' });
   });
 
   it('waits the grace period after a stand-in, then orders', () => {
-    const b = book({ issuerId: 'selfSigned', temporarySince: at(1).toISOString() });
+    const b = issuance({ issuerId: 'selfSigned', temporarySince: at(1).toISOString() });
     const disk = present({ selfSigned: true });
     expect(decideCertificate(acme, disk, b, new Date(at(1).getTime() + 5000), opts)).toMatchObject({ action: 'wait', cause: 'grace' });
     expect(decideCertificate(acme, disk, b, new Date(at(1).getTime() + 10_000), opts)).toMatchObject({ action: 'issue', kind: 'create' });
   });
 
   it('honours the failure backoff unless forced, and the order bound even when forced', () => {
-    const failing = book({ failures: 2, nextRetryAt: at(61).toISOString() });
+    const failing = issuance({ failures: 2, nextRetryAt: at(61).toISOString() });
     expect(decideCertificate(acme, present(), failing, at(60.5), opts)).toMatchObject({ action: 'wait', cause: 'backoff', until: at(61) });
     expect(decideCertificate(acme, present(), failing, at(60.5), { ...opts, forced: true }).action).toBe('issue');
-    const busy = book({ orders: [at(10).toISOString(), new Date(at(10).getTime() + 60_000).toISOString(), new Date(at(10).getTime() + 120_000).toISOString()] });
+    const busy = issuance({ orders: [at(10).toISOString(), new Date(at(10).getTime() + 60_000).toISOString(), new Date(at(10).getTime() + 120_000).toISOString()] });
     const d = decideCertificate(acme, present(), busy, new Date(at(10).getTime() + 180_000), { ...opts, forced: true });
     expect(d).toMatchObject({ action: 'wait', cause: 'order-bound', until: new Date(at(10).getTime() + 3_600_000) });
   });
 
   it('a forced renewal of a valid certificate says so', () => {
-    expect(decideCertificate(acme, present(), book(), at(1), { ...opts, forced: true })).toMatchObject({ action: 'issue', kind: 'renew', reason: 'renewal requested' });
+    expect(decideCertificate(acme, present(), issuance(), at(1), { ...opts, forced: true })).toMatchObject({ action: 'issue', kind: 'renew', reason: 'renewal requested' });
   });
 });
 

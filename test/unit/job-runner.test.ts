@@ -5,10 +5,10 @@ import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { JobRunner, type JobResult } from '../../src/schedule/job-runner.js';
 import { RunHistory } from '../../src/schedule/run-history.js';
-import { StateStore } from '../../src/state/state-store.js';
+import { DurableState } from '../../src/state/durable-state.js';
 
 let dir: string;
-let state: StateStore;
+let state: DurableState;
 let history: RunHistory;
 let registry: Registry;
 let runner: JobRunner;
@@ -42,7 +42,7 @@ async function metricValue(name: string, labels: Record<string, string>): Promis
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'job-runner-'));
-  state = await StateStore.open(dir, { flushDelayMs: 10 });
+  state = await DurableState.open(dir, { flushDelayMs: 10 });
   history = new RunHistory(state);
   registry = new Registry();
   runner = new JobRunner(history, registry, { abortGraceMs: 200, redact: (t) => t.replaceAll('hunter2', '***') });
@@ -158,7 +158,7 @@ describe('JobRunner', () => {
     history.start(KEY, 'schedule'); // left unfinished, as if the agent died mid-run
     await state.flush();
 
-    const reopened = new RunHistory(await StateStore.open(dir));
+    const reopened = new RunHistory(await DurableState.open(dir));
     expect(reopened.getLastScheduled(KEY)?.toISOString()).toBe('2025-01-01T01:00:00.000Z');
     // A bookmark written for another cron expression does not count for the edited schedule.
     reopened.setLastScheduled(KEY, new Date('2025-01-01T01:00:00Z'), '0 2 * * *|UTC');

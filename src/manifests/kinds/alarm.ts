@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../../util/duration.js';
 import { stringMap } from './common.js';
-import type { CheckContext } from './kind.js';
 
 /**
  * The Alarm kind: one CloudWatch metric alarm, fields mirroring PutMetricAlarm in manifest style.
@@ -163,15 +162,3 @@ export type AlarmMetricQuery = z.output<typeof metricQuery>;
 
 /** The CloudWatch name an Alarm resource gets. */
 export const effectiveAlarmName = (resourceName: string, spec: Pick<AlarmSpec, 'alarmName'>): string => spec.alarmName ?? `${ALARM_NAME_PREFIX}${resourceName}`;
-
-/** Two resources must not claim the same CloudWatch alarm: each would overwrite the other forever. */
-export function checkAlarms(ctx: CheckContext): void {
-  const seen = new Map<string, string>();
-  for (const r of ctx.state.list('Alarm')) {
-    const spec = r.spec as AlarmSpec;
-    const name = effectiveAlarmName(r.name, spec);
-    const first = seen.get(name);
-    if (first) ctx.report(r, spec.alarmName ? ['spec', 'alarmName'] : ['metadata', 'name'], `alarm name "${name}" is already used by Alarm "${first}"`);
-    else seen.set(name, r.name);
-  }
-}

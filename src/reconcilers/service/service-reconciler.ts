@@ -4,7 +4,7 @@ import type { DockerAdapter } from '../../adapters/docker.js';
 import type { ServiceSpec } from '../../manifests/kinds/service.js';
 import type { Resource } from '../../manifests/resource.js';
 import type { SecretSource } from '../../manifests/secrets.js';
-import type { StateStore } from '../../state/state-store.js';
+import type { DurableState } from '../../state/durable-state.js';
 import type { DockerInfra } from '../infra.js';
 import type { Ownership } from '../ownership.js';
 import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from '../types.js';
@@ -19,7 +19,7 @@ export interface ServiceReconcilerOptions {
   own: Ownership;
   infra: DockerInfra;
   secrets: SecretSource;
-  state: StateStore;
+  state: DurableState;
   metrics: ServiceMetrics;
   restartBackoff?: RestartBackoffPolicy;
 }

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Resource } from '../resource.js';
-import type { CheckContext } from './kind.js';
-import type { ServiceSpec } from './service.js';
+import type { CheckContext } from './check-context.js';
+import type { ServiceSpec } from '../kinds/service.js';
 
 /** Cross-document rules for services: references exist, no cycles, no host port clashes. */
 export function checkServices(ctx: CheckContext): void {
@@ -98,17 +98,3 @@ export function findCycles(services: readonly Resource<ServiceSpec>[]): string[]
   return [...cycles.values()];
 }
 
-/** Services ordered so that each comes after everything it depends on (for plan output and cold starts). */
-export function dependencyOrder(services: readonly Resource<ServiceSpec>[]): string[] {
-  const byName = new Map(services.map((s) => [s.name, s]));
-  const out: string[] = [];
-  const seen = new Set<string>();
-  const visit = (name: string): void => {
-    if (seen.has(name)) return;
-    seen.add(name);
-    for (const d of byName.get(name)?.spec.dependsOn ?? []) if (byName.has(d.service)) visit(d.service);
-    out.push(name);
-  };
-  for (const name of [...byName.keys()].sort()) visit(name);
-  return out;
-}

@@ -1,8 +1,8 @@
-import type { StateStore } from '../state/state-store.js';
+import type { DurableState } from '../state/durable-state.js';
 import type { RenewalWindow } from './ari.js';
 
 /** What the agent remembers about one certificate between reconciles and restarts. No key material. */
-export interface CertificateBook {
+export interface IssuanceRecord {
   /** Issuer of the certificate the agent last wrote (see CertificateIssuer.id). */
   issuerId?: string;
   serial?: string;
@@ -23,17 +23,17 @@ export interface CertificateBook {
 
 const SECTION = 'certificates';
 
-export function emptyBook(): CertificateBook {
+export function emptyIssuanceRecord(): IssuanceRecord {
   return { failures: 0, orders: [], pendingReload: [] };
 }
 
 /** Bookkeeping kept in the agent's state file, one entry per Certificate name. */
-export class CertificateBooks {
-  constructor(private readonly state: StateStore) {}
+export class IssuanceRecords {
+  constructor(private readonly state: DurableState) {}
 
-  get(name: string): CertificateBook {
-    const stored = this.state.get<CertificateBook>(SECTION, name);
-    return stored ? { ...emptyBook(), ...structuredClone(stored) } : emptyBook();
+  get(name: string): IssuanceRecord {
+    const stored = this.state.get<IssuanceRecord>(SECTION, name);
+    return stored ? { ...emptyIssuanceRecord(), ...structuredClone(stored) } : emptyIssuanceRecord();
   }
 
   has(name: string): boolean {
@@ -41,8 +41,8 @@ export class CertificateBooks {
   }
 
   /** Writes through to disk now: the order count must survive a crash right after an order. */
-  async put(name: string, book: CertificateBook): Promise<void> {
-    this.state.set(SECTION, name, book);
+  async put(name: string, issuance: IssuanceRecord): Promise<void> {
+    this.state.set(SECTION, name, issuance);
     await this.state.flush();
   }
 

@@ -5,6 +5,33 @@ import { writeFileAtomic } from './atomic-write.js';
 
 type Sections = Record<string, Record<string, unknown>>;
 
+export interface DurableStateOptions {
+  flushDelayMs?: number;
+  /** A background flush failed (disk full, read-only file system); the changes stay pending. */
+  onFlushError?: (err: Error) => void;
+}
+
+/**
+ * The HMAC key behind every spec hash. Only a key that does not exist yet is created: a new key
+ * changes every hash and so recreates every container, which an unreadable key file must never cause.
+ */
+async function openHashKey(file: string): Promise<Buffer> {
+  try {
+    const key = await readFile(file);
+    if (key.length < 32) throw new Error(`${file} is ${key.length} bytes; expected 32. Restore it from a backup, or remove it to start over (every container will be recreated)`);
+    return key;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') {
+      if (code === undefined) throw err;
+      throw new Error(`cannot read the spec-hash key ${file} (${code}); refusing to make a new one, which would recreate every container`, { cause: err });
+    }
+  }
+  const key = randomBytes(32);
+  await writeFileAtomic(file, key, 0o600);
+  return key;
+}
+
 /**
  * What the agent must remember across restarts (applied revision, restart backoff, schedule and
  * certificate bookkeeping, resource status), in one JSON file written atomically. Writes are
@@ -12,7 +39,7 @@ type Sections = Record<string, Record<string, unknown>>;
  * A SIGKILL loses at most the last few hundred milliseconds, which the reconcilers rebuild from the
  * live system anyway (level-triggered).
  */
-export class StateStore {
+export class DurableState {
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
@@ -23,9 +50,10 @@ export class StateStore {
     /** Key for HMACs of secret values, so spec hashes on labels reveal nothing about secrets. */
     readonly hashKey: Buffer,
     private readonly flushDelayMs: number,
+    private readonly onFlushError: (err: Error) => void = () => undefined,
   ) {}
 
-  static async open(dir: string, opts: { flushDelayMs?: number } = {}): Promise<StateStore> {
+  static async open(dir: string, opts: DurableStateOptions = {}): Promise<DurableState> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const file = join(dir, 'state.json');
     let sections: Sections = {};
@@ -38,15 +66,7 @@ export class StateStore {
         await writeFileAtomic(`${file}.corrupt-${Date.now()}`, await readFile(file).catch(() => Buffer.alloc(0)));
       }
     }
-    const keyFile = join(dir, 'hash.key');
-    let hashKey: Buffer;
-    try {
-      hashKey = await readFile(keyFile);
-    } catch {
-      hashKey = randomBytes(32);
-      await writeFileAtomic(keyFile, hashKey, 0o600);
-    }
-    return new StateStore(dir, sections, hashKey, opts.flushDelayMs ?? 200);
+    return new DurableState(dir, sections, await openHashKey(join(dir, 'hash.key')), opts.flushDelayMs ?? 200, opts.onFlushError);
   }
 
   get<T>(section: string, key: string): T | undefined {
@@ -74,7 +94,8 @@ export class StateStore {
     this.dirty = true;
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      void this.flush().catch(() => undefined);
+      // A background flush has no caller to throw to: report it, and keep the data dirty for the next try.
+      void this.flush().catch((err: unknown) => this.onFlushError(err instanceof Error ? err : new Error(String(err))));
     }, this.flushDelayMs);
   }
 
@@ -85,8 +106,16 @@ export class StateStore {
     this.writing = this.writing.then(async () => {
       if (!this.dirty) return;
       this.dirty = false;
-      await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(this.sections, null, 1), 0o600);
+      try {
+        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(this.sections, null, 1), 0o600);
+      } catch (err) {
+        this.dirty = true;
+        throw err;
+      }
     });
-    return this.writing;
+    const done = this.writing;
+    // The chain must survive a failed write, or every later flush would fail with it.
+    this.writing = done.catch(() => undefined);
+    return done;
   }
 }

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Resource } from '../resource.js';
-import type { CertificateSpec } from './certificate.js';
-import type { CheckContext } from './kind.js';
+import type { CertificateSpec } from '../kinds/certificate.js';
+import type { CheckContext } from './check-context.js';
 
 /** Cross-document rules for certificates: reload targets exist, secrets and files resolve, no two write one file. */
 export function checkCertificates(ctx: CheckContext): void {

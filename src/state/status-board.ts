@@ -1,4 +1,4 @@
-import type { StateStore } from './state-store.js';
+import type { DurableState } from './durable-state.js';
 
 export interface Condition {
   type: string;
@@ -22,12 +22,12 @@ export interface ResourceStatus {
  * The observed status of every resource, as /status and `certitrack-agent status` show it.
  * Messages pass through `redact` so a secret that found its way into an error never leaves.
  */
-export class StatusStore {
+export class StatusBoard {
   private readonly items = new Map<string, ResourceStatus>();
   private redact: (text: string) => string = (t) => t;
 
   constructor(
-    private readonly state: StateStore | undefined,
+    private readonly state: DurableState | undefined,
     private readonly now: () => Date = () => new Date(),
   ) {
     for (const [key, value] of state?.entries<ResourceStatus>('status') ?? []) this.items.set(key, value);
