@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Dockerode from 'dockerode';
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE } from '../src/adapters/docker-types.js';
-import { DockerodeAdapter } from '../src/adapters/docker.js';
+import { dockerClients } from '../src/adapters/docker/index.js';
 import { createS3Client, S3Destination } from '../src/adapters/s3-destination.js';
 import { runBackup } from '../src/backup/run-backup.js';
 import { prepareSources } from '../src/backup/sources.js';
@@ -35,7 +35,7 @@ const sizeMb = arg('--size-mb', 1024);
 /** Children measure against the parent's database container, so they share its instance name. */
 const instance = process.env.BENCH_INSTANCE ?? `bench-${randomBytes(3).toString('hex')}`;
 const own = new Ownership(instance);
-const docker = new DockerodeAdapter(new Dockerode());
+const docker = dockerClients(new Dockerode());
 const container = own.dockerName('db');
 
 interface Measure {
@@ -59,7 +59,7 @@ async function peakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peak: numbe
 }
 
 async function psql(sql: string): Promise<string> {
-  const res = await docker.exec(container, ['psql', '-v', 'ON_ERROR_STOP=1', '-U', 'app', '-d', 'appdb', '-tAc', sql]);
+  const res = await docker.containers.exec(container, ['psql', '-v', 'ON_ERROR_STOP=1', '-U', 'app', '-d', 'appdb', '-tAc', sql]);
   if (res.exitCode !== 0) throw new Error(`psql: ${res.outputTail}`);
   return res.outputTail.trim();
 }
@@ -155,20 +155,20 @@ async function measure(targetMb: number, endpoint: string, work: string): Promis
 }
 
 async function main(): Promise<void> {
-  if (!(await docker.imageExists('certitrack-test/postgres:latest'))) throw new Error('image certitrack-test/postgres missing: run bash scripts/build-images.sh');
+  if (!((await docker.images.id('certitrack-test/postgres:latest')) !== undefined)) throw new Error('image certitrack-test/postgres missing: run bash scripts/build-images.sh');
   process.env.AWS_ACCESS_KEY_ID ??= 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'S3RVER';
   const work = await mkdtemp(join(tmpdir(), 'bench-backup-'));
   const s3 = await startS3rver(join(work, 's3'));
   const results: Measure[] = [];
   try {
-    const id = await docker.createContainer({
+    const id = await docker.containers.create({
       name: container,
       Image: 'certitrack-test/postgres:latest',
       Env: ['POSTGRES_USER=app', 'POSTGRES_PASSWORD=bench', 'POSTGRES_DB=appdb'],
       Labels: { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_INSTANCE]: instance, [LABEL_SERVICE]: 'db' },
     });
-    await docker.startContainer(id);
+    await docker.containers.start(id);
     for (let i = 0; ; i++) {
       if (await psql('SELECT 1').then(() => true, () => false)) break;
       if (i > 150) throw new Error('postgres did not start');
@@ -177,7 +177,7 @@ async function main(): Promise<void> {
     // Half first: the database only grows, so both sizes come from one fill.
     for (const mb of [Math.round(sizeMb / 2), sizeMb]) results.push(await measure(mb, s3.endpoint, work));
   } finally {
-    for (const c of await docker.listContainers({ [LABEL_INSTANCE]: instance })) await docker.removeContainer(c.id);
+    for (const c of await docker.containers.list({ [LABEL_INSTANCE]: instance })) await docker.containers.remove(c.id);
     s3.stop();
     await rm(work, { recursive: true, force: true });
   }

@@ -1,7 +1,7 @@
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { DockerodeAdapter, type DockerAdapter } from './adapters/docker.js';
+import { dockerClients, type DockerClients } from './adapters/docker/index.js';
 import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { Controller } from './engine/controller.js';
@@ -52,7 +52,7 @@ import { StatusBoard } from './state/status-board.js';
 export interface BuildOptions {
   /** Overrides for tests: a logger writing to a buffer, a fake clock, another Docker client. */
   log?: Logger;
-  docker?: DockerAdapter;
+  docker?: DockerClients;
   now?: () => Date;
   /** An AWS context built elsewhere (tests point it at a local CloudWatch endpoint). */
   aws?: AwsContext;
@@ -86,7 +86,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   const status = new StatusBoard(state, now);
   status.setRedactor(scrub);
 
-  const docker = opts.docker ?? new DockerodeAdapter(new Dockerode({ socketPath: config.dockerSocket }));
+  const docker = opts.docker ?? dockerClients(new Dockerode({ socketPath: config.dockerSocket }));
   const aws = opts.aws ?? (await buildAwsContext(awsConfigFor(config)));
   if (!aws.enabled) log.info({ reason: aws.reason }, 'AWS features disabled');
   const cloudwatch = aws.enabled ? new CloudWatchAdapter(new CloudWatchClient(aws.clientConfig('CloudWatch'))) : undefined;

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import pino from 'pino';
-import { DockerodeAdapter } from '../../src/adapters/docker.js';
+import { dockerClients } from '../../src/adapters/docker/index.js';
 import type { Agent } from '../../src/agent.js';
 import { configFrom, type AgentConfig } from '../../src/config.js';
 import { buildAgent } from '../../src/main.js';
-import { CallCounter, countHttpRequests, countingAdapter } from './counting.js';
+import { CallCounter, countHttpRequests, countingClients } from './counting.js';
 
 /** Warnings and errors of the agent, kept to explain a failed benchmark instead of cluttering the table. */
 export class TailLog {
@@ -27,7 +27,7 @@ export class TailLog {
 
 export interface BenchAgent {
   agent: Agent;
-  /** DockerAdapter method calls (the counting proxy). */
+  /** DockerClients method calls (the counting proxy). */
   calls: CallCounter;
   /** HTTP requests those calls made to the engine. */
   requests: CallCounter;
@@ -61,6 +61,6 @@ export async function createBenchAgent(manifestsDir: string, instance: string, o
   const client = new Dockerode({ socketPath: config.dockerSocket });
   countHttpRequests(client, requests);
   const log = new TailLog();
-  const agent = await buildAgent(config, { log: log.logger, docker: countingAdapter(new DockerodeAdapter(client), calls) });
+  const agent = await buildAgent(config, { log: log.logger, docker: countingClients(dockerClients(client), calls) });
   return { agent, calls, requests, config, log };
 }

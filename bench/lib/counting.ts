@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import type Dockerode from 'dockerode';
-import type { DockerAdapter } from '../../src/adapters/docker.js';
+import type { DockerClients } from '../../src/adapters/docker/index.js';
 
 /** Named counters, snapshotted before and after a measured stretch. */
 export class CallCounter {
@@ -34,22 +34,30 @@ export class CallCounter {
 }
 
 /**
- * The agent's DockerAdapter behind a Proxy that counts every method call (`buildAgent(config,
- * { docker })`), the unit the agent's code reasons in. One call may be several HTTP requests
- * (listNetworks inspects each network; exec is create + start + inspect): those are counted
- * separately by `countHttpRequests`.
+ * The agent's Docker clients behind Proxies that count every method call (`buildAgent(config,
+ * { docker })`), the unit the agent's code reasons in, named `containers.list`, `images.id` …
+ * One call may be several HTTP requests (networks.list inspects each network; exec is create +
+ * start + inspect): those are counted separately by `countHttpRequests`.
  */
-export function countingAdapter(inner: DockerAdapter, counter: CallCounter): DockerAdapter {
-  return new Proxy(inner, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        counter.inc(String(prop));
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
-    },
-  });
+export function countingClients(inner: DockerClients, counter: CallCounter): DockerClients {
+  const wrap = <T extends object>(client: T, prefix: string): T =>
+    new Proxy(client, {
+      get(target, prop, receiver) {
+        const value: unknown = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          counter.inc(`${prefix}.${String(prop)}`);
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+  return {
+    containers: wrap(inner.containers, 'containers'),
+    images: wrap(inner.images, 'images'),
+    networks: wrap(inner.networks, 'networks'),
+    volumes: wrap(inner.volumes, 'volumes'),
+    events: wrap(inner.events, 'events'),
+  };
 }
 
 /** Normalises a Docker API path to a low-cardinality name: `GET /containers/{id}/json`. */

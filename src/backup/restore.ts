@@ -167,7 +167,7 @@ async function restoreObject(obj: ManifestObject, body: Readable, opts: RestoreO
     case 'volume': {
       const volume = String(info.dockerName ?? opts.ctx.own.dockerName(String(info.name)));
       await withHelper(opts.ctx, volume, false, async (id) => {
-        const res = await opts.ctx.docker.exec(id, drainingStdin(['tar', '-C', '/data', '-xf', '-']), { stdin: body, signal });
+        const res = await opts.ctx.docker.containers.exec(id, drainingStdin(['tar', '-C', '/data', '-xf', '-']), { stdin: body, signal });
         if (res.exitCode !== 0) throw new Error(`untar into volume ${volume} exited with code ${res.exitCode}: ${res.outputTail.trim()}`);
       });
       return `volume ${volume}`;
@@ -192,13 +192,13 @@ async function restorePostgres(obj: ManifestObject, body: Readable, opts: Restor
   const docker = opts.ctx.docker;
   // A dropped database is created again (empty, owned by the dump's user) so pg_restore has somewhere to go.
   const literal = `'${database.replace(/'/g, "''")}'`;
-  const exists = await docker.exec(id, ['psql', '-U', user, '-d', 'postgres', '-tAc', `SELECT 1 FROM pg_database WHERE datname = ${literal}`], { env });
+  const exists = await docker.containers.exec(id, ['psql', '-U', user, '-d', 'postgres', '-tAc', `SELECT 1 FROM pg_database WHERE datname = ${literal}`], { env });
   if (exists.exitCode !== 0) throw new Error(`checking database ${database}: psql exited with code ${exists.exitCode}: ${exists.outputTail.trim()}`);
   if (exists.outputTail.trim() !== '1') {
-    const created = await docker.exec(id, ['createdb', '-U', user, '-O', user, database], { env });
+    const created = await docker.containers.exec(id, ['createdb', '-U', user, '-O', user, database], { env });
     if (created.exitCode !== 0) throw new Error(`creating database ${database}: createdb exited with code ${created.exitCode}: ${created.outputTail.trim()}`);
   }
-  const res = await docker.exec(id, drainingStdin(['pg_restore', '--clean', '--if-exists', '--no-owner', '--single-transaction', '-U', user, '-d', database]), { stdin: body, env, signal });
+  const res = await docker.containers.exec(id, drainingStdin(['pg_restore', '--clean', '--if-exists', '--no-owner', '--single-transaction', '-U', user, '-d', database]), { stdin: body, env, signal });
   if (res.exitCode !== 0) throw new Error(`pg_restore into ${database} exited with code ${res.exitCode}: ${res.outputTail.trim()}`);
   return `database ${database} (service ${service})`;
 }

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { LABEL_JOB, LABEL_SERVICE } from '../adapters/docker-types.js';
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import type { BackupSource, BackupSpec } from '../manifests/kinds/backup.js';
 import { resolveValue, type SecretSource } from '../manifests/secrets.js';
 import type { Ownership } from '../reconcilers/ownership.js';
@@ -15,7 +15,7 @@ import { TailBuffer } from '../adapters/demux.js';
 import type { Producer } from './pipeline.js';
 
 export interface SourceContext {
-  docker: DockerAdapter;
+  docker: DockerClients;
   own: Ownership;
   secrets: SecretSource;
   /** Image with sh, tar and sleep for volume backups and restores (busybox). */
@@ -49,8 +49,8 @@ const slug = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(
 export const hostPath = (path: string, baseDir: string): string => (isAbsolute(path) ? path : resolve(baseDir, path));
 
 /** The running container of a declared Service, found by the agent's labels. */
-export async function serviceContainer(docker: DockerAdapter, own: Ownership, service: string): Promise<string> {
-  const list = await docker.listContainers(own.selector({ [LABEL_SERVICE]: service }));
+export async function serviceContainer(docker: DockerClients, own: Ownership, service: string): Promise<string> {
+  const list = await docker.containers.list(own.selector({ [LABEL_SERVICE]: service }));
   const running = list.find((c) => c.state === 'running');
   if (!running) throw new Error(`service "${service}" has no running container (${list.length ? `state ${list.map((c) => c.state).join(', ')}` : 'none found'})`);
   return running.id;
@@ -121,12 +121,12 @@ function postgresSource(
     warnings: [],
     toolVersion: async () => {
       const id = await serviceContainer(ctx.docker, ctx.own, pg.service);
-      const res = await ctx.docker.exec(id, ['pg_dump', '--version']);
+      const res = await ctx.docker.containers.exec(id, ['pg_dump', '--version']);
       return res.exitCode === 0 ? res.outputTail.trim() : undefined;
     },
     produce: async (out, signal) => {
       const id = await serviceContainer(ctx.docker, ctx.own, pg.service);
-      const res = await ctx.docker.exec(id, ['pg_dump', '-Fc', `-Z${z}`, '-U', pg.user, '-d', pg.database], { stdout: out, env: pgEnv(pg, ctx), signal });
+      const res = await ctx.docker.containers.exec(id, ['pg_dump', '-Fc', `-Z${z}`, '-U', pg.user, '-d', pg.database], { stdout: out, env: pgEnv(pg, ctx), signal });
       if (res.exitCode !== 0) throw new Error(`pg_dump exited with code ${res.exitCode}: ${res.outputTail.trim() || '(no output)'}`);
     },
   };
@@ -190,15 +190,15 @@ async function hostTar(dir: string, exclude: readonly string[], out: Writable, s
  */
 async function volumeTar(ctx: SourceContext, volume: string, out: Writable, signal: AbortSignal): Promise<void> {
   await withHelper(ctx, volume, true, async (id) => {
-    const res = await ctx.docker.exec(id, ['tar', '-C', '/data', '-cf', '-', '.'], { stdout: out, signal });
+    const res = await ctx.docker.containers.exec(id, ['tar', '-C', '/data', '-cf', '-', '.'], { stdout: out, signal });
     if (res.exitCode !== 0) throw new Error(`tar in the helper container exited with code ${res.exitCode}: ${res.outputTail.trim() || '(no output)'}`);
   });
 }
 
 /** Runs `fn` with a sleeping helper container that mounts `volume` at /data; always removes it. */
 export async function withHelper<T>(ctx: SourceContext, volume: string, readOnly: boolean, fn: (containerId: string) => Promise<T>): Promise<T> {
-  if (!(await ctx.docker.imageExists(ctx.helperImage))) await ctx.docker.pullImage(ctx.helperImage);
-  const id = await ctx.docker.createContainer({
+  if (!((await ctx.docker.images.id(ctx.helperImage)) !== undefined)) await ctx.docker.images.pull(ctx.helperImage);
+  const id = await ctx.docker.containers.create({
     name: ctx.own.dockerName(`backup-helper-${randomBytes(4).toString('hex')}`),
     Image: ctx.helperImage,
     Entrypoint: ['sleep'],
@@ -207,9 +207,9 @@ export async function withHelper<T>(ctx: SourceContext, volume: string, readOnly
     HostConfig: { Binds: [`${volume}:/data${readOnly ? ':ro' : ''}`], NetworkMode: 'none' },
   });
   try {
-    await ctx.docker.startContainer(id);
+    await ctx.docker.containers.start(id);
     return await fn(id);
   } finally {
-    await ctx.docker.removeContainer(id).catch((err: unknown) => ctx.log?.warn({ err: (err as Error).message }, 'could not remove the backup helper container'));
+    await ctx.docker.containers.remove(id).catch((err: unknown) => ctx.log?.warn({ err: (err as Error).message }, 'could not remove the backup helper container'));
   }
 }

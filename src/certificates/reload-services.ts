@@ -1,4 +1,4 @@
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE } from '../adapters/docker-types.js';
 import type { ReloadAction } from '../manifests/kinds/certificate.js';
 
@@ -15,17 +15,17 @@ export function reloadCommand(action: ReloadAction): string[] {
  * container needs nothing: it reads the new files when it starts. A non-zero exit throws.
  */
 export async function reloadService(
-  docker: Pick<DockerAdapter, 'listContainers' | 'exec'>,
+  docker: Pick<DockerClients, 'containers'>,
   instance: string,
   action: ReloadAction,
   signal?: AbortSignal,
 ): Promise<ReloadOutcome> {
-  const containers = await docker.listContainers({ [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_INSTANCE]: instance, [LABEL_SERVICE]: action.service });
+  const containers = await docker.containers.list({ [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_INSTANCE]: instance, [LABEL_SERVICE]: action.service });
   const running = containers.filter((c) => c.state === 'running');
   if (running.length === 0) return 'not-running';
   const cmd = reloadCommand(action);
   for (const c of running) {
-    const res = await docker.exec(c.id, cmd, { signal });
+    const res = await docker.containers.exec(c.id, cmd, { signal });
     if (res.exitCode !== 0) {
       const tail = res.outputTail.trim().split('\n').slice(-3).join(' | ');
       throw new Error(`reload of service ${action.service} (${cmd.join(' ')}) exited ${res.exitCode}${tail ? `: ${tail}` : ''}`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Dockerode from 'dockerode';
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import { DockerodeAdapter } from '../adapters/docker.js';
+import { dockerClients } from '../adapters/docker/index.js';
 import type { AgentConfig } from '../config.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import { loadManifests } from '../manifests/load.js';
@@ -32,7 +32,7 @@ export async function withBackupTooling<T>(config: AgentConfig, fn: (r: BackupRe
     const history = new RunHistory(state);
     const registry = new Registry();
     const log = pino({ level: 'warn' });
-    const docker = new DockerodeAdapter(new Dockerode({ socketPath: config.dockerSocket }));
+    const docker = dockerClients(new Dockerode({ socketPath: config.dockerSocket }));
     const reconciler = new BackupReconciler(docker, history, new JobRunner(history, registry, { log }), registry, backupOptionsFrom(config, { secrets, state, agentVersion: AGENT_VERSION, log }));
     return await fn(reconciler, loaded.state);
   } finally {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { LABEL_SERVICE } from '../adapters/docker-types.js';
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import type { Ownership } from '../reconcilers/ownership.js';
 import { exponentialBackoffMs } from '../util/exponential-backoff.js';
 
@@ -12,7 +12,7 @@ const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 15_000;
 
 export interface DockerEventsOptions {
-  docker: DockerAdapter;
+  docker: DockerClients;
   own: Ownership;
   log: Logger;
   /** A service's container changed: enqueue it (and whatever depends on it). */
@@ -46,7 +46,7 @@ export class DockerEvents {
     let first = true;
     while (!this.abort.signal.aborted) {
       try {
-        await this.o.docker.events(
+        await this.o.docker.events.stream(
           { type: ['container'], label: Object.entries(this.o.own.selector()).map(([k, v]) => `${k}=${v}`), event: ACTIONS },
           (e) => {
             const service = e.labels[LABEL_SERVICE];

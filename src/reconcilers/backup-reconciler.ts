@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { LABEL_JOB } from '../adapters/docker-types.js';
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import type { Ec2Snapshots } from '../adapters/ec2-snapshots.js';
 import { LocalDestination } from '../adapters/local-destination.js';
 import { createS3Client, S3Destination } from '../adapters/s3-destination.js';
@@ -120,7 +120,7 @@ export class BackupReconciler implements Reconciler {
   private status: StatusBoard | undefined;
 
   constructor(
-    private readonly docker: DockerAdapter,
+    private readonly docker: DockerClients,
     private readonly history: RunHistory,
     private readonly runner: JobRunner,
     registry: Registry,
@@ -442,7 +442,7 @@ export class BackupReconciler implements Reconciler {
       return { requeueAfterMs: RUNNING_REQUEUE_MS };
     }
     this.opts.state.delete(RETRY_SECTION, key);
-    for (const c of await this.docker.listContainers(this.own.selector({ [LABEL_JOB]: key }))) await this.docker.removeContainer(c.id);
+    for (const c of await this.docker.containers.list(this.own.selector({ [LABEL_JOB]: key }))) await this.docker.containers.remove(c.id);
     this.metrics.untrack(name);
     this.runner.untrack(key);
     ctx.status.remove(key);

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import type { Registry } from 'prom-client';
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import { AcmeAccountKeys } from '../certificates/acme-account.js';
 import { fetchRenewalWindow } from '../certificates/ari.js';
 import { IssuanceRecords, type IssuanceRecord } from '../certificates/issuance-record.js';
@@ -70,7 +70,7 @@ export class CertificateReconciler implements Reconciler {
   private readonly locks = new Map<string, Promise<unknown>>();
 
   constructor(
-    private readonly docker: DockerAdapter,
+    private readonly docker: DockerClients,
     private readonly responder: AcmeResponder,
     private readonly state: DurableState,
     registry: Registry,

@@ -1,5 +1,5 @@
 import { LABEL_NETWORK, LABEL_VOLUME } from '../adapters/docker-types.js';
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import type { Ownership } from './ownership.js';
@@ -14,29 +14,29 @@ export class DockerInfra {
   private readonly locks = new KeyedMutex();
 
   constructor(
-    private readonly docker: DockerAdapter,
+    private readonly docker: DockerClients,
     private readonly own: Ownership,
   ) {}
 
   ensureNetwork(desired: DesiredState, name: string): Promise<void> {
     return this.locks.run(`network/${name}`, async () => {
-      const matches = (await this.docker.listNetworks(this.own.selector({ [LABEL_NETWORK]: name }))).filter((n) => n.name === this.own.dockerName(name));
+      const matches = (await this.docker.networks.list(this.own.selector({ [LABEL_NETWORK]: name }))).filter((n) => n.name === this.own.dockerName(name));
       if (matches.length > 0) {
         // Keep the one in use (or the first); remove empty duplicates so the name is unambiguous.
         const keep = matches.find((n) => n.containers > 0) ?? matches[0];
-        for (const n of matches) if (n !== keep && n.containers === 0) await this.docker.removeNetwork(n.id);
+        for (const n of matches) if (n !== keep && n.containers === 0) await this.docker.networks.remove(n.id);
         return;
       }
       const spec = desired.get('Network', name)?.spec;
-      await this.docker.createNetwork(this.own.dockerName(name), { ...(spec?.labels ?? {}), ...this.own.selector({ [LABEL_NETWORK]: name }) }, spec?.internal ?? false);
+      await this.docker.networks.create(this.own.dockerName(name), { ...(spec?.labels ?? {}), ...this.own.selector({ [LABEL_NETWORK]: name }) }, spec?.internal ?? false);
     });
   }
 
   ensureVolume(name: string, labels: Record<string, string> = {}): Promise<void> {
     return this.locks.run(`volume/${name}`, async () => {
-      const existing = await this.docker.listVolumes(this.own.selector({ [LABEL_VOLUME]: name }));
+      const existing = await this.docker.volumes.list(this.own.selector({ [LABEL_VOLUME]: name }));
       if (existing.some((v) => v.name === this.own.dockerName(name))) return;
-      await this.docker.createVolume(this.own.dockerName(name), { ...labels, ...this.own.selector({ [LABEL_VOLUME]: name }) });
+      await this.docker.volumes.create(this.own.dockerName(name), { ...labels, ...this.own.selector({ [LABEL_VOLUME]: name }) });
     });
   }
 }

@@ -1,5 +1,5 @@
 import { LABEL_NETWORK } from '../adapters/docker-types.js';
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import type { DockerInfra } from './infra.js';
 import type { Ownership } from './ownership.js';
 import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
@@ -9,13 +9,13 @@ export class NetworkReconciler implements Reconciler {
   readonly kind = 'Network';
 
   constructor(
-    private readonly docker: DockerAdapter,
+    private readonly docker: DockerClients,
     private readonly own: Ownership,
     private readonly infra: DockerInfra,
   ) {}
 
   async listOwned(): Promise<string[]> {
-    return (await this.docker.listNetworks(this.own.selector())).map((n) => n.labels[LABEL_NETWORK]).filter((n): n is string => !!n);
+    return (await this.docker.networks.list(this.own.selector())).map((n) => n.labels[LABEL_NETWORK]).filter((n): n is string => !!n);
   }
 
   async plan(name: string, ctx: ReconcileContext): Promise<PlannedAction[]> {
@@ -45,12 +45,12 @@ export class NetworkReconciler implements Reconciler {
       return { requeueAfterMs: 2000 };
     }
     ctx.log.info({ network: existing.name }, 'removing network no longer declared');
-    await this.docker.removeNetwork(existing.id);
+    await this.docker.networks.remove(existing.id);
     ctx.status.remove(key);
     return {};
   }
 
   private async find(name: string) {
-    return (await this.docker.listNetworks(this.own.selector({ [LABEL_NETWORK]: name }))).find((n) => n.name === this.own.dockerName(name));
+    return (await this.docker.networks.list(this.own.selector({ [LABEL_NETWORK]: name }))).find((n) => n.name === this.own.dockerName(name));
   }
 }

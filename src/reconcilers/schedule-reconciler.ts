@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { LABEL_JOB } from '../adapters/docker-types.js';
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import { secretScrubber } from '../log.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import { scheduleTiming } from '../manifests/kinds/schedule-fields.js';
@@ -49,7 +49,7 @@ export class ScheduleReconciler implements Reconciler {
   private status: StatusBoard | undefined;
 
   constructor(
-    private readonly docker: DockerAdapter,
+    private readonly docker: DockerClients,
     private readonly history: RunHistory,
     private readonly runner: JobRunner,
     private readonly opts: ScheduleReconcilerOptions,
@@ -202,20 +202,20 @@ export class ScheduleReconciler implements Reconciler {
     let waiting = 0;
     for (const c of await this.jobContainers(key)) {
       if (c.state === 'running') {
-        const startedAt = (await this.docker.inspectContainer(c.id))?.startedAt;
+        const startedAt = (await this.docker.containers.inspect(c.id))?.startedAt;
         if (startedAt && now.getTime() - startedAt.getTime() < timeoutMs + ORPHAN_GRACE_MS) {
           waiting++;
           continue;
         }
       }
       log.info({ container: c.name, state: c.state }, 'removing leftover job container');
-      await this.docker.removeContainer(c.id);
+      await this.docker.containers.remove(c.id);
     }
     return waiting;
   }
 
   private jobContainers(key?: string) {
-    return this.docker.listContainers(this.own.selector(key ? { [LABEL_JOB]: key } : {})).then((list) => list.filter((c) => (c.labels[LABEL_JOB] ?? '').startsWith(`${KIND}/`)));
+    return this.docker.containers.list(this.own.selector(key ? { [LABEL_JOB]: key } : {})).then((list) => list.filter((c) => (c.labels[LABEL_JOB] ?? '').startsWith(`${KIND}/`)));
   }
 
   /** Status as /status shows it: Ready, LastRunSucceeded, and the run facts (never output secrets). */

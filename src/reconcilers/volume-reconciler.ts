@@ -1,5 +1,5 @@
 import { LABEL_VOLUME } from '../adapters/docker-types.js';
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import type { DockerInfra } from './infra.js';
 import type { Ownership } from './ownership.js';
 import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
@@ -12,13 +12,13 @@ export class VolumeReconciler implements Reconciler {
   readonly kind = 'Volume';
 
   constructor(
-    private readonly docker: DockerAdapter,
+    private readonly docker: DockerClients,
     private readonly own: Ownership,
     private readonly infra: DockerInfra,
   ) {}
 
   async listOwned(): Promise<string[]> {
-    return (await this.docker.listVolumes(this.own.selector())).map((v) => v.labels[LABEL_VOLUME]).filter((n): n is string => !!n);
+    return (await this.docker.volumes.list(this.own.selector())).map((v) => v.labels[LABEL_VOLUME]).filter((n): n is string => !!n);
   }
 
   async plan(name: string, ctx: ReconcileContext): Promise<PlannedAction[]> {
@@ -43,6 +43,6 @@ export class VolumeReconciler implements Reconciler {
   }
 
   private async exists(name: string): Promise<boolean> {
-    return (await this.docker.listVolumes(this.own.selector({ [LABEL_VOLUME]: name }))).some((v) => v.name === this.own.dockerName(name));
+    return (await this.docker.volumes.list(this.own.selector({ [LABEL_VOLUME]: name }))).some((v) => v.name === this.own.dockerName(name));
   }
 }

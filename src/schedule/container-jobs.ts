@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { LABEL_JOB, LABEL_SERVICE } from '../adapters/docker-types.js';
-import type { DockerAdapter } from '../adapters/docker.js';
+import type { DockerClients } from '../adapters/docker/index.js';
 import type { ExecJobSpec, RunJobSpec } from '../manifests/kinds/schedule.js';
 import type { Ownership } from '../reconcilers/ownership.js';
 import type { JobFn } from './job-runner.js';
@@ -21,8 +21,8 @@ const KILLER =
   'while kill -0 "$p" 2>/dev/null && [ "$i" -lt 20 ]; do sleep 0.5; i=$((i+1)); done; kill -KILL "$p" 2>/dev/null; rm -f "$0"';
 
 /** The running container of a Service this agent instance manages, or an error saying why there is none. */
-export async function serviceContainer(docker: DockerAdapter, own: Ownership, service: string): Promise<string> {
-  const list = await docker.listContainers(own.selector({ [LABEL_SERVICE]: service }));
+export async function serviceContainer(docker: DockerClients, own: Ownership, service: string): Promise<string> {
+  const list = await docker.containers.list(own.selector({ [LABEL_SERVICE]: service }));
   const running = list.find((c) => c.state === 'running');
   if (!running) {
     const states = list.map((c) => `${c.name} ${c.state}`).join(', ');
@@ -32,12 +32,12 @@ export async function serviceContainer(docker: DockerAdapter, own: Ownership, se
 }
 
 /** A command run inside the Service's running container through the exec API. */
-export function execJob(docker: DockerAdapter, own: Ownership, spec: ExecJobSpec, env: Record<string, string>): JobFn {
+export function execJob(docker: DockerClients, own: Ownership, spec: ExecJobSpec, env: Record<string, string>): JobFn {
   return async (signal) => {
     const container = await serviceContainer(docker, own, spec.service);
     const pidFile = `/tmp/.certitrack-job-${randomBytes(6).toString('hex')}.pid`;
     try {
-      const res = await docker.exec(container, ['/bin/sh', '-c', WRAPPER, pidFile, ...spec.command], {
+      const res = await docker.containers.exec(container, ['/bin/sh', '-c', WRAPPER, pidFile, ...spec.command], {
         env,
         ...(spec.user ? { user: spec.user } : {}),
         ...(spec.workingDir ? { workingDir: spec.workingDir } : {}),
@@ -45,7 +45,7 @@ export function execJob(docker: DockerAdapter, own: Ownership, spec: ExecJobSpec
       });
       return { exitCode: res.exitCode, outputTail: res.outputTail, details: { container: container.slice(0, 12) } };
     } catch (err) {
-      if (signal.aborted) await docker.exec(container, ['/bin/sh', '-c', KILLER, pidFile]).catch(() => undefined);
+      if (signal.aborted) await docker.containers.exec(container, ['/bin/sh', '-c', KILLER, pidFile]).catch(() => undefined);
       throw err;
     }
   };
@@ -62,16 +62,16 @@ export interface OneOffOptions {
 }
 
 /** A one-off container: created, started, waited for, its output tail kept, then removed. */
-export function oneOffJob(docker: DockerAdapter, own: Ownership, spec: RunJobSpec, env: Record<string, string>, opts: OneOffOptions): JobFn {
+export function oneOffJob(docker: DockerClients, own: Ownership, spec: RunJobSpec, env: Record<string, string>, opts: OneOffOptions): JobFn {
   return async (signal) => {
-    const present = spec.pullPolicy === 'Always' ? false : await docker.imageExists(spec.image);
+    const present = spec.pullPolicy === 'Always' ? false : (await docker.images.id(spec.image)) !== undefined;
     if (!present) {
       if (spec.pullPolicy === 'Never') throw new Error(`image ${spec.image} is not present and pullPolicy is Never`);
-      await docker.pullImage(spec.image);
+      await docker.images.pull(spec.image);
     }
     const name = `${own.dockerName(opts.baseName)}-run-${randomBytes(4).toString('hex')}`;
     const [firstNet, ...otherNets] = spec.networks;
-    const id = await docker.createContainer({
+    const id = await docker.containers.create({
       name,
       Image: spec.image,
       Cmd: spec.command,
@@ -94,21 +94,21 @@ export function oneOffJob(docker: DockerAdapter, own: Ownership, spec: RunJobSpe
       },
     });
     try {
-      for (const n of otherNets) await docker.connectNetwork(own.dockerName(n), id, []);
-      await docker.startContainer(id);
+      for (const n of otherNets) await docker.networks.connect(own.dockerName(n), id, []);
+      await docker.containers.start(id);
       let exitCode: number;
       try {
-        exitCode = await docker.waitContainer(id, signal);
+        exitCode = await docker.containers.wait(id, signal);
       } catch (err) {
         if (!signal.aborted) throw err;
         // Keep what it printed before being stopped; the runner records the run as aborted/timed out.
-        await docker.stopContainer(id, STOP_GRACE_SECONDS);
-        exitCode = (await docker.inspectContainer(id))?.exitCode ?? -1;
+        await docker.containers.stop(id, STOP_GRACE_SECONDS);
+        exitCode = (await docker.containers.inspect(id))?.exitCode ?? -1;
       }
-      const outputTail = await docker.containerLogsTail(id, 4096);
+      const outputTail = await docker.containers.logsTail(id, 4096);
       return { exitCode, outputTail, details: { container: name, image: spec.image } };
     } finally {
-      await docker.removeContainer(id).catch((err: unknown) => opts.log?.warn({ err, container: name }, 'could not remove job container; the next reconcile retries'));
+      await docker.containers.remove(id).catch((err: unknown) => opts.log?.warn({ err, container: name }, 'could not remove job container; the next reconcile retries'));
     }
   };
 }

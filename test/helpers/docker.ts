@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import pino, { type Logger } from 'pino';
-import { DockerodeAdapter } from '../../src/adapters/docker.js';
+import { dockerClients } from '../../src/adapters/docker/index.js';
 import type { Agent } from '../../src/agent.js';
 import { configFrom, type AgentConfig } from '../../src/config.js';
 import { buildAgent } from '../../src/main.js';
 
 export const docker = new Dockerode({ socketPath: '/var/run/docker.sock' });
-export const adapter = new DockerodeAdapter(docker);
+export const adapter = dockerClients(docker);
 export const BUSYBOX = 'certitrack-test/busybox:latest';
 
 /** A unique instance name per test file, so tests never see each other's containers. */

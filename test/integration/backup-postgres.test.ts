@@ -8,7 +8,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_SERVICE, LABEL_VOLUME, MANAGED_BY_VALUE } from '../../src/adapters/docker-types.js';
-import { DockerodeAdapter } from '../../src/adapters/docker.js';
+import { dockerClients } from '../../src/adapters/docker/index.js';
 import { LocalDestination } from '../../src/adapters/local-destination.js';
 import { PassThrough } from 'node:stream';
 import { backupListCommand, backupRunCommand, backupVerifyCommand, restoreCommand } from '../../src/cli/backup-commands.js';
@@ -27,7 +27,7 @@ import { type RunningS3rver, startS3rver } from '../helpers/s3rver-server.js';
 
 const INSTANCE = `bkit-${randomBytes(3).toString('hex')}`;
 const docker = new Dockerode();
-const adapter = new DockerodeAdapter(docker);
+const adapter = dockerClients(docker);
 const secrets = new StaticSecrets({ DB_PASSWORD: 'pg-secret-pw-1' });
 const log = pino({ level: 'silent' });
 const ROWS = 5000;
@@ -45,7 +45,7 @@ const dbContainer = `${INSTANCE}-db`;
 const volumeName = `${INSTANCE}-files`;
 
 async function sh(container: string, script: string): Promise<string> {
-  const res = await adapter.exec(container, ['sh', '-c', script]);
+  const res = await adapter.containers.exec(container, ['sh', '-c', script]);
   if (res.exitCode !== 0) throw new Error(`${script}: exit ${res.exitCode}: ${res.outputTail}`);
   return res.outputTail.trim();
 }
@@ -123,7 +123,7 @@ spec:
 `;
 
 async function cleanup(): Promise<void> {
-  for (const c of await adapter.listContainers({ [LABEL_INSTANCE]: INSTANCE })) await adapter.removeContainer(c.id);
+  for (const c of await adapter.containers.list({ [LABEL_INSTANCE]: INSTANCE })) await adapter.containers.remove(c.id);
   await docker.getVolume(volumeName).remove().catch(() => undefined);
 }
 
@@ -136,14 +136,14 @@ beforeAll(async () => {
   s3 = await startS3rver(['backups', 'fault']);
 
   const labels = { [LABEL_MANAGED_BY]: MANAGED_BY_VALUE, [LABEL_INSTANCE]: INSTANCE };
-  const id = await adapter.createContainer({
+  const id = await adapter.containers.create({
     name: dbContainer,
     Image: 'certitrack-test/postgres:latest',
     Env: ['POSTGRES_USER=app', 'POSTGRES_PASSWORD=pg-secret-pw-1', 'POSTGRES_DB=appdb'],
     Labels: { ...labels, [LABEL_SERVICE]: 'db' },
   });
-  await adapter.startContainer(id);
-  await adapter.createVolume(volumeName, { ...labels, [LABEL_VOLUME]: 'files' });
+  await adapter.containers.start(id);
+  await adapter.volumes.create(volumeName, { ...labels, [LABEL_VOLUME]: 'files' });
 
   await mkdir(join(filesDir, 'documents', 'nested'), { recursive: true });
   await writeFile(join(filesDir, 'documents', 'a.pdf'), randomBytes(300_000));
@@ -165,7 +165,7 @@ beforeAll(async () => {
   runner = new JobRunner(history, registry);
 
   for (let i = 0; ; i++) {
-    const res = await adapter.exec(dbContainer, ['pg_isready', '-U', 'app', '-d', 'appdb']);
+    const res = await adapter.containers.exec(dbContainer, ['pg_isready', '-U', 'app', '-d', 'appdb']);
     if (res.exitCode === 0) break;
     if (i > 100) throw new Error('postgres did not start');
     await new Promise((r) => setTimeout(r, 200));
@@ -179,8 +179,8 @@ beforeAll(async () => {
   }
   await psql(`CREATE TABLE certs (id int PRIMARY KEY, name text NOT NULL); INSERT INTO certs SELECT g, 'cert-' || md5(g::text) FROM generate_series(1, ${ROWS}) g`);
   await sh(
-    (await adapter.createContainer({ Image: 'certitrack-test/busybox:latest', Cmd: ['sleep', '600'], Labels: labels, HostConfig: { Binds: [`${volumeName}:/data`] } }).then(async (c) => {
-      await adapter.startContainer(c);
+    (await adapter.containers.create({ Image: 'certitrack-test/busybox:latest', Cmd: ['sleep', '600'], Labels: labels, HostConfig: { Binds: [`${volumeName}:/data`] } }).then(async (c) => {
+      await adapter.containers.start(c);
       return c;
     })),
     'mkdir -p /data/sub && echo one > /data/one.txt && echo two > /data/sub/two.txt && chmod 640 /data/one.txt',
@@ -272,7 +272,7 @@ describe('Backup against real PostgreSQL', () => {
 
     await rm(join(filesDir, 'documents'), { recursive: true });
     await writeFile(join(filesDir, '.env'), 'BROKEN\n');
-    const helper = (await adapter.listContainers({ [LABEL_INSTANCE]: INSTANCE })).find((c) => c.name !== dbContainer && c.state === 'running');
+    const helper = (await adapter.containers.list({ [LABEL_INSTANCE]: INSTANCE })).find((c) => c.name !== dbContainer && c.state === 'running');
     await sh(helper?.id as string, 'rm -rf /data/one.txt /data/sub');
 
     await r.restore('files', desired, run.outcome?.id as string);
@@ -283,7 +283,7 @@ describe('Backup against real PostgreSQL', () => {
     expect(await readFile(join(filesDir, '.env'), 'utf8')).toBe('DB_PASSWORD=pg-secret-pw-1\n');
     expect(await sh(helper?.id as string, 'cat /data/one.txt /data/sub/two.txt && stat -c %a /data/one.txt')).toBe('one\ntwo\n640');
     // Helper containers are gone once each run or restore is over.
-    const left = (await adapter.listContainers({ [LABEL_INSTANCE]: INSTANCE })).filter((c) => c.labels['io.certitrack.job']);
+    const left = (await adapter.containers.list({ [LABEL_INSTANCE]: INSTANCE })).filter((c) => c.labels['io.certitrack.job']);
     expect(left).toEqual([]);
   }, 60_000);
 

@@ -8,7 +8,7 @@ import Dockerode from 'dockerode';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerodeAdapter } from '../../src/adapters/docker.js';
+import { dockerClients } from '../../src/adapters/docker/index.js';
 import { configureAcmeRetries } from '../../src/certificates/acme-http.js';
 import { parseCertificate } from '../../src/certificates/cert-store.js';
 import type { DesiredState } from '../../src/manifests/desired-state.js';
@@ -115,13 +115,13 @@ beforeAll(async () => {
   state = await DurableState.open(join(root, 'state'));
   status = new StatusBoard(state, () => clock);
   registry = new Registry();
-  reconciler = new CertificateReconciler(new DockerodeAdapter(new Dockerode()), responder, state, registry, {
+  reconciler = new CertificateReconciler(dockerClients(new Dockerode()), responder, state, registry, {
     instance: 'cert-acme-test',
     stateDir: join(root, 'state'),
     now: () => clock,
     retry: { maxOrdersPerHour: 20 },
   });
-  bounded = new CertificateReconciler(new DockerodeAdapter(new Dockerode()), responder, state, new Registry(), {
+  bounded = new CertificateReconciler(dockerClients(new Dockerode()), responder, state, new Registry(), {
     instance: 'cert-acme-test',
     stateDir: join(root, 'state'),
     now: () => clock,

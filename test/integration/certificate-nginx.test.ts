@@ -9,7 +9,7 @@ import Dockerode from 'dockerode';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DockerodeAdapter } from '../../src/adapters/docker.js';
+import { dockerClients } from '../../src/adapters/docker/index.js';
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE } from '../../src/adapters/docker-types.js';
 import { configureAcmeRetries } from '../../src/certificates/acme-http.js';
 import { parseCertificate } from '../../src/certificates/cert-store.js';
@@ -162,7 +162,7 @@ spec:
 
   state = await DurableState.open(join(root, 'state'));
   status = new StatusBoard(state, () => clock);
-  reconciler = new CertificateReconciler(new DockerodeAdapter(docker), new AcmeResponder(), state, new Registry(), {
+  reconciler = new CertificateReconciler(dockerClients(docker), new AcmeResponder(), state, new Registry(), {
     instance,
     stateDir: join(root, 'state'),
     now: () => clock,

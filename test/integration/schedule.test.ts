@@ -7,7 +7,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LABEL_INSTANCE, LABEL_JOB, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE } from '../../src/adapters/docker-types.js';
-import { DockerodeAdapter } from '../../src/adapters/docker.js';
+import { dockerClients } from '../../src/adapters/docker/index.js';
 import type { DesiredState } from '../../src/manifests/desired-state.js';
 import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
@@ -21,7 +21,7 @@ import { StatusBoard } from '../../src/state/status-board.js';
 const IMAGE = 'certitrack-test/busybox:latest';
 const instance = `sched-it-${randomBytes(3).toString('hex')}`;
 const dockerode = new Dockerode();
-const docker = new DockerodeAdapter(dockerode);
+const docker = dockerClients(dockerode);
 const secrets = new StaticSecrets({ GREETING_SECRET: 's3cr3t-value' });
 const log = pino({ level: 'silent' });
 
@@ -211,7 +211,7 @@ describe('Schedule with exec', () => {
     expect(rec).toMatchObject({ trigger: 'manual', succeeded: false });
     expect(rec.outputTail).toMatch(/timed out after 1s/);
     expect(ms).toBeLessThan(8000);
-    const ps = await docker.exec(`${instance}-app`, ['ps']);
+    const ps = await docker.containers.exec(`${instance}-app`, ['ps']);
     expect(ps.outputTail).not.toContain('sleep 31');
     console.log(`exec timeout recorded and process killed after ${ms.toFixed(0)} ms`);
   });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { DockerAdapter } from '../../src/adapters/docker.js';
+import type { DockerClients } from '../../src/adapters/docker/index.js';
 import { LocalDestination } from '../../src/adapters/local-destination.js';
 import { type BackupDestination, ListingError } from '../../src/backup/destination.js';
 import type { DesiredState } from '../../src/manifests/desired-state.js';
@@ -18,7 +18,8 @@ import { DurableState } from '../../src/state/durable-state.js';
 import { StatusBoard } from '../../src/state/status-board.js';
 
 // File sources and a local destination need no Docker: the adapter must never be called.
-const noDocker = new Proxy({}, { get: (_t, p) => () => Promise.reject(new Error(`docker.${String(p)} called`)) }) as DockerAdapter;
+const refuseClient = (name: string): object => new Proxy({}, { get: (_t, p) => () => Promise.reject(new Error(`docker.${name}.${String(p)} called`)) });
+const noDocker = { containers: refuseClient('containers'), images: refuseClient('images'), networks: refuseClient('networks'), volumes: refuseClient('volumes'), events: refuseClient('events') } as DockerClients;
 const log = pino({ level: 'silent' });
 
 let work: string;

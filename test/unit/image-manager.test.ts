@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { DockerAdapter } from '../../src/adapters/docker.js';
+import type { ImageClient } from '../../src/adapters/docker/index.js';
 import type { ServiceSpec } from '../../src/manifests/kinds/service.js';
 import type { Resource } from '../../src/manifests/resource.js';
 import { ImageManager } from '../../src/reconcilers/service/image.js';
@@ -11,12 +11,12 @@ function fakeEngine(present: boolean) {
   let pulls = 0;
   let has = present;
   const engine = {
-    imageId: async () => (has ? `sha256:${pulls}` : undefined),
-    pullImage: async () => {
+    id: async () => (has ? `sha256:${pulls}` : undefined),
+    pull: async () => {
       pulls++;
       has = true;
     },
-  } as unknown as DockerAdapter;
+  } as unknown as ImageClient;
   return { engine, pulls: () => pulls };
 }
 

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
 import { LABEL_SERVICE, LABEL_SPEC_HASH } from '../../adapters/docker-types.js';
-import type { ContainerCreateOptions } from '../../adapters/docker.js';
+import type { ContainerCreateOptions } from '../../adapters/docker/index.js';
 import type { HealthcheckSpec, ServiceSpec } from '../../manifests/kinds/service.js';
 import type { Resource } from '../../manifests/resource.js';
 import { resolveValue, type SecretSource } from '../../manifests/secrets.js';

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
-import type { DockerAdapter } from '../../adapters/docker.js';
+import { resolve } from 'node:path';
+import { hashBuildContext } from '../../adapters/docker/build-context.js';
+import type { ImageClient } from '../../adapters/docker/index.js';
 import type { ServiceSpec } from '../../manifests/kinds/service.js';
 import type { Resource } from '../../manifests/resource.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
@@ -22,7 +21,7 @@ export class ImageManager {
   private readonly refreshedAt = new Map<string, number>();
 
   constructor(
-    private readonly docker: DockerAdapter,
+    private readonly images: ImageClient,
     private readonly refreshMs = 5 * 60_000,
     private readonly now: () => number = Date.now,
   ) {}
@@ -33,17 +32,17 @@ export class ImageManager {
 
   private async ensureLocked(svc: Resource<ServiceSpec>, log: { info(o: object, m: string): void }): Promise<string> {
     const { image, build, pullPolicy } = svc.spec;
-    const id = await this.docker.imageId(image);
+    const id = await this.images.id(image);
     const last = this.refreshedAt.get(image);
     const refreshDue = pullPolicy === 'Always' && (last === undefined || this.now() - last >= this.refreshMs);
     if (build) {
       const context = resolve(svc.source.dir, build.context);
-      const contextHash = await hashDirectory(context);
-      if (id && !refreshDue && (await imageContextHash(this.docker, image)) === contextHash) return id;
+      const contextHash = await hashBuildContext(context);
+      if (id && !refreshDue && (await imageContextHash(this.images, image)) === contextHash) return id;
       log.info({ image, context }, 'building image');
-      await this.docker.buildImage(context, build.dockerfile, image, build.args, { [LABEL_CONTEXT_HASH]: contextHash });
+      await this.images.build(context, build.dockerfile, image, build.args, { [LABEL_CONTEXT_HASH]: contextHash });
       this.refreshedAt.set(image, this.now());
-      return (await this.docker.imageId(image)) as string;
+      return (await this.images.id(image)) as string;
     }
     if (pullPolicy === 'Never') {
       if (!id) throw new TerminalError(`image ${image} is not present and pullPolicy is Never`);
@@ -51,29 +50,14 @@ export class ImageManager {
     }
     if (id && !refreshDue) return id;
     log.info({ image }, 'pulling image');
-    await this.docker.pullImage(image);
+    await this.images.pull(image);
     this.refreshedAt.set(image, this.now());
-    const pulled = await this.docker.imageId(image);
+    const pulled = await this.images.id(image);
     if (!pulled) throw new Error(`image ${image} still missing after pull`);
     return pulled;
   }
 }
 
-async function imageContextHash(docker: DockerAdapter, image: string): Promise<string | undefined> {
-  return (await docker.imageLabels(image))?.[LABEL_CONTEXT_HASH];
-}
-
-/** A hash of every file's path and content under the context (small: Dockerfile contexts). */
-export async function hashDirectory(dir: string): Promise<string> {
-  const h = createHash('sha256');
-  const walk = async (d: string): Promise<void> => {
-    const entries = (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const e of entries) {
-      const full = join(d, e.name);
-      if (e.isDirectory()) await walk(full);
-      else if (e.isFile()) h.update(relative(dir, full)).update('\0').update(await readFile(full)).update('\0');
-    }
-  };
-  await walk(dir);
-  return h.digest('hex').slice(0, 16);
+async function imageContextHash(images: ImageClient, image: string): Promise<string | undefined> {
+  return (await images.labels(image))?.[LABEL_CONTEXT_HASH];
 }

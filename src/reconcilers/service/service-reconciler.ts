@@ -1,6 +1,6 @@
 import { LABEL_SERVICE } from '../../adapters/docker-types.js';
 import type { ContainerDetails } from '../../adapters/docker-types.js';
-import type { DockerAdapter } from '../../adapters/docker.js';
+import type { DockerClients } from '../../adapters/docker/index.js';
 import type { ServiceSpec } from '../../manifests/kinds/service.js';
 import type { Resource } from '../../manifests/resource.js';
 import type { SecretSource } from '../../manifests/secrets.js';
@@ -15,7 +15,7 @@ import { DEFAULT_RESTART_BACKOFF, NO_RESTARTS, recordRestart, restartDelay, type
 import type { ServiceMetrics } from './service-metrics.js';
 
 export interface ServiceReconcilerOptions {
-  docker: DockerAdapter;
+  docker: DockerClients;
   own: Ownership;
   infra: DockerInfra;
   secrets: SecretSource;
@@ -39,11 +39,11 @@ export class ServiceReconciler implements Reconciler {
 
   constructor(private readonly o: ServiceReconcilerOptions) {
     this.backoffPolicy = o.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
-    this.images = new ImageManager(o.docker);
+    this.images = new ImageManager(o.docker.images);
   }
 
   async listOwned(): Promise<string[]> {
-    const list = await this.o.docker.listContainers(this.o.own.selector());
+    const list = await this.o.docker.containers.list(this.o.own.selector());
     return [...new Set(list.map((c) => c.labels[LABEL_SERVICE]).filter((s): s is string => !!s))];
   }
 
@@ -87,11 +87,11 @@ export class ServiceReconciler implements Reconciler {
   }
 
   private async observeAndPlan(name: string, svc: Resource<ServiceSpec> | undefined, ctx: ReconcileContext, imageId: string | undefined) {
-    const summaries = await this.o.docker.listContainers(this.o.own.selector({ [LABEL_SERVICE]: name }));
-    const containers = (await Promise.all(summaries.map((s) => this.o.docker.inspectContainer(s.id)))).filter((c): c is ContainerDetails => !!c);
+    const summaries = await this.o.docker.containers.list(this.o.own.selector({ [LABEL_SERVICE]: name }));
+    const containers = (await Promise.all(summaries.map((s) => this.o.docker.containers.inspect(s.id)))).filter((c): c is ContainerDetails => !!c);
     if (!svc) return { actions: planService({ containers, restartDelayMs: 0, previouslyCreated: false }), containers, config: undefined };
 
-    const config = buildContainerConfig(svc, this.o.own, this.o.secrets, this.o.state.hashKey, imageId ?? (await this.o.docker.imageId(svc.spec.image)));
+    const config = buildContainerConfig(svc, this.o.own, this.o.secrets, this.o.state.hashKey, imageId ?? (await this.o.docker.images.id(svc.spec.image)));
     const waitingFor = await this.unsatisfiedDependency(svc, ctx);
     const rec = this.o.state.get<RestartRecord>('restarts', name) ?? NO_RESTARTS;
     const last = containers.find((c) => c.labels['io.certitrack.spec-hash'] === config.hash);
@@ -108,7 +108,7 @@ export class ServiceReconciler implements Reconciler {
 
   private async unsatisfiedDependency(svc: Resource<ServiceSpec>, _ctx: ReconcileContext): Promise<string | undefined> {
     for (const dep of svc.spec.dependsOn) {
-      const c = await this.o.docker.inspectContainer(this.o.own.dockerName(dep.service));
+      const c = await this.o.docker.containers.inspect(this.o.own.dockerName(dep.service));
       if (!c || !this.o.own.owns(c.labels) || !dependencySatisfied(c, dep.condition)) return `${dep.service} to be ${dep.condition}`;
     }
     return undefined;
@@ -130,18 +130,18 @@ export class ServiceReconciler implements Reconciler {
         return action.retryAfterMs;
       case 'remove': {
         ctx.log.info({ container: action.containerId.slice(0, 12), reason: action.reason }, 'removing container');
-        await this.o.docker.stopContainer(action.containerId);
-        await this.o.docker.removeContainer(action.containerId);
+        await this.o.docker.containers.stop(action.containerId);
+        await this.o.docker.containers.remove(action.containerId);
         return undefined;
       }
       case 'create': {
         if (!svc || !config) return undefined;
         if (action.isRestart) this.countRestart(name, 'removed', undefined, ctx);
         ctx.log.info({ reason: action.reason, image: svc.spec.image }, 'creating container');
-        const id = await this.o.docker.createContainer(config.create);
-        for (const n of config.extraNetworks) await this.o.docker.connectNetwork(n.network, id, n.aliases);
+        const id = await this.o.docker.containers.create(config.create);
+        for (const n of config.extraNetworks) await this.o.docker.networks.connect(n.network, id, n.aliases);
         this.o.state.set('created', name, config.hash);
-        await this.o.docker.startContainer(id);
+        await this.o.docker.containers.start(id);
         return undefined;
       }
       case 'start': {
@@ -149,14 +149,14 @@ export class ServiceReconciler implements Reconciler {
         if (action.isRestart) this.countRestart(name, 'exited', ranForOf(c), ctx);
         ctx.log.info({ reason: action.reason }, action.isRestart ? 'restarting exited container' : 'starting container');
         if (config) this.o.state.set('created', name, config.hash);
-        await this.o.docker.startContainer(action.containerId);
+        await this.o.docker.containers.start(action.containerId);
         return undefined;
       }
       case 'restart': {
         this.countRestart(name, 'unhealthy', undefined, ctx);
         ctx.log.warn({ reason: action.reason }, 'restarting unhealthy container');
-        await this.o.docker.stopContainer(action.containerId);
-        await this.o.docker.startContainer(action.containerId);
+        await this.o.docker.containers.stop(action.containerId);
+        await this.o.docker.containers.start(action.containerId);
         return undefined;
       }
     }
@@ -169,7 +169,7 @@ export class ServiceReconciler implements Reconciler {
   }
 
   private async current(name: string): Promise<ContainerDetails | undefined> {
-    const c = await this.o.docker.inspectContainer(this.o.own.dockerName(name));
+    const c = await this.o.docker.containers.inspect(this.o.own.dockerName(name));
     return c && this.o.own.owns(c.labels) ? c : undefined;
   }
 
