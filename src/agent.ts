@@ -7,10 +7,10 @@ import type { DockerEvents } from './engine/docker-events.js';
 import type { EngineMetrics } from './engine/engine-metrics.js';
 import type { DesiredState } from './manifests/desired-state.js';
 import { FolderWatcher } from './manifests/folder-watcher.js';
-import { loadManifests } from './manifests/load.js';
+import { loadManifests, type LoadResult } from './manifests/load.js';
 import type { ReloadableSecrets } from './manifests/reloadable-secrets.js';
 import { formatManifestError, type ManifestError } from './manifests/source.js';
-import { resourceKey, type PlannedAction } from './reconcilers/types.js';
+import { resourceKey, type PlannedAction } from './engine/reconcile.js';
 import type { AgentHttpServer } from './server/http-server.js';
 import type { GitManifestSource } from './sources/git-source.js';
 import type { StackOutputsResult } from './aws/stack-outputs.js';
@@ -89,10 +89,7 @@ export class Agent {
     const commit = this.sourceCommit;
     const result = await this.loadSource();
     metrics.manifestLoadTimestamp.setToCurrentTime();
-    let errors: ManifestError[] = result.ok ? [] : result.errors;
-    if (result.ok && result.state.size === 0 && !config.allowEmpty) {
-      errors = [{ file: config.manifestsDir, line: 1, col: 1, path: '', message: 'no manifests found; refusing to remove everything (start with --allow-empty to allow it)' }];
-    }
+    const errors = this.refusals(result);
     if (errors.length > 0 || !result.ok) {
       metrics.manifestLoadSuccess.set(0);
       metrics.manifestLoadErrors.inc();
@@ -112,6 +109,18 @@ export class Agent {
     }
     if (commit) await this.parts.git?.markApplied(commit);
     return this.lastLoad;
+  }
+
+  /**
+   * Why a load must not be applied: its errors, or an empty folder without --allow-empty (it would
+   * remove everything). `plan` refuses exactly what `apply` and the daemon refuse.
+   */
+  private refusals(result: LoadResult): ManifestError[] {
+    if (!result.ok) return result.errors;
+    if (result.state.size === 0 && !this.parts.config.allowEmpty) {
+      return [{ file: this.parts.config.manifestsDir, line: 1, col: 1, path: '', message: 'no manifests found; refusing to remove everything (start with --allow-empty to allow it)' }];
+    }
+    return [];
   }
 
   /**
@@ -208,8 +217,9 @@ export class Agent {
   async plan(): Promise<{ load: ManifestLoadState; actions: PlannedAction[] }> {
     this.parts.secrets.reload();
     const result = await this.loadSource();
-    if (!result.ok) {
-      return { load: { ok: false, at: new Date().toISOString(), errors: result.errors.map(formatManifestError) }, actions: [] };
+    const errors = this.refusals(result);
+    if (!result.ok || errors.length > 0) {
+      return { load: { ok: false, at: new Date().toISOString(), errors: errors.map(formatManifestError) }, actions: [] };
     }
     this.parts.controller.useSnapshot(result.state);
     const actions = await this.parts.controller.plan();

@@ -3,7 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { agentUrl, fetchStatus, postTrigger, postTriggerStreaming, renderStatus } from './cli/status-command.js';
-import { formatTable } from './cli/table.js';
+import { renderPlan } from './cli/plan-output.js';
+import { isChange } from './engine/reconcile.js';
 import { configFrom, DEFAULTS, gitConfigFrom, type AgentConfig, type GitFlags } from './config.js';
 import { importCompose } from './import/compose.js';
 import { certListCommand, certRenewCommand } from './cli/cert-commands.js';
@@ -128,14 +129,9 @@ withCommon(program.command('plan'))
       process.exitCode = EXIT.error;
       return;
     }
-    const changes = actions.filter((a) => a.action !== 'skip' && a.action !== 'wait');
-    if (flags.output === 'json') process.stdout.write(JSON.stringify({ revision: load.revision, actions }, null, 2) + '\n');
-    else if (actions.length === 0) process.stdout.write('No changes. Reality matches the manifests.\n');
-    else {
-      const sign: Record<string, string> = { create: '+', recreate: '-/+', remove: '-', start: '>', restart: '~', update: '~', run: '>', wait: '.', skip: '.' };
-      process.stdout.write(formatTable(['', 'KIND', 'NAME', 'ACTION', 'REASON'], actions.map((a) => [sign[a.action] ?? '?', a.kind, a.name, a.action, a.reason])));
-      process.stdout.write(`\nPlan: ${changes.length} change(s).\n`);
-    }
+    const changes = actions.filter(isChange);
+    if (flags.output === 'json') process.stdout.write(JSON.stringify({ revision: load.revision, changes: changes.length, actions }, null, 2) + '\n');
+    else process.stdout.write(renderPlan(actions));
     process.exitCode = changes.length > 0 ? EXIT.changes : EXIT.ok;
   });
 

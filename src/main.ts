@@ -15,7 +15,7 @@ import { NetworkReconciler } from './reconcilers/network-reconciler.js';
 import { Ownership } from './reconcilers/ownership.js';
 import { ServiceMetrics } from './reconcilers/service/service-metrics.js';
 import { ServiceReconciler } from './reconcilers/service/service-reconciler.js';
-import { resourceKey } from './reconcilers/types.js';
+import { fromLegacy, resourceKey } from './reconcilers/types.js';
 import { VolumeReconciler } from './reconcilers/volume-reconciler.js';
 import { ScheduleReconciler } from './reconcilers/schedule-reconciler.js';
 import { RunHistory } from './schedule/run-history.js';
@@ -139,7 +139,15 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   });
 
   const controller = new Controller({
-    reconcilers: [serviceReconciler, new NetworkReconciler(docker, own, infra), new VolumeReconciler(docker, own, infra), scheduleReconciler, backupReconciler, certificateReconciler, alarmReconciler],
+    reconcilers: [
+      fromLegacy('Service', serviceReconciler, status, now),
+      fromLegacy('Network', new NetworkReconciler(docker, own, infra), status, now),
+      fromLegacy('Volume', new VolumeReconciler(docker, own, infra), status, now),
+      fromLegacy('Schedule', scheduleReconciler, status, now),
+      fromLegacy('Backup', backupReconciler, status, now),
+      fromLegacy('Certificate', certificateReconciler, status, now),
+      fromLegacy('Alarm', alarmReconciler, status, now),
+    ],
     status,
     state,
     log,

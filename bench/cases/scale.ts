@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import { isChange } from '../../src/engine/reconcile.js';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
@@ -204,7 +205,7 @@ async function noopPlan(ctx: BenchContext, manifestsDir: string, instance: strin
     const { load, actions } = await b.agent.plan();
     ms.push(performance.now() - t0);
     if (!load.ok) throw new Error(`plan: manifests rejected: ${load.errors.join('; ')}`);
-    changes = actions.filter((a) => a.action !== 'skip' && a.action !== 'wait').length;
+    changes = actions.filter(isChange).length;
     calls.push(b.calls.total());
     requests.push(b.requests.total());
     await b.agent.stop();

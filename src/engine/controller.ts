@@ -1,15 +1,33 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DesiredState } from '../manifests/desired-state.js';
-import { parseResourceKey, resourceKey, TerminalError, type PlannedAction, type ReconcileContext, type Reconciler } from '../reconcilers/types.js';
+import type { KindName } from '../manifests/kinds/index.js';
 import type { DurableState } from '../state/durable-state.js';
 import type { StatusBoard } from '../state/status-board.js';
 import { PerKeyBackoff } from './backoff.js';
 import type { EngineMetrics } from './engine-metrics.js';
+import {
+  type AgentEvent,
+  type ApplyContext,
+  type KindAction,
+  type ObserveContext,
+  parseResourceKey,
+  type PlannedAction,
+  type ReconcileResult,
+  type Reconciler,
+  resourceKey,
+  TerminalError,
+} from './reconcile.js';
 import { WorkQueue } from './work-queue.js';
 
+/**
+ * Each reconciler is generic in its own observation and action types; the engine only hands the
+ * output of one step to the next, so it holds them at their widest.
+ */
+export type AnyReconciler = Reconciler<KindName, unknown, KindAction>;
+
 export interface ControllerOptions {
-  reconcilers: readonly Reconciler[];
+  reconcilers: readonly AnyReconciler[];
   status: StatusBoard;
   state: DurableState;
   log: Logger;
@@ -21,12 +39,23 @@ export interface ControllerOptions {
   resyncMs?: number;
   errorBackoffBaseMs?: number;
   errorBackoffMaxMs?: number;
+  /** Longest a reconcile may take unless its kind says otherwise (controller-runtime's ReconciliationTimeout). */
+  reconcileTimeoutMs?: number;
 }
 
+const DEFAULT_RECONCILE_TIMEOUT_MS = 120_000;
+
+class ReconcileTimeout extends Error {
+  override readonly name = 'ReconcileTimeout';
+}
+
+/** Errors that mean a bug in the agent rather than trouble outside it: counted apart and logged with their stack. */
+const isProgrammingError = (err: Error): boolean => err instanceof TypeError || err instanceof ReferenceError || err instanceof RangeError || err instanceof SyntaxError;
+
 /**
- * The loop: holds the current desired snapshot, turns every trigger (new snapshot, Docker event,
- * timer, resync) into a key on the queue, and runs one reconcile per key at a time. Errors are
- * logged here, once, with the key and a reconcile id.
+ * The loop: holds the current desired snapshot, turns every trigger (new snapshot, event, timer,
+ * resync) into a key on the queue, and runs one reconcile (observe → plan → apply) per key at a
+ * time. Errors are logged here, once, with the key and a reconcile id.
  */
 export class Controller {
   private desired = DesiredState.empty();
@@ -35,10 +64,12 @@ export class Controller {
    * owned container would look undeclared and be removed.
    */
   private loaded = false;
-  private readonly byKind: Map<string, Reconciler>;
+  private readonly byKind: Map<string, AnyReconciler>;
   private readonly queue: WorkQueue;
   private readonly backoff: PerKeyBackoff;
   private readonly abort = new AbortController();
+  /** Keys whose timed-out reconcile is still running: none of them starts again until it settles. */
+  private readonly stuck = new Map<string, Promise<void>>();
   private resyncTimer: NodeJS.Timeout | undefined;
   /** Keys of the current snapshot not yet reconciled successfully; when empty, the revision is applied. */
   private pending = new Set<string>();
@@ -94,7 +125,7 @@ export class Controller {
     this.desired = next;
     this.loaded = true;
     this.pending = new Set(next.all().map((r) => resourceKey(r.kind, r.name)));
-    for (const kind of this.byKind.keys()) this.opts.metrics.desiredResources.labels(kind).set(next.list(kind as never).length);
+    for (const kind of this.byKind.keys()) this.opts.metrics.desiredResources.labels(kind).set(next.list(kind as KindName).length);
     await this.resync('new-revision');
   }
 
@@ -124,11 +155,16 @@ export class Controller {
     this.queue.addAfter(key, ms);
   }
 
+  /** Enqueues every key a reconciler says the event concerns (its declared watches). */
+  dispatch(event: AgentEvent): void {
+    for (const r of this.byKind.values()) for (const key of r.mapEvent?.(event, this.desired) ?? []) this.enqueue(key);
+  }
+
   whenIdle(): Promise<void> {
     return this.queue.whenIdle();
   }
 
-  /** Every action that reconciling would take now, in no particular order; changes nothing. */
+  /** Every action that reconciling would take now, key by key in key order: observe + plan, nothing applied. */
   async plan(): Promise<PlannedAction[]> {
     const keys = new Set(this.desired.all().map((r) => resourceKey(r.kind, r.name)));
     for (const r of this.byKind.values()) for (const name of await r.listOwned()) keys.add(resourceKey(r.kind, name));
@@ -136,53 +172,109 @@ export class Controller {
     for (const key of [...keys].sort()) {
       const { kind, name } = parseResourceKey(key);
       const r = this.byKind.get(kind);
-      if (r) out.push(...(await r.plan(name, this.context(key))));
+      if (!r) continue;
+      const observed = await r.observe(name, this.observeContext(key, this.abort.signal));
+      for (const a of r.plan(this.desired.get(r.kind, name), observed, this.now())) {
+        out.push({ kind, name, action: a.action, reason: a.reason, ...(a.changes?.length ? { changes: a.changes } : {}) });
+      }
     }
     return out;
   }
 
-  private context(key: string): ReconcileContext {
+  private observeContext(key: string, signal: AbortSignal): ObserveContext {
     const reconcileId = randomBytes(4).toString('hex');
-    return {
-      desired: this.desired,
-      log: this.opts.log.child({ key, reconcileId }),
-      now: this.now,
-      status: this.opts.status,
-      signal: this.abort.signal,
-    };
+    return { desired: this.desired, log: this.opts.log.child({ key, reconcileId }), signal };
+  }
+
+  /** The three steps of one reconcile. */
+  private async reconcileOnce(r: AnyReconciler, key: string, name: string, ctx: ObserveContext): Promise<ReconcileResult> {
+    const observed = await r.observe(name, ctx);
+    const actions = r.plan(ctx.desired.get(r.kind, name), observed, this.now());
+    const applyCtx: ApplyContext<unknown> = { ...ctx, name, key, observed, status: this.opts.status, now: this.now };
+    return r.apply(actions, applyCtx);
+  }
+
+  /**
+   * One reconcile under a deadline. On timeout the signal aborts (cooperative calls stop) and the
+   * worker is free at once; a call that ignores the signal keeps its key blocked until it settles,
+   * so one key never runs twice at the same time.
+   */
+  private async withDeadline(r: AnyReconciler, key: string, name: string, ctx: ObserveContext, deadline: AbortController): Promise<ReconcileResult> {
+    const limitMs = r.timeoutMs ?? this.opts.reconcileTimeoutMs ?? DEFAULT_RECONCILE_TIMEOUT_MS;
+    const running = this.reconcileOnce(r, key, name, ctx);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new ReconcileTimeout(`reconcile did not finish within ${Math.round(limitMs / 1000)}s`);
+        deadline.abort(err);
+        reject(err);
+      }, limitMs);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([running, expired]);
+    } catch (err) {
+      if (err instanceof ReconcileTimeout) {
+        const settled = running.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.stuck.set(key, settled);
+        void settled.then(() => {
+          this.stuck.delete(key);
+          if (!this.abort.signal.aborted) this.queue.addAfter(key, this.backoff.next(key));
+        });
+      }
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async handle(key: string): Promise<void> {
     this.lastLoopAt = Date.now();
     const { kind, name } = parseResourceKey(key);
     const reconciler = this.byKind.get(kind);
-    if (!reconciler || !this.loaded) return;
-    const ctx = this.context(key);
+    // A key whose timed-out reconcile is still running is enqueued again when that one settles.
+    if (!reconciler || !this.loaded || this.stuck.has(key)) return;
     const revision = this.desired.revision;
-    const end = this.opts.metrics.reconcileTime.startTimer({ kind });
+    const { metrics } = this.opts;
+    const end = metrics.reconcileTime.startTimer({ kind });
+    const deadline = new AbortController();
+    const ctx = this.observeContext(key, AbortSignal.any([this.abort.signal, deadline.signal]));
+    const log = ctx.log;
     try {
-      const result = await reconciler.reconcile(name, ctx);
+      const result = await this.withDeadline(reconciler, key, name, ctx, deadline);
       this.backoff.forget(key);
       this.opts.status.setError(key, undefined);
       if (result.requeueAfterMs !== undefined) {
         this.queue.addAfter(key, result.requeueAfterMs);
-        this.opts.metrics.reconcileTotal.labels(kind, 'requeue_after').inc();
+        metrics.reconcileTotal.labels(kind, 'requeue_after').inc();
       } else {
-        this.opts.metrics.reconcileTotal.labels(kind, 'success').inc();
+        metrics.reconcileTotal.labels(kind, 'success').inc();
       }
       if (revision === this.desired.revision && !result.pending) this.markDone(key);
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.opts.status.setError(key, error);
       if (error instanceof TerminalError) {
-        this.opts.metrics.reconcileTotal.labels(kind, 'terminal').inc();
-        ctx.log.error({ err: error.message }, 'reconcile failed; not retrying until something changes');
-      } else {
-        const delay = this.backoff.next(key);
-        this.opts.metrics.reconcileTotal.labels(kind, 'error').inc();
-        ctx.log.warn({ err: error.message, retryInMs: delay, failures: this.backoff.failuresOf(key) }, 'reconcile failed; retrying');
-        if (!this.abort.signal.aborted) this.queue.addAfter(key, delay);
+        metrics.reconcileTotal.labels(kind, 'terminal').inc();
+        log.error({ err: error.message }, 'reconcile failed; not retrying until something changes');
+        return;
       }
+      metrics.reconcileTotal.labels(kind, 'error').inc();
+      if (error instanceof ReconcileTimeout) {
+        metrics.reconcileTimeouts.labels(kind).inc();
+        log.error({ err: error.message }, 'reconcile timed out; retrying once the call in flight has ended');
+        return;
+      }
+      if (isProgrammingError(error)) {
+        metrics.reconcileUnexpectedErrors.labels(kind).inc();
+        log.error({ err: error.message, stack: error.stack }, 'reconcile failed with an unexpected error; retrying');
+      }
+      const delay = this.backoff.next(key);
+      if (!isProgrammingError(error)) log.warn({ err: error.message, retryInMs: delay, failures: this.backoff.failuresOf(key) }, 'reconcile failed; retrying');
+      if (!this.abort.signal.aborted) this.queue.addAfter(key, delay);
     } finally {
       end();
     }

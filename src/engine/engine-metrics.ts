@@ -6,6 +6,8 @@ export const RECONCILE_RESULTS = ['success', 'error', 'requeue_after', 'terminal
 export class EngineMetrics {
   readonly reconcileTotal: Counter<'kind' | 'result'>;
   readonly reconcileTime: Histogram<'kind'>;
+  readonly reconcileTimeouts: Counter<'kind'>;
+  readonly reconcileUnexpectedErrors: Counter<'kind'>;
   readonly queueDepth: Gauge;
   readonly queueAdds: Counter;
   readonly manifestLoadSuccess: Gauge;
@@ -24,6 +26,18 @@ export class EngineMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
+    this.reconcileTimeouts = new Counter({
+      name: 'certitrack_reconcile_timeouts_total',
+      help: 'Reconciles abandoned because they ran past their deadline (a hung Docker or AWS call).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.reconcileUnexpectedErrors = new Counter({
+      name: 'certitrack_reconcile_unexpected_errors_total',
+      help: 'Reconciles that failed with a programming error (TypeError and the like): a bug to report.',
+      labelNames: ['kind'],
+      registers,
+    });
     this.queueDepth = new Gauge({ name: 'certitrack_workqueue_depth', help: 'Keys waiting in the work queue.', registers });
     this.queueAdds = new Counter({ name: 'certitrack_workqueue_adds_total', help: 'Keys added to the work queue.', registers });
     this.manifestLoadSuccess = new Gauge({ name: 'certitrack_manifest_load_success', help: '1 if the last manifest load succeeded, 0 if it was rejected.', registers });
@@ -34,6 +48,8 @@ export class EngineMetrics {
     for (const kind of kinds) {
       for (const result of RECONCILE_RESULTS) this.reconcileTotal.labels(kind, result).inc(0);
       this.reconcileTime.zero({ kind });
+      this.reconcileTimeouts.labels(kind).inc(0);
+      this.reconcileUnexpectedErrors.labels(kind).inc(0);
       this.desiredResources.labels(kind).set(0);
     }
   }

@@ -14,7 +14,7 @@ import {
   planAlarm,
   TAG_RESOURCE,
 } from './alarm-plan.js';
-import { type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler, resourceKey, TerminalError } from './types.js';
+import { type PlannedAction, type ReconcileContext, type ReconcileResult, type LegacyReconciler, resourceKey, TerminalError } from './types.js';
 
 const KIND = 'Alarm';
 const CHANGE_ACTIONS = ['create', 'update', 'tag', 'delete'] as const;
@@ -32,7 +32,7 @@ export interface AlarmReconcilerOptions {
  * PutMetricAlarm applies them only on creation. Alarms without this instance's ownership tags are
  * never modified or deleted.
  */
-export class AlarmReconciler implements Reconciler {
+export class AlarmReconciler implements LegacyReconciler {
   readonly kind = KIND;
   private readonly changes: Counter<'action'>;
   private readonly requeueAfterMs: number;

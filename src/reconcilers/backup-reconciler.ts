@@ -31,7 +31,7 @@ import type { DurableState } from '../state/durable-state.js';
 import type { StatusBoard } from '../state/status-board.js';
 import { formatDuration } from '../util/duration.js';
 import { Ownership } from './ownership.js';
-import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
+import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type LegacyReconciler } from './types.js';
 import { exponentialBackoffMs } from '../util/exponential-backoff.js';
 
 const KIND = 'Backup';
@@ -109,7 +109,7 @@ export interface ManualRunResult {
  * comes, and previous backups are never touched by a failure. A Backup removed from the manifests
  * keeps its backups: they are data, not the agent's to drop.
  */
-export class BackupReconciler implements Reconciler {
+export class BackupReconciler implements LegacyReconciler {
   readonly kind = KIND;
   private readonly own: Ownership;
   private readonly scrub: (text: string) => string;

@@ -23,7 +23,7 @@ import { StaticSecrets, type SecretSource } from '../manifests/secrets.js';
 import type { AcmeResponder } from '../server/acme-responder.js';
 import type { DurableState } from '../state/durable-state.js';
 import { StatusBoard } from '../state/status-board.js';
-import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
+import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type LegacyReconciler } from './types.js';
 
 const KIND = 'Certificate';
 
@@ -61,7 +61,7 @@ const TEMPORARY_VALIDITY_MS = 30 * 86_400_000;
  * time, and back off (persisted, so a restart does not hammer the CA). Never logs, stores or
  * reports key material.
  */
-export class CertificateReconciler implements Reconciler {
+export class CertificateReconciler implements LegacyReconciler {
   readonly kind = KIND;
   private readonly issuances: IssuanceRecords;
   private readonly metrics: CertificateMetrics;

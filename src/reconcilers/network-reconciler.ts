@@ -2,10 +2,10 @@ import { LABEL_NETWORK } from '../adapters/docker-types.js';
 import type { DockerClients } from '../adapters/docker/index.js';
 import type { DockerInfra } from './infra.js';
 import type { Ownership } from './ownership.js';
-import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
+import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type LegacyReconciler } from './types.js';
 
 /** Creates declared networks; removes owned ones no longer declared once no container uses them. */
-export class NetworkReconciler implements Reconciler {
+export class NetworkReconciler implements LegacyReconciler {
   readonly kind = 'Network';
 
   constructor(

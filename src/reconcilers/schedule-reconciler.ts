@@ -13,7 +13,7 @@ import type { JobFn, JobRunner } from '../schedule/job-runner.js';
 import type { RunHistory, RunRecord, RunTrigger } from '../schedule/run-history.js';
 import type { StatusBoard } from '../state/status-board.js';
 import { Ownership } from './ownership.js';
-import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
+import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type LegacyReconciler } from './types.js';
 
 const KIND = 'Schedule';
 /** Look again at least this often, so a wall-clock jump (NTP, suspend/resume) is noticed. */
@@ -39,7 +39,7 @@ export interface ScheduleReconcilerOptions {
  * A removed Schedule keeps its history; its leftover job containers are removed once none of its
  * runs is in flight.
  */
-export class ScheduleReconciler implements Reconciler {
+export class ScheduleReconciler implements LegacyReconciler {
   readonly kind = KIND;
   private readonly own: Ownership;
   private readonly scrub: (text: string) => string;

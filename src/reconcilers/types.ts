@@ -1,36 +1,24 @@
 import type { Logger } from 'pino';
+import type { ApplyContext, KindAction, ObserveContext, ReconcileResult, Reconciler } from '../engine/reconcile.js';
 import type { DesiredState } from '../manifests/desired-state.js';
+import type { KindName } from '../manifests/kinds/index.js';
 import type { StatusBoard } from '../state/status-board.js';
 
+export { parseResourceKey, resourceKey, TerminalError, type ReconcileResult } from '../engine/reconcile.js';
+
 /**
- * What a reconcile asks of the engine once it returns normally.
- * Throwing means "retry this key with per-key exponential backoff" (controller-runtime's contract);
- * throwing a {@link TerminalError} means "don't retry until something changes".
+ * TRANSITIONAL: the pre-contract reconciler shape (observe and decide inside both `plan` and
+ * `reconcile`), bridged onto the observe → plan → apply contract by {@link fromLegacy} while the
+ * remaining kinds move over. Delete with the last user.
  */
-export interface ReconcileResult {
-  /** Look at this key again after this many milliseconds (waiting on a dependency, a schedule, a renewal). */
-  requeueAfterMs?: number;
-  /** Not converged yet (waiting on a dependency or a backoff): the revision is not "applied" until it is. */
-  pending?: boolean;
-}
-
-/** An error that retrying cannot fix (a bad spec the schema could not catch, a missing image with pullPolicy Never). */
-export class TerminalError extends Error {
-  override readonly name = 'TerminalError';
-}
-
 export interface ReconcileContext {
-  /** The snapshot this reconcile works against; never mutated. */
   readonly desired: DesiredState;
-  /** A child logger already carrying the resource key and a reconcile id. */
   readonly log: Logger;
   readonly now: () => Date;
   readonly status: StatusBoard;
-  /** Aborted when the agent shuts down; long operations should pass it on. */
   readonly signal: AbortSignal;
 }
 
-/** One step a reconcile would take: what `certitrack-agent plan` prints. */
 export interface PlannedAction {
   kind: string;
   name: string;
@@ -38,24 +26,26 @@ export interface PlannedAction {
   reason: string;
 }
 
-/**
- * One reconciler per kind. Both methods read desired and actual state fresh (level-triggered), so a
- * missed or duplicated call does no harm. Both must be idempotent.
- */
-export interface Reconciler {
+export interface LegacyReconciler {
   readonly kind: string;
-  /** Names of resources of this kind that exist in reality and were created by this agent (for pruning). */
   listOwned(): Promise<string[]>;
-  /** Observe and plan, with no effects. */
   plan(name: string, ctx: ReconcileContext): Promise<PlannedAction[]>;
-  /** Observe, plan and apply. */
   reconcile(name: string, ctx: ReconcileContext): Promise<ReconcileResult>;
 }
 
-export const resourceKey = (kind: string, name: string): string => `${kind}/${name}`;
-
-export function parseResourceKey(key: string): { kind: string; name: string } {
-  const slash = key.indexOf('/');
-  if (slash <= 0) throw new Error(`not a resource key: ${key}`);
-  return { kind: key.slice(0, slash), name: key.slice(slash + 1) };
+/** Observes by running the legacy plan (its decisions are the observation) and applies by running the legacy reconcile. */
+export function fromLegacy<K extends KindName>(kind: K, legacy: LegacyReconciler, status: StatusBoard, now: () => Date): Reconciler<K, readonly KindAction[], KindAction> {
+  const legacyContext = (ctx: ObserveContext): ReconcileContext => ({ desired: ctx.desired, log: ctx.log, signal: ctx.signal, status, now });
+  return {
+    kind,
+    listOwned: () => legacy.listOwned(),
+    observe: async (name, ctx) => (await legacy.plan(name, legacyContext(ctx))).map(toContractAction),
+    plan: (_desired, observed) => [...observed],
+    apply: (_actions, ctx: ApplyContext<readonly KindAction[]>) => legacy.reconcile(ctx.name, legacyContext(ctx)),
+  };
 }
+
+function toContractAction(a: PlannedAction): KindAction {
+  return { action: a.action === 'skip' ? 'note' : a.action, reason: a.reason };
+}
+

@@ -2,13 +2,13 @@ import { LABEL_VOLUME } from '../adapters/docker-types.js';
 import type { DockerClients } from '../adapters/docker/index.js';
 import type { DockerInfra } from './infra.js';
 import type { Ownership } from './ownership.js';
-import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from './types.js';
+import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type LegacyReconciler } from './types.js';
 
 /**
  * Creates declared volumes. A volume no longer declared is reported as orphaned and left alone:
  * data is not the agent's to drop (`docker volume rm` it by hand).
  */
-export class VolumeReconciler implements Reconciler {
+export class VolumeReconciler implements LegacyReconciler {
   readonly kind = 'Volume';
 
   constructor(

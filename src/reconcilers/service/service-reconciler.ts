@@ -7,7 +7,7 @@ import type { SecretSource } from '../../manifests/secrets.js';
 import type { DurableState } from '../../state/durable-state.js';
 import type { DockerInfra } from '../infra.js';
 import type { Ownership } from '../ownership.js';
-import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type Reconciler } from '../types.js';
+import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type LegacyReconciler } from '../types.js';
 import { buildContainerConfig } from './container-config.js';
 import { ImageManager } from './image.js';
 import { dependencySatisfied, planService, type ServiceAction } from './plan.js';
@@ -32,7 +32,7 @@ const HEALTH_POLL_MS = 5000;
  * with crash-loop backoff; honours dependsOn on every start; removes containers of services no
  * longer declared. Only containers carrying this agent's labels are ever touched.
  */
-export class ServiceReconciler implements Reconciler {
+export class ServiceReconciler implements LegacyReconciler {
   readonly kind = 'Service';
   private readonly backoffPolicy: RestartBackoffPolicy;
   private readonly images: ImageManager;
