@@ -10,13 +10,12 @@ import { EngineMetrics } from './engine/engine-metrics.js';
 import { kindNames } from './manifests/kinds/index.js';
 import { ReloadableSecrets } from './manifests/reloadable-secrets.js';
 import { createLogger, secretScrubber } from './log.js';
-import { DockerInfra } from './reconcilers/infra.js';
-import { NetworkReconciler } from './reconcilers/network-reconciler.js';
+import { NetworkReconciler } from './reconcilers/network/network-reconciler.js';
 import { Ownership } from './reconcilers/ownership.js';
 import { ServiceMetrics } from './reconcilers/service/service-metrics.js';
 import { ServiceReconciler } from './reconcilers/service/service-reconciler.js';
-import { fromLegacy, resourceKey } from './reconcilers/types.js';
-import { VolumeReconciler } from './reconcilers/volume-reconciler.js';
+import { fromLegacy } from './reconcilers/types.js';
+import { VolumeReconciler } from './reconcilers/volume/volume-reconciler.js';
 import { ScheduleReconciler } from './reconcilers/schedule-reconciler.js';
 import { RunHistory } from './schedule/run-history.js';
 import { JobRunner } from './schedule/job-runner.js';
@@ -97,12 +96,10 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
     aws.enabled ? undefined : aws.reason,
   );
   const own = new Ownership(config.instance);
-  const infra = new DockerInfra(docker, own);
 
   const serviceReconciler = new ServiceReconciler({
     docker,
     own,
-    infra,
     secrets,
     state,
     metrics: new ServiceMetrics(registry),
@@ -140,9 +137,9 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
 
   const controller = new Controller({
     reconcilers: [
-      fromLegacy('Service', serviceReconciler, status, now),
-      fromLegacy('Network', new NetworkReconciler(docker, own, infra), status, now),
-      fromLegacy('Volume', new VolumeReconciler(docker, own, infra), status, now),
+      serviceReconciler,
+      new NetworkReconciler(docker, own, state),
+      new VolumeReconciler(docker.volumes, own),
       fromLegacy('Schedule', scheduleReconciler, status, now),
       fromLegacy('Backup', backupReconciler, status, now),
       fromLegacy('Certificate', certificateReconciler, status, now),
@@ -161,13 +158,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
     docker,
     own,
     log,
-    onServiceEvent: (service) => {
-      controller.enqueue(resourceKey('Service', service));
-      // Dependents waiting on this service's start or health can move now.
-      for (const s of controller.current.list('Service')) {
-        if (s.spec.dependsOn.some((d) => d.service === service)) controller.enqueue(resourceKey('Service', s.name));
-      }
-    },
+    onEvent: (event) => controller.dispatch(event),
     onReconnect: () => void controller.resync('events reconnected'),
   });
 

@@ -9,6 +9,10 @@ export const LABEL_SERVICE = 'io.certitrack.service';
 export const LABEL_NETWORK = 'io.certitrack.network';
 export const LABEL_VOLUME = 'io.certitrack.volume';
 export const LABEL_SPEC_HASH = 'io.certitrack.spec-hash';
+/** The hashed spec itself (secrets only as HMACs), so a plan can name the fields that changed. */
+export const LABEL_SPEC = 'io.certitrack.spec';
+/** On images the agent built: the hash of the build context they were built from. */
+export const LABEL_CONTEXT_HASH = 'io.certitrack.context-hash';
 /** One-off job containers (schedules, backups) carry the key of the resource that ran them. */
 export const LABEL_JOB = 'io.certitrack.job';
 
@@ -31,6 +35,8 @@ export interface ContainerDetails extends ContainerSummary {
   image: string;
   /** IPv4 address per attached network name. */
   networks: Record<string, string>;
+  /** DNS aliases per attached network name. */
+  aliases: Record<string, string[]>;
 }
 
 export interface ExecResult {

@@ -9,6 +9,7 @@ import type { EngineMetrics } from './engine-metrics.js';
 import {
   type AgentEvent,
   type ApplyContext,
+  isChange,
   type KindAction,
   type ObserveContext,
   parseResourceKey,
@@ -186,12 +187,14 @@ export class Controller {
     return { desired: this.desired, log: this.opts.log.child({ key, reconcileId }), signal };
   }
 
-  /** The three steps of one reconcile. */
+  /** The three steps of one reconcile; tells the watchers when it changed something. */
   private async reconcileOnce(r: AnyReconciler, key: string, name: string, ctx: ObserveContext): Promise<ReconcileResult> {
     const observed = await r.observe(name, ctx);
     const actions = r.plan(ctx.desired.get(r.kind, name), observed, this.now());
     const applyCtx: ApplyContext<unknown> = { ...ctx, name, key, observed, status: this.opts.status, now: this.now };
-    return r.apply(actions, applyCtx);
+    const result = await r.apply(actions, applyCtx);
+    if (actions.some((a) => isChange(a) && a.action !== 'wait')) this.dispatch({ type: 'applied', key });
+    return result;
   }
 
   /**

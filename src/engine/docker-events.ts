@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { LABEL_SERVICE } from '../adapters/docker-types.js';
 import type { DockerClients } from '../adapters/docker/index.js';
+import type { AgentEvent } from './reconcile.js';
 import type { Ownership } from '../reconcilers/ownership.js';
 import { exponentialBackoffMs } from '../util/exponential-backoff.js';
 
@@ -12,11 +12,11 @@ const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 15_000;
 
 export interface DockerEventsOptions {
-  docker: DockerClients;
+  docker: Pick<DockerClients, 'events'>;
   own: Ownership;
   log: Logger;
-  /** A service's container changed: enqueue it (and whatever depends on it). */
-  onServiceEvent: (service: string, action: string) => void;
+  /** A container of this agent changed; the reconcilers' watches say which keys that concerns. */
+  onEvent: (event: AgentEvent) => void;
   /** The stream was (re)established: events may have been missed, so resync. */
   onReconnect: () => void;
 }
@@ -48,10 +48,7 @@ export class DockerEvents {
       try {
         await this.o.docker.events.stream(
           { type: ['container'], label: Object.entries(this.o.own.selector()).map(([k, v]) => `${k}=${v}`), event: ACTIONS },
-          (e) => {
-            const service = e.labels[LABEL_SERVICE];
-            if (service) this.o.onServiceEvent(service, e.action);
-          },
+          (e) => this.o.onEvent({ type: 'container', action: e.action, labels: e.labels }),
           this.abort.signal,
           () => {
             this.connected = true;

@@ -103,7 +103,9 @@ export type AgentEvent =
   /** A container event from the engine, for a container of this agent instance. */
   | { readonly type: 'container'; readonly action: string; readonly labels: Readonly<Record<string, string>> }
   /** A Schedule or Backup run started in the background has finished. */
-  | { readonly type: 'job-finished'; readonly key: string; readonly succeeded: boolean };
+  | { readonly type: 'job-finished'; readonly key: string; readonly succeeded: boolean }
+  /** A reconcile of `key` applied at least one change (a network or volume now exists, say). */
+  | { readonly type: 'applied'; readonly key: string };
 
 export const resourceKey = (kind: string, name: string): string => `${kind}/${name}`;
 

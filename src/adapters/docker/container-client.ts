@@ -141,5 +141,6 @@ function details(c: Dockerode.ContainerInspectInfo): ContainerDetails {
     oomKilled: c.State.OOMKilled,
     image: c.Config.Image,
     networks: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, v.IPAddress])),
+    aliases: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, (v as { Aliases?: string[] | null }).Aliases ?? []])),
   };
 }

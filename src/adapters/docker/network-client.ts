@@ -7,12 +7,28 @@ export interface NetworkInfo {
   labels: Record<string, string>;
   /** Containers attached now. */
   containers: number;
+  attached: { id: string; name: string }[];
   internal: boolean;
+}
+
+interface RawNetwork {
+  Id: string;
+  Name: string;
+  Labels?: Record<string, string> | null;
+  Internal?: boolean;
+  Containers?: Record<string, { Name?: string }> | null;
+}
+
+function info(n: RawNetwork): NetworkInfo {
+  const attached = Object.entries(n.Containers ?? {}).map(([id, c]) => ({ id, name: c.Name ?? id.slice(0, 12) }));
+  return { id: n.Id, name: n.Name, labels: n.Labels ?? {}, containers: attached.length, attached, internal: n.Internal === true };
 }
 
 /** The network calls the agent makes. Creating an existing name or removing a missing network succeeds. */
 export interface NetworkClient {
   list(labels: Record<string, string>): Promise<NetworkInfo[]>;
+  /** undefined when there is no such network. */
+  inspect(idOrName: string): Promise<NetworkInfo | undefined>;
   create(name: string, labels: Record<string, string>, internal: boolean): Promise<void>;
   remove(idOrName: string): Promise<void>;
   connect(network: string, container: string, aliases: string[]): Promise<void>;
@@ -25,14 +41,13 @@ export class DockerodeNetworkClient implements NetworkClient {
   list(labels: Record<string, string>): Promise<NetworkInfo[]> {
     return dockerCall('list networks', async () => {
       const list = await this.docker.listNetworks({ filters: { label: labelFilter(labels) } });
-      return Promise.all(
-        list.map(async (n) => {
-          // The list call leaves Containers empty; only inspect fills it in.
-          const full = (await this.docker.getNetwork(n.Id).inspect()) as { Containers?: Record<string, unknown>; Internal?: boolean };
-          return { id: n.Id, name: n.Name, labels: n.Labels ?? {}, containers: Object.keys(full.Containers ?? {}).length, internal: full.Internal === true };
-        }),
-      );
+      // The list call leaves Containers empty; only inspect fills it in.
+      return Promise.all(list.map(async (n) => info((await this.docker.getNetwork(n.Id).inspect()) as RawNetwork)));
     });
+  }
+
+  inspect(idOrName: string): Promise<NetworkInfo | undefined> {
+    return dockerCall(`inspect network ${idOrName}`, async () => info((await this.docker.getNetwork(idOrName).inspect()) as RawNetwork), { ok: [404] });
   }
 
   async create(name: string, labels: Record<string, string>, internal: boolean): Promise<void> {

@@ -1,27 +1,30 @@
-import { LABEL_SERVICE } from '../../adapters/docker-types.js';
-import type { ContainerDetails } from '../../adapters/docker-types.js';
+import { resolve } from 'node:path';
 import type { DockerClients } from '../../adapters/docker/index.js';
+import { LABEL_CONTEXT_HASH, LABEL_SERVICE, LABEL_SPEC_HASH, type ContainerDetails } from '../../adapters/docker-types.js';
+import { type AgentEvent, type ApplyContext, parseResourceKey, type ReconcileResult, type Reconciler, resourceKey, TerminalError } from '../../engine/reconcile.js';
+import type { DesiredState } from '../../manifests/desired-state.js';
 import type { ServiceSpec } from '../../manifests/kinds/service.js';
 import type { Resource } from '../../manifests/resource.js';
-import type { SecretSource } from '../../manifests/secrets.js';
+import { resolveValue, type SecretSource } from '../../manifests/secrets.js';
 import type { DurableState } from '../../state/durable-state.js';
-import type { DockerInfra } from '../infra.js';
+import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { Ownership } from '../ownership.js';
-import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type LegacyReconciler } from '../types.js';
-import { buildContainerConfig } from './container-config.js';
-import { ImageManager } from './image.js';
-import { dependencySatisfied, planService, type ServiceAction } from './plan.js';
-import { DEFAULT_RESTART_BACKOFF, NO_RESTARTS, recordRestart, restartDelay, type RestartBackoffPolicy, type RestartRecord } from './restart-backoff.js';
+import { desiredContainer, type DesiredContainer, withSecretEnv } from './container-spec.js';
+import { CREATED_SECTION, observeService, RESTARTS_SECTION, type ServiceObservation } from './observe.js';
+import { plan, ranForOf, type ServiceAction } from './plan.js';
+import { DEFAULT_RESTART_BACKOFF, NO_RESTARTS, recordRestart, type RestartBackoffPolicy, type RestartRecord } from './restart-backoff.js';
 import type { ServiceMetrics } from './service-metrics.js';
 
 export interface ServiceReconcilerOptions {
-  docker: DockerClients;
+  docker: Pick<DockerClients, 'containers' | 'images' | 'networks' | 'volumes'>;
   own: Ownership;
-  infra: DockerInfra;
   secrets: SecretSource;
   state: DurableState;
   metrics: ServiceMetrics;
   restartBackoff?: RestartBackoffPolicy;
+  /** pullPolicy Always re-pulls (or rebuilds) at most this often, however often reconciles run. */
+  imageRefreshMs?: number;
+  now?: () => number;
 }
 
 /** While a service is up but not yet healthy, look again this often (health events usually come first). */
@@ -32,14 +35,17 @@ const HEALTH_POLL_MS = 5000;
  * with crash-loop backoff; honours dependsOn on every start; removes containers of services no
  * longer declared. Only containers carrying this agent's labels are ever touched.
  */
-export class ServiceReconciler implements LegacyReconciler {
-  readonly kind = 'Service';
+export class ServiceReconciler implements Reconciler<'Service', ServiceObservation, ServiceAction> {
+  readonly kind = 'Service' as const;
+  /** An image build may take minutes; the default deadline would cut it off and start it again. */
+  readonly timeoutMs = 30 * 60_000;
   private readonly backoffPolicy: RestartBackoffPolicy;
-  private readonly images: ImageManager;
+  /** Work on one image tag is serialised, so services sharing a built image build it once. */
+  private readonly imageLocks = new KeyedMutex();
+  private readonly refreshedAt = new Map<string, number>();
 
   constructor(private readonly o: ServiceReconcilerOptions) {
     this.backoffPolicy = o.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
-    this.images = new ImageManager(o.docker.images);
   }
 
   async listOwned(): Promise<string[]> {
@@ -47,124 +53,150 @@ export class ServiceReconciler implements LegacyReconciler {
     return [...new Set(list.map((c) => c.labels[LABEL_SERVICE]).filter((s): s is string => !!s))];
   }
 
-  async plan(name: string, ctx: ReconcileContext): Promise<PlannedAction[]> {
-    const svc = ctx.desired.get('Service', name);
-    const { actions } = await this.observeAndPlan(name, svc, ctx, undefined);
-    // A recreate is one line in a plan, not a remove plus a create.
-    return actions.filter((a) => !(a.type === 'remove' && a.reason === 'spec changed')).map((a) => toPlanned(name, a));
+  observe(name: string, ctx: { desired: DesiredState }): Promise<ServiceObservation> {
+    return observeService({ ...this.o, refreshedAt: this.refreshedAt }, name, ctx.desired.get('Service', name));
   }
 
-  async reconcile(name: string, ctx: ReconcileContext): Promise<ReconcileResult> {
-    const key = resourceKey('Service', name);
-    const svc = ctx.desired.get('Service', name);
-    if (svc) {
-      this.o.metrics.declare(name);
-      for (const n of svc.spec.networks) await this.o.infra.ensureNetwork(ctx.desired, n.name);
-      for (const v of svc.spec.volumes) if (v.type === 'volume') await this.o.infra.ensureVolume(v.source);
-    }
-    const imageId = svc ? await this.images.ensure(svc, ctx.log) : undefined;
-    const { actions, config, containers } = await this.observeAndPlan(name, svc, ctx, imageId);
+  plan(desired: Resource<ServiceSpec> | undefined, observed: ServiceObservation, now: Date): ServiceAction[] {
+    return plan(desired, observed, now, { own: this.o.own, backoff: this.backoffPolicy, refreshMs: this.o.imageRefreshMs ?? 5 * 60_000 });
+  }
 
+  /**
+   * A container event concerns its service and every service that depends on it (waiting on its
+   * start or health); a network or volume that was just created concerns the services using it.
+   */
+  mapEvent(event: AgentEvent, desired: DesiredState): string[] {
+    const services = desired.list('Service');
+    if (event.type === 'container') {
+      const service = event.labels[LABEL_SERVICE];
+      if (!service) return [];
+      return [resourceKey('Service', service), ...services.filter((s) => s.spec.dependsOn.some((d) => d.service === service)).map((s) => resourceKey('Service', s.name))];
+    }
+    if (event.type === 'applied') {
+      const { kind, name } = parseResourceKey(event.key);
+      if (kind === 'Network') return services.filter((s) => s.spec.networks.some((n) => n.name === name)).map((s) => resourceKey('Service', s.name));
+      if (kind === 'Volume') return services.filter((s) => s.spec.volumes.some((v) => v.type === 'volume' && v.source === name)).map((s) => resourceKey('Service', s.name));
+    }
+    return [];
+  }
+
+  async apply(actions: readonly ServiceAction[], ctx: ApplyContext<ServiceObservation>): Promise<ReconcileResult> {
+    const svc = ctx.desired.get('Service', ctx.name);
+    if (svc) this.o.metrics.declare(ctx.name);
     let requeueAfterMs: number | undefined;
     for (const action of actions) {
-      const r = await this.apply(name, svc, action, config, containers, ctx);
-      if (r !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? r, r);
+      const after = await this.perform(action, svc, ctx);
+      if (after === 'look-again') {
+        // The image changed under the plan's feet (built or pulled): plan again against it.
+        requeueAfterMs = 0;
+        break;
+      }
+      if (after !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? after, after);
     }
 
-    if (!svc) {
-      ctx.status.remove(key);
-      this.o.metrics.forget(name);
-      this.o.state.delete('restarts', name);
-      this.o.state.delete('created', name);
+    if (!svc || !ctx.observed.declared) {
+      ctx.status.remove(ctx.key);
+      this.o.metrics.forget(ctx.name);
+      this.o.state.delete(RESTARTS_SECTION, ctx.name);
+      this.o.state.delete(CREATED_SECTION, ctx.name);
       return {};
     }
-    const current = await this.current(name);
-    const ready = !!current?.running && (current.health === undefined || current.health === 'healthy') && current.labels['io.certitrack.spec-hash'] === config?.hash;
-    this.report(name, current, ready, actions, ctx);
+    const wanted = desiredContainer(svc, this.o.own, ctx.observed.declared.facts).hash;
+    const current = await this.current(ctx.name);
+    const ready = !!current?.running && (current.health === undefined || current.health === 'healthy') && current.labels[LABEL_SPEC_HASH] === wanted;
+    this.report(ctx, current, ready, actions);
     if (requeueAfterMs === undefined && current?.running && current.health === 'starting') requeueAfterMs = HEALTH_POLL_MS;
-    const pending = actions.some((a) => a.type === 'wait');
+    const pending = requeueAfterMs === 0 || actions.some((a) => a.action === 'wait');
     return requeueAfterMs === undefined ? { pending } : { requeueAfterMs, pending };
   }
 
-  private async observeAndPlan(name: string, svc: Resource<ServiceSpec> | undefined, ctx: ReconcileContext, imageId: string | undefined) {
-    const summaries = await this.o.docker.containers.list(this.o.own.selector({ [LABEL_SERVICE]: name }));
-    const containers = (await Promise.all(summaries.map((s) => this.o.docker.containers.inspect(s.id)))).filter((c): c is ContainerDetails => !!c);
-    if (!svc) return { actions: planService({ containers, restartDelayMs: 0, previouslyCreated: false }), containers, config: undefined };
-
-    const config = buildContainerConfig(svc, this.o.own, this.o.secrets, this.o.state.hashKey, imageId ?? (await this.o.docker.images.id(svc.spec.image)));
-    const waitingFor = await this.unsatisfiedDependency(svc, ctx);
-    const rec = this.o.state.get<RestartRecord>('restarts', name) ?? NO_RESTARTS;
-    const last = containers.find((c) => c.labels['io.certitrack.spec-hash'] === config.hash);
-    const ranFor = ranForOf(last);
-    const actions = planService({
-      desired: { hash: config.hash, restartPolicy: svc.spec.restartPolicy },
-      containers,
-      waitingFor,
-      restartDelayMs: restartDelay(rec, ranFor, ctx.now().getTime(), this.backoffPolicy),
-      previouslyCreated: this.o.state.get<string>('created', name) === config.hash,
-    });
-    return { actions, config, containers };
-  }
-
-  private async unsatisfiedDependency(svc: Resource<ServiceSpec>, _ctx: ReconcileContext): Promise<string | undefined> {
-    for (const dep of svc.spec.dependsOn) {
-      const c = await this.o.docker.containers.inspect(this.o.own.dockerName(dep.service));
-      if (!c || !this.o.own.owns(c.labels) || !dependencySatisfied(c, dep.condition)) return `${dep.service} to be ${dep.condition}`;
-    }
-    return undefined;
-  }
-
-  private async apply(
-    name: string,
-    svc: Resource<ServiceSpec> | undefined,
-    action: ServiceAction,
-    config: ReturnType<typeof buildContainerConfig> | undefined,
-    containers: readonly ContainerDetails[],
-    ctx: ReconcileContext,
-  ): Promise<number | undefined> {
+  /** One action; returns a requeue delay, 'look-again' after an image change, or nothing. */
+  private async perform(action: ServiceAction, svc: Resource<ServiceSpec> | undefined, ctx: ApplyContext<ServiceObservation>): Promise<number | 'look-again' | undefined> {
+    const { containers, images } = this.o.docker;
+    const name = ctx.name;
     // No explicit grace: Docker then uses the StopTimeout each container was created with, i.e. the
     // stopGracePeriod of the spec it runs (the new spec's may differ, and a removed service has none).
-    switch (action.type) {
+    switch (action.action) {
       case 'wait':
+        if (action.fatal) throw new TerminalError(action.reason);
         ctx.log.debug({ reason: action.reason }, 'waiting');
         return action.retryAfterMs;
-      case 'remove': {
+      case 'build':
+      case 'pull':
+        if (!svc) return undefined;
+        await this.imageLocks.run(action.image, async () => {
+          if (action.action === 'build') {
+            // Another service sharing this tag may have built it from the same context meanwhile.
+            if ((await images.labels(action.image))?.[LABEL_CONTEXT_HASH] === action.contextHash && action.reason !== 'pullPolicy Always: rebuild due') return;
+            ctx.log.info({ image: action.image, reason: action.reason }, 'building image');
+            await images.build(resolve(svc.source.dir, action.context), action.dockerfile, action.image, { ...action.args }, { [LABEL_CONTEXT_HASH]: action.contextHash });
+          } else {
+            ctx.log.info({ image: action.image, reason: action.reason }, 'pulling image');
+            await images.pull(action.image);
+            if (!(await images.id(action.image))) throw new Error(`image ${action.image} still missing after pull`);
+          }
+          this.refreshedAt.set(action.image, this.o.now?.() ?? Date.now());
+        });
+        return 'look-again';
+      case 'remove':
         ctx.log.info({ container: action.containerId.slice(0, 12), reason: action.reason }, 'removing container');
-        await this.o.docker.containers.stop(action.containerId);
-        await this.o.docker.containers.remove(action.containerId);
+        await containers.stop(action.containerId);
+        await containers.remove(action.containerId);
         return undefined;
-      }
-      case 'create': {
-        if (!svc || !config) return undefined;
-        if (action.isRestart) this.countRestart(name, 'removed', undefined, ctx);
+      case 'recreate':
+        if (!svc || action.predicted) return undefined;
+        for (const id of action.replace) {
+          ctx.log.info({ container: id.slice(0, 12), reason: action.reason, changes: action.changes.map((c) => c.path) }, 'replacing container');
+          await containers.stop(id);
+          await containers.remove(id);
+        }
+        await this.createAndStart(svc, action.container, ctx);
+        return undefined;
+      case 'create':
+        if (!svc || action.predicted) return undefined;
+        if (action.isRestart) this.countRestart(name, 'removed', undefined, ctx.now());
         ctx.log.info({ reason: action.reason, image: svc.spec.image }, 'creating container');
-        const id = await this.o.docker.containers.create(config.create);
-        for (const n of config.extraNetworks) await this.o.docker.networks.connect(n.network, id, n.aliases);
-        this.o.state.set('created', name, config.hash);
-        await this.o.docker.containers.start(id);
+        await this.createAndStart(svc, action.container, ctx);
         return undefined;
-      }
       case 'start': {
-        const c = containers.find((x) => x.id === action.containerId);
-        if (action.isRestart) this.countRestart(name, 'exited', ranForOf(c), ctx);
-        ctx.log.info({ reason: action.reason }, action.isRestart ? 'restarting exited container' : 'starting container');
-        if (config) this.o.state.set('created', name, config.hash);
-        await this.o.docker.containers.start(action.containerId);
+        const c = ctx.observed.containers.find((x) => x.id === action.containerId);
+        if (action.isRestart) this.countRestart(name, 'exited', ranForOf(c), ctx.now());
+        if (action.isRestart) ctx.log.warn({ reason: action.reason }, 'restarting exited container');
+        else ctx.log.info({ reason: action.reason }, 'starting container');
+        const hash = c?.labels[LABEL_SPEC_HASH];
+        if (hash) this.o.state.set(CREATED_SECTION, name, hash);
+        await containers.start(action.containerId);
         return undefined;
       }
-      case 'restart': {
-        this.countRestart(name, 'unhealthy', undefined, ctx);
+      case 'restart':
+        this.countRestart(name, 'unhealthy', undefined, ctx.now());
         ctx.log.warn({ reason: action.reason }, 'restarting unhealthy container');
-        await this.o.docker.containers.stop(action.containerId);
-        await this.o.docker.containers.start(action.containerId);
+        await containers.stop(action.containerId);
+        await containers.start(action.containerId);
         return undefined;
-      }
     }
   }
 
-  private countRestart(name: string, reason: 'exited' | 'unhealthy' | 'removed', ranForMs: number | undefined, ctx: ReconcileContext): void {
-    const rec = this.o.state.get<RestartRecord>('restarts', name) ?? NO_RESTARTS;
-    this.o.state.set('restarts', name, recordRestart(rec, ranForMs, ctx.now().getTime(), this.backoffPolicy));
+  /** Secrets are resolved here, and only here: the one moment they meet the container's config. */
+  private async createAndStart(svc: Resource<ServiceSpec>, container: DesiredContainer, ctx: ApplyContext<ServiceObservation>): Promise<void> {
+    const create = withSecretEnv(container, (env) => {
+      const value = svc.spec.env[env];
+      if (value === undefined) throw new Error(`env ${env}: not declared`);
+      try {
+        return resolveValue(value, this.o.secrets, svc.source.dir);
+      } catch (err) {
+        throw new Error(`env ${env}: ${(err as Error).message}`);
+      }
+    });
+    const id = await this.o.docker.containers.create(create);
+    for (const n of container.extraNetworks) await this.o.docker.networks.connect(n.network, id, n.aliases);
+    this.o.state.set(CREATED_SECTION, ctx.name, container.hash);
+    await this.o.docker.containers.start(id);
+  }
+
+  private countRestart(name: string, reason: 'exited' | 'unhealthy' | 'removed', ranForMs: number | undefined, now: Date): void {
+    const rec = this.o.state.get<RestartRecord>(RESTARTS_SECTION, name) ?? NO_RESTARTS;
+    this.o.state.set(RESTARTS_SECTION, name, recordRestart(rec, ranForMs, now.getTime(), this.backoffPolicy));
     this.o.metrics.restarts.labels(name, reason).inc();
   }
 
@@ -173,32 +205,23 @@ export class ServiceReconciler implements LegacyReconciler {
     return c && this.o.own.owns(c.labels) ? c : undefined;
   }
 
-  private report(name: string, c: ContainerDetails | undefined, ready: boolean, actions: ServiceAction[], ctx: ReconcileContext): void {
-    const key = resourceKey('Service', name);
-    const rec = this.o.state.get<RestartRecord>('restarts', name) ?? NO_RESTARTS;
+  private report(ctx: ApplyContext<ServiceObservation>, c: ContainerDetails | undefined, ready: boolean, actions: readonly ServiceAction[]): void {
+    const name = ctx.name;
+    const rec = this.o.state.get<RestartRecord>(RESTARTS_SECTION, name) ?? NO_RESTARTS;
     this.o.metrics.up.labels(name).set(c?.running ? 1 : 0);
     this.o.metrics.ready.labels(name).set(ready ? 1 : 0);
-    const waiting = actions.find((a) => a.type === 'wait');
+    const waiting = actions.find((a) => a.action === 'wait');
     const reason = ready ? 'Running' : waiting ? 'Waiting' : !c ? 'Missing' : !c.running ? 'Exited' : c.health === 'unhealthy' ? 'Unhealthy' : c.health === 'starting' ? 'Starting' : 'Updating';
     const message = ready ? '' : waiting ? waiting.reason : c && !c.running ? `exited with code ${c.exitCode}` : '';
-    ctx.status.setCondition(key, 'Ready', ready ? 'True' : 'False', reason, message);
-    ctx.status.setDetails(key, {
+    ctx.status.setCondition(ctx.key, 'Ready', ready ? 'True' : 'False', reason, message);
+    ctx.status.setDetails(ctx.key, {
       container: c?.name,
       containerId: c?.id.slice(0, 12),
       state: c?.state ?? 'missing',
       health: c?.health ?? null,
       startedAt: c?.startedAt?.toISOString(),
       restarts: rec.restarts,
-      specHash: c?.labels['io.certitrack.spec-hash'],
+      specHash: c?.labels[LABEL_SPEC_HASH],
     });
   }
-}
-
-function ranForOf(c: ContainerDetails | undefined): number | undefined {
-  return c?.startedAt && c.finishedAt && c.finishedAt > c.startedAt ? c.finishedAt.getTime() - c.startedAt.getTime() : undefined;
-}
-
-function toPlanned(name: string, a: ServiceAction): PlannedAction {
-  const action = a.type === 'create' && a.reason === 'spec changed' ? 'recreate' : a.type;
-  return { kind: 'Service', name, action, reason: a.reason };
 }

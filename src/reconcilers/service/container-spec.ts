@@ -1,47 +1,59 @@
-import { createHmac } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
-import { LABEL_SERVICE, LABEL_SPEC_HASH } from '../../adapters/docker-types.js';
 import type { ContainerCreateOptions } from '../../adapters/docker/index.js';
+import { LABEL_SERVICE, LABEL_SPEC, LABEL_SPEC_HASH } from '../../adapters/docker-types.js';
 import type { HealthcheckSpec, ServiceSpec } from '../../manifests/kinds/service.js';
 import type { Resource } from '../../manifests/resource.js';
-import { resolveValue, type SecretSource } from '../../manifests/secrets.js';
 import { specHash } from '../../util/hash.js';
 import type { Ownership } from '../ownership.js';
 
 const NS_PER_MS = 1_000_000;
 
-export interface ContainerPlanInput {
-  /** Hash of everything that shapes the container; a different hash means recreate. */
+/** Marks a secret's place in the hashed spec: an HMAC of its value under the per-host key, never the value. */
+export const SECRET_DIGEST_PREFIX = 'hmac:';
+
+/** What plan needs to know about a Service beyond its manifest: read by observe. */
+export interface ContainerFacts {
+  /** The image id the tag points at now (undefined when the engine does not have it). */
+  imageId: string | undefined;
+  /** HMAC (hex) of each secret-valued env var's resolved value, by variable name. */
+  secretDigests: Readonly<Record<string, string>>;
+}
+
+/**
+ * The container a Service asks for, as plain data: Docker's create options with every secret left
+ * out, the spec hash that identifies them, and the hashed form (secrets as HMACs) that goes on the
+ * container's label so a later plan can say which fields changed.
+ */
+export interface DesiredContainer {
   hash: string;
+  /** Canonical input of the hash; secrets appear only as `hmac:<hex>`. Stored on the container. */
+  hashed: Readonly<Record<string, unknown>>;
+  /** Create options with literal env only; {@link withSecretEnv} adds the secrets at apply time. */
   create: ContainerCreateOptions;
+  /** Env vars whose value is a secret or a file, resolved only when the container is created. */
+  secretEnv: readonly string[];
   /** Networks beyond the first, connected after create (Engine API 1.41 takes one at create). */
   extraNetworks: { network: string; aliases: string[] }[];
 }
 
 /**
- * Turns a Service into Docker's create options and a hash of them. Secret values enter the hash
- * only as an HMAC keyed by a per-host key, so the hash label reveals nothing about them, yet a
- * changed secret still recreates the container.
+ * Turns a Service into Docker's create options and their hash, with no I/O: secret values enter
+ * the hash only as the HMACs observe computed, so the hash label reveals nothing about them, yet a
+ * changed secret still changes the hash.
  */
-export function buildContainerConfig(
-  svc: Resource<ServiceSpec>,
-  own: Ownership,
-  secrets: SecretSource,
-  hashKey: Buffer,
-  imageId: string | undefined,
-): ContainerPlanInput {
+export function desiredContainer(svc: Resource<ServiceSpec>, own: Ownership, facts: ContainerFacts): DesiredContainer {
   const spec = svc.spec;
   const env: string[] = [];
   const envForHash: Record<string, string> = {};
+  const secretEnv: string[] = [];
   for (const [name, value] of Object.entries(spec.env)) {
-    let resolved: string;
-    try {
-      resolved = resolveValue(value, secrets, svc.source.dir);
-    } catch (err) {
-      throw new Error(`env ${name}: ${(err as Error).message}`);
+    if (typeof value === 'string') {
+      env.push(`${name}=${value}`);
+      envForHash[name] = value;
+    } else {
+      secretEnv.push(name);
+      envForHash[name] = `${SECRET_DIGEST_PREFIX}${facts.secretDigests[name] ?? 'unresolved'}`;
     }
-    env.push(`${name}=${resolved}`);
-    envForHash[name] = typeof value === 'string' ? resolved : `hmac:${createHmac('sha256', hashKey).update(resolved).digest('hex')}`;
   }
 
   const portBindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
@@ -95,9 +107,15 @@ export function buildContainerConfig(
 
   const extraNetworks = otherNets.map((n) => ({ network: own.dockerName(n.name), aliases: aliasesOf(n) }));
   // The image *id* is hashed too, so a rebuilt or re-pulled tag recreates the container.
-  const hash = specHash({ create: { ...create, Env: envForHash, Labels: spec.labels }, extraNetworks, imageId });
-  create.Labels = { ...labels, [LABEL_SPEC_HASH]: hash };
-  return { hash, create, extraNetworks };
+  const hashed = { create: { ...create, Env: envForHash, Labels: spec.labels }, extraNetworks, imageId: facts.imageId };
+  const hash = specHash(hashed);
+  create.Labels = { ...labels, [LABEL_SPEC_HASH]: hash, [LABEL_SPEC]: JSON.stringify(hashed) };
+  return { hash, hashed, create, secretEnv, extraNetworks };
+}
+
+/** The create options with the secret env values added: the only place they meet the container's config. */
+export function withSecretEnv(c: DesiredContainer, resolveEnv: (name: string) => string): ContainerCreateOptions {
+  return { ...c.create, Env: [...(c.create.Env ?? []), ...c.secretEnv.map((name) => `${name}=${resolveEnv(name)}`)] };
 }
 
 function dockerHealthcheck(h: HealthcheckSpec): NonNullable<ContainerCreateOptions['Healthcheck']> {
