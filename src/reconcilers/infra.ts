@@ -3,6 +3,7 @@ import type { DockerClients } from '../adapters/docker/index.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import { KeyedMutex } from '../util/keyed-mutex.js';
 import type { Ownership } from './ownership.js';
+import { volumeDockerName } from './volume-names.js';
 
 /**
  * Networks and volumes are created on demand by whichever reconcile needs them first (a Service
@@ -32,11 +33,24 @@ export class DockerInfra {
     });
   }
 
-  ensureVolume(name: string, labels: Record<string, string> = {}): Promise<void> {
+  /**
+   * Creates a declared volume the agent owns. An external one is only checked: mounting a missing
+   * volume would make Docker create an empty one under the real name, which looks like lost data.
+   */
+  ensureVolume(desired: DesiredState, name: string): Promise<void> {
+    const spec = desired.get('Volume', name)?.spec;
+    if (spec?.external) return this.checkExternalVolume(name, volumeDockerName(this.own, desired, name));
     return this.locks.run(`volume/${name}`, async () => {
       const existing = await this.docker.volumes.list(this.own.selector({ [LABEL_VOLUME]: name }));
       if (existing.some((v) => v.name === this.own.dockerName(name))) return;
-      await this.docker.volumes.create(this.own.dockerName(name), { ...labels, ...this.own.selector({ [LABEL_VOLUME]: name }) });
+      await this.docker.volumes.create(this.own.dockerName(name), { ...(spec?.labels ?? {}), ...this.own.selector({ [LABEL_VOLUME]: name }) });
     });
+  }
+
+  /** Throws (so the reconcile retries with backoff) until the external volume exists. */
+  async checkExternalVolume(name: string, dockerName: string): Promise<void> {
+    if (!(await this.docker.volumes.exists(dockerName))) {
+      throw new Error(`external volume "${name}" (Docker volume ${dockerName}) does not exist; create it with: docker volume create ${dockerName}`);
+    }
   }
 }

@@ -29,6 +29,8 @@ export function buildContainerConfig(
   secrets: SecretSource,
   hashKey: Buffer,
   imageId: string | undefined,
+  /** The Docker name a declared volume is mounted by (external volumes keep their own). */
+  volumeName: (volume: string) => string = (v) => own.dockerName(v),
 ): ContainerPlanInput {
   const spec = svc.spec;
   const env: string[] = [];
@@ -55,7 +57,7 @@ export function buildContainerConfig(
 
   const mounts = spec.volumes.map((v) => ({
     Type: v.type,
-    Source: v.type === 'volume' ? own.dockerName(v.source) : isAbsolute(v.source) ? v.source : resolve(svc.source.dir, v.source),
+    Source: v.type === 'volume' ? volumeName(v.source) : isAbsolute(v.source) ? v.source : resolve(svc.source.dir, v.source),
     Target: v.target,
     ReadOnly: v.readOnly,
   }));

@@ -8,6 +8,7 @@ import type { DurableState } from '../../state/durable-state.js';
 import type { DockerInfra } from '../infra.js';
 import type { Ownership } from '../ownership.js';
 import { resourceKey, type PlannedAction, type ReconcileContext, type ReconcileResult, type LegacyReconciler } from '../types.js';
+import { volumeDockerName } from '../volume-names.js';
 import { buildContainerConfig } from './container-config.js';
 import { ImageManager } from './image.js';
 import { dependencySatisfied, planService, type ServiceAction } from './plan.js';
@@ -60,7 +61,7 @@ export class ServiceReconciler implements LegacyReconciler {
     if (svc) {
       this.o.metrics.declare(name);
       for (const n of svc.spec.networks) await this.o.infra.ensureNetwork(ctx.desired, n.name);
-      for (const v of svc.spec.volumes) if (v.type === 'volume') await this.o.infra.ensureVolume(v.source);
+      for (const v of svc.spec.volumes) if (v.type === 'volume') await this.o.infra.ensureVolume(ctx.desired, v.source);
     }
     const imageId = svc ? await this.images.ensure(svc, ctx.log) : undefined;
     const { actions, config, containers } = await this.observeAndPlan(name, svc, ctx, imageId);
@@ -91,7 +92,9 @@ export class ServiceReconciler implements LegacyReconciler {
     const containers = (await Promise.all(summaries.map((s) => this.o.docker.containers.inspect(s.id)))).filter((c): c is ContainerDetails => !!c);
     if (!svc) return { actions: planService({ containers, restartDelayMs: 0, previouslyCreated: false }), containers, config: undefined };
 
-    const config = buildContainerConfig(svc, this.o.own, this.o.secrets, this.o.state.hashKey, imageId ?? (await this.o.docker.images.id(svc.spec.image)));
+    const config = buildContainerConfig(svc, this.o.own, this.o.secrets, this.o.state.hashKey, imageId ?? (await this.o.docker.images.id(svc.spec.image)), (v) =>
+      volumeDockerName(this.o.own, ctx.desired, v),
+    );
     const waitingFor = await this.unsatisfiedDependency(svc, ctx);
     const rec = this.o.state.get<RestartRecord>('restarts', name) ?? NO_RESTARTS;
     const last = containers.find((c) => c.labels['io.certitrack.spec-hash'] === config.hash);
