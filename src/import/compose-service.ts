@@ -1,29 +1,10 @@
 import { parseByteSize } from '../manifests/kinds/common.js';
 import { parsePort, parseVolumeMount } from '../manifests/kinds/service.js';
 import { parseDuration } from '../util/duration.js';
+import { isObj, keyValues, scalar, type EnvValue, type Json, type Obj, type ServiceContext } from './compose-context.js';
+import { translateEnv } from './compose-env.js';
+import { translateFileMounts } from './compose-file-sources.js';
 import { literalText, parseInterpolation, splitCommandLine, toShellWord, variablesIn } from './compose-interpolation.js';
-import type { ResourceNames } from './resource-names.js';
-
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type Obj = { [key: string]: Json };
-type EnvValue = string | { secretRef: string };
-
-export interface ServiceContext {
-  services: ResourceNames;
-  networks: ResourceNames;
-  volumes: ResourceNames;
-  /** A compose-relative host path rewritten relative to the manifests folder. */
-  hostPath(path: string): string;
-  /** Warn about this service's `key`. */
-  warn(key: string, message: string): void;
-  /** Original names of the networks and volumes the service uses, to declare them. */
-  usedNetworks: Set<string>;
-  usedVolumes: Set<string>;
-}
-
-export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const scalar = (v: Json | undefined): string | undefined =>
-  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
 
 /** Ports that are databases and caches: published on every interface they invite the internet to log in. */
 const DATABASE_PORTS: Readonly<Record<number, string>> = {
@@ -34,7 +15,7 @@ const DATABASE_PORTS: Readonly<Record<number, string>> = {
 const HANDLED = new Set([
   'image', 'build', 'command', 'entrypoint', 'environment', 'ports', 'volumes', 'networks', 'depends_on', 'restart',
   'healthcheck', 'container_name', 'deploy', 'mem_limit', 'cpus', 'logging', 'labels', 'working_dir', 'user',
-  'stop_grace_period', 'pull_policy', 'expose',
+  'stop_grace_period', 'pull_policy', 'expose', 'profiles', 'env_file', 'secrets', 'configs', 'init', 'stop_signal',
 ]);
 
 /**
@@ -75,14 +56,20 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
   const user = scalar(raw.user);
   if (user !== undefined) spec.user = plain(user, 'user', ctx);
 
-  translateEnvironment(raw.environment, env, ctx);
+  Object.assign(env, translateEnv(raw, ctx));
 
   const ports = translatePorts(raw.ports, ctx);
   if (ports.length > 0) spec.ports = ports;
-  if (raw.expose !== undefined) ctx.warn('expose', 'dropped: services on a shared network reach each other on every port without it');
+  const expose = translateExpose(raw.expose, ctx);
+  if (expose.length > 0) spec.expose = expose;
 
   const volumes = translateVolumes(raw.volumes, ctx);
+  const files = translateFileMounts(raw.secrets, raw.configs, { sources: ctx.fileSources, env, hostPath: ctx.hostPath, warn: ctx.warn });
+  for (const name of files.dropEnv) delete env[name];
+  Object.assign(env, files.env);
+  volumes.push(...files.volumes);
   if (volumes.length > 0) spec.volumes = volumes;
+  warnUnmountedSecretPaths(env, volumes, ctx);
 
   spec.networks = translateNetworks(raw.networks, ctx);
 
@@ -95,6 +82,13 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
   }
 
   spec.restartPolicy = translateRestart(raw, ctx);
+  if (raw.init === true) spec.init = true;
+  else if (raw.init !== undefined && raw.init !== false) ctx.warn('init', `expected true or false; not translated`);
+  const stopSignal = scalar(raw.stop_signal);
+  if (stopSignal !== undefined) {
+    if (/^(SIG[A-Z0-9]+|[0-9]{1,2})$/.test(stopSignal)) spec.stopSignal = stopSignal;
+    else ctx.warn('stop_signal', `"${stopSignal}" is not a signal name such as SIGQUIT; not translated`);
+  }
 
   const grace = scalar(raw.stop_grace_period);
   if (grace !== undefined) {
@@ -149,12 +143,12 @@ function plain(value: string, key: string, ctx: ServiceContext): string {
 }
 
 function translateBuild(raw: Json, ctx: ServiceContext): Obj | undefined {
-  if (typeof raw === 'string') return { context: ctx.hostPath(plain(raw, 'build', ctx)) };
+  if (typeof raw === 'string') return { context: ctx.hostPath(plain(raw, 'build', ctx), 'build') };
   if (!isObj(raw)) {
     ctx.warn('build', 'expected a path or a mapping; not translated');
     return undefined;
   }
-  const build: Obj = { context: ctx.hostPath(plain(scalar(raw.context) ?? '.', 'build.context', ctx)) };
+  const build: Obj = { context: ctx.hostPath(plain(scalar(raw.context) ?? '.', 'build.context', ctx), 'build.context') };
   const dockerfile = scalar(raw.dockerfile);
   if (dockerfile !== undefined) build.dockerfile = plain(dockerfile, 'build.dockerfile', ctx);
   const args = keyValues(raw.args, 'build.args', ctx);
@@ -206,66 +200,6 @@ function translateCommand(raw: Json, key: string, ctx: ServiceContext, shellVari
 
 const names = (vars: readonly { name: string }[]): string => [...new Set(vars.map((v) => v.name))].join(', ');
 
-/** `environment` as a list of KEY=VALUE / KEY, or as a map. */
-function translateEnvironment(raw: Json | undefined, env: Record<string, EnvValue>, ctx: ServiceContext): void {
-  for (const [name, value] of Object.entries(keyValues(raw, 'environment', ctx))) {
-    if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name)) {
-      ctx.warn(`environment.${name}`, 'not a valid environment variable name; not translated');
-      continue;
-    }
-    if (value === undefined) {
-      // `- KEY` with no value passes the host's KEY through: the agent's secrets/environment now provide it.
-      env[name] = { secretRef: name };
-      continue;
-    }
-    const segments = parseInterpolation(value);
-    const vars = segments.filter((s) => s.kind === 'variable');
-    if (vars.length === 0) {
-      env[name] = literalText(value);
-      continue;
-    }
-    const only = segments.length === 1 ? segments[0] : undefined;
-    if (only?.kind === 'variable' && (only.operator === undefined || only.operator === ':?' || only.operator === '?')) {
-      env[name] = { secretRef: only.name };
-      continue;
-    }
-    if (only?.kind === 'variable' && (only.operator === ':-' || only.operator === '-')) {
-      env[name] = { secretRef: only.name };
-      ctx.warn(`environment.${name}`, `default "${only.argument ?? ''}" of ${only.source} is not carried over: define ${only.name} in the secrets file`);
-      continue;
-    }
-    // A value must be one literal or one reference; the whole composed value becomes a secret of its own.
-    env[name] = { secretRef: name };
-    ctx.warn(
-      `environment.${name}`,
-      `"${value}" mixes text with ${names(vars as { name: string }[])}; it now reads secret ${name}: define ${name} in the secrets file as the full value`,
-    );
-  }
-}
-
-/** compose's list-of-`K=V` or mapping forms; a value of undefined means "K" with no value. */
-function keyValues(raw: Json | undefined, key: string, ctx: ServiceContext): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  if (raw === undefined || raw === null) return out;
-  if (Array.isArray(raw)) {
-    for (const item of raw) {
-      const text = scalar(item);
-      if (text === undefined) {
-        ctx.warn(key, 'expected KEY=VALUE strings; an entry was not translated');
-        continue;
-      }
-      const eq = text.indexOf('=');
-      if (eq < 0) out[text] = undefined;
-      else out[text.slice(0, eq)] = text.slice(eq + 1);
-    }
-  } else if (isObj(raw)) {
-    for (const [k, v] of Object.entries(raw)) out[k] = v === null ? undefined : (scalar(v) ?? JSON.stringify(v));
-  } else {
-    ctx.warn(key, 'expected a list or a mapping; not translated');
-  }
-  return out;
-}
-
 function translatePorts(raw: Json | undefined, ctx: ServiceContext): string[] {
   if (raw === undefined || raw === null) return [];
   if (!Array.isArray(raw)) {
@@ -305,6 +239,39 @@ function translatePorts(raw: Json | undefined, ctx: ServiceContext): string[] {
     }
   }
   return out;
+}
+
+/** compose's `expose`: container ports, TCP only in the agent; no ranges. */
+function translateExpose(raw: Json | undefined, ctx: ServiceContext): number[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) {
+    ctx.warn('expose', 'expected a list; not translated');
+    return [];
+  }
+  const out: number[] = [];
+  for (const item of raw) {
+    const text = scalar(item) ?? JSON.stringify(item);
+    const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);
+    const port = m ? Number(m[1]) : 0;
+    if (!m || port < 1 || port > 65535) ctx.warn('expose', `"${text}" is not translated: the agent exposes single TCP ports (no ranges)`);
+    else if (m[2] === 'udp') ctx.warn('expose', `"${text}" is not translated: the agent exposes TCP ports only`);
+    else if (!out.includes(port)) out.push(port);
+  }
+  return out;
+}
+
+/**
+ * A `*_FILE` variable (the convention of official images for secrets) that points at a path under
+ * /run/secrets which nothing mounts would make the application fail at start; say so now.
+ */
+function warnUnmountedSecretPaths(env: Record<string, EnvValue>, volumes: readonly string[], ctx: ServiceContext): void {
+  const targets = volumes.map((v) => parseVolumeMount(v)?.target).filter((t): t is string => t !== undefined);
+  for (const [name, value] of Object.entries(env)) {
+    if (typeof value !== 'string' || !value.startsWith('/run/secrets/')) continue;
+    if (!targets.some((t) => value === t || value.startsWith(`${t}/`))) {
+      ctx.warn(`environment.${name}`, `points at ${value}, which nothing mounts in the container: give the service that secret (secrets:)`);
+    }
+  }
 }
 
 function translateVolumes(raw: Json | undefined, ctx: ServiceContext): string[] {
@@ -353,7 +320,7 @@ function translateVolumes(raw: Json | undefined, ctx: ServiceContext): string[] 
       ctx.usedVolumes.add(source);
       source = ctx.volumes.get(source);
     } else {
-      source = ctx.hostPath(source);
+      source = ctx.hostPath(source, 'volumes');
     }
     const text = `${source}:${target}${readOnly ? ':ro' : ''}`;
     if (!parseVolumeMount(text)) {
@@ -394,10 +361,18 @@ function translateNetworks(raw: Json | undefined, ctx: ServiceContext): Json[] {
 
 function translateDependsOn(raw: Json | undefined, ctx: ServiceContext): Json[] {
   if (raw === undefined || raw === null) return [];
-  if (Array.isArray(raw)) return raw.map(scalar).filter((s): s is string => s !== undefined).map((s) => ctx.services.get(s));
-  if (!isObj(raw)) return [];
+  const entries: [string, Json][] = Array.isArray(raw)
+    ? raw.map(scalar).filter((s): s is string => s !== undefined).map((s) => [s, null])
+    : isObj(raw)
+      ? Object.entries(raw)
+      : [];
   const out: Json[] = [];
-  for (const [service, options] of Object.entries(raw)) {
+  for (const [service, options] of entries) {
+    const profiles = ctx.skipped.get(service);
+    if (profiles) {
+      ctx.warn(`depends_on.${service}`, `"${service}" is in profile ${profiles.join(', ')}, which was not selected, so it is not imported and the dependency is dropped (import with --profile ${profiles[0] ?? ''} to keep it)`);
+      continue;
+    }
     const condition = isObj(options) ? scalar(options.condition) : undefined;
     const target = ctx.services.get(service);
     if (condition === 'service_healthy') out.push({ service: target, condition: 'healthy' });
@@ -456,7 +431,7 @@ function translateHealthcheck(raw: Json, ctx: ServiceContext, shellVariables: Se
   return hc;
 }
 
-/** Compose's default is "no": a service without `restart` is not restarted, so Never is written out. */
+/** Compose's default is "no": a service without `restart` is not restarted, so Never is written out (with a warning: nothing heals it). */
 function translateRestart(raw: Obj, ctx: ServiceContext): string {
   const restart = scalar(raw.restart);
   if (restart !== undefined) {
@@ -469,9 +444,18 @@ function translateRestart(raw: Obj, ctx: ServiceContext): string {
     ctx.warn('restart', `"${restart}" is not a restart policy; using Never`);
     return 'Never';
   }
-  const condition = isObj(raw.deploy) && isObj(raw.deploy.restart_policy) ? scalar(raw.deploy.restart_policy.condition) : undefined;
+  const policy = isObj(raw.deploy) && isObj(raw.deploy.restart_policy) ? raw.deploy.restart_policy : undefined;
+  // deploy.restart_policy's own default condition is "any".
+  const condition = policy ? (scalar(policy.condition) ?? 'any') : undefined;
   if (condition === 'any') return 'Always';
   if (condition === 'on-failure') return 'OnFailure';
+  if (condition === undefined) {
+    ctx.warn(
+      'restart',
+      'not set, and compose\'s default is "no": restartPolicy is Never, so the agent will not restart it when it exits or crashes. ' +
+        'For a long-running service write restart: unless-stopped (restartPolicy: Always)',
+    );
+  }
   return 'Never';
 }
 
@@ -547,8 +531,8 @@ function translateLogging(raw: Json | undefined, ctx: ServiceContext): Obj | und
 }
 
 const SPEC_ORDER = [
-  'image', 'build', 'pullPolicy', 'command', 'entrypoint', 'workingDir', 'user', 'env', 'ports', 'volumes', 'networks',
-  'dependsOn', 'healthcheck', 'restartPolicy', 'stopGracePeriod', 'resources', 'labels', 'logging',
+  'image', 'build', 'pullPolicy', 'command', 'entrypoint', 'workingDir', 'user', 'env', 'ports', 'expose', 'volumes', 'networks',
+  'dependsOn', 'healthcheck', 'restartPolicy', 'init', 'stopSignal', 'stopGracePeriod', 'resources', 'labels', 'logging',
 ];
 
 function orderSpec(spec: Obj): Obj {
