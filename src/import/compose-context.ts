@@ -35,6 +35,14 @@ export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== nu
 export const scalar = (v: Json | undefined): string | undefined =>
   typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
 
+/** A list-valued key (`ports`, `volumes`, `expose`, …): absent is empty; anything but a list is warned about. */
+export function listOf(raw: Json | undefined, key: string, ctx: Pick<ServiceContext, 'warn'>): Json[] {
+  if (raw === undefined || raw === null) return [];
+  if (Array.isArray(raw)) return raw;
+  ctx.warn(key, 'expected a list; not translated');
+  return [];
+}
+
 /** compose's list-of-`K=V` or mapping forms; a value of undefined means "K" with no value. */
 export function keyValues(raw: Json | undefined, key: string, ctx: Pick<ServiceContext, 'warn'>): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = {};

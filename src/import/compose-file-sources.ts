@@ -1,4 +1,4 @@
-import { isObj, scalar, warnUnknownKeys, type EnvValue, type Json } from './compose-context.js';
+import { isObj, listOf, scalar, warnUnknownKeys, type EnvValue, type Json } from './compose-context.js';
 
 /** Where a top-level secret or config comes from. */
 export type FileSource =
@@ -66,13 +66,7 @@ export interface FileMountContext {
 export function translateFileMounts(secrets: Json | undefined, configs: Json | undefined, ctx: FileMountContext): FileMounts {
   const out: FileMounts = { volumes: [], env: {}, dropEnv: [], targets: new Set() };
   for (const [kind, raw] of [['secret', secrets], ['config', configs]] as const) {
-    if (raw === undefined || raw === null) continue;
-    const key = `${kind}s`;
-    if (!Array.isArray(raw)) {
-      ctx.warn(key, 'expected a list; not translated');
-      continue;
-    }
-    for (const ref of raw) mountOne(kind, ref, ctx, out);
+    for (const ref of listOf(raw, `${kind}s`, ctx)) mountOne(kind, ref, ctx, out);
   }
   return out;
 }

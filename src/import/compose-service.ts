@@ -1,7 +1,7 @@
 import { parseByteSize } from '../manifests/kinds/common.js';
 import { parsePort, parseVolumeMount } from '../manifests/kinds/service.js';
 import { parseDuration } from '../util/duration.js';
-import { isObj, keyValues, scalar, type EnvValue, type Json, type Obj, type ServiceContext } from './compose-context.js';
+import { isObj, keyValues, listOf, scalar, type EnvValue, type Json, type Obj, type ServiceContext } from './compose-context.js';
 import { translateEnv } from './compose-env.js';
 import { translateFileMounts } from './compose-file-sources.js';
 import { literalText, parseInterpolation, splitCommandLine, toShellWord, variablesIn } from './compose-interpolation.js';
@@ -201,13 +201,8 @@ function translateCommand(raw: Json, key: string, ctx: ServiceContext, shellVari
 const names = (vars: readonly { name: string }[]): string => [...new Set(vars.map((v) => v.name))].join(', ');
 
 function translatePorts(raw: Json | undefined, ctx: ServiceContext): string[] {
-  if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) {
-    ctx.warn('ports', 'expected a list; not translated');
-    return [];
-  }
   const out: string[] = [];
-  for (const item of raw) {
+  for (const item of listOf(raw, 'ports', ctx)) {
     let text: string | undefined;
     if (isObj(item)) {
       const target = scalar(item.target);
@@ -243,13 +238,8 @@ function translatePorts(raw: Json | undefined, ctx: ServiceContext): string[] {
 
 /** compose's `expose`: container ports, TCP only in the agent; no ranges. */
 function translateExpose(raw: Json | undefined, ctx: ServiceContext): number[] {
-  if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) {
-    ctx.warn('expose', 'expected a list; not translated');
-    return [];
-  }
   const out: number[] = [];
-  for (const item of raw) {
+  for (const item of listOf(raw, 'expose', ctx)) {
     const text = scalar(item) ?? JSON.stringify(item);
     const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);
     const port = m ? Number(m[1]) : 0;
@@ -275,13 +265,8 @@ function warnUnmountedSecretPaths(env: Record<string, EnvValue>, volumes: readon
 }
 
 function translateVolumes(raw: Json | undefined, ctx: ServiceContext): string[] {
-  if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) {
-    ctx.warn('volumes', 'expected a list; not translated');
-    return [];
-  }
   const out: string[] = [];
-  for (const item of raw) {
+  for (const item of listOf(raw, 'volumes', ctx)) {
     let source: string | undefined;
     let target: string | undefined;
     let readOnly = false;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUSYBOX, cleanupInstance, docker, inspect, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { cleanupInstance, createVolumeWithData, docker, inspect, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
 import { doc, idleService, writeManifest } from '../helpers/manifests.js';
 
 // A Volume with `external: true` (what import-compose writes for compose's external volumes) is
@@ -27,11 +27,7 @@ beforeAll(async () => {
   dir = await tempDir('manifests');
   stateDir = await tempDir('state');
   // Data that exists before the agent ever runs, as in a volume compose made.
-  await docker.createVolume({ Name: realName });
-  const seed = await docker.createContainer({ Image: BUSYBOX, Cmd: ['sh', '-c', 'echo kept > /data/marker'], HostConfig: { Mounts: [{ Type: 'volume', Source: realName, Target: '/data' }] } });
-  await seed.start();
-  await seed.wait();
-  await seed.remove();
+  await createVolumeWithData(realName, 'echo kept > /data/marker');
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importCompose } from '../../src/import/compose.js';
-import { BUSYBOX, cleanupInstance, docker, inspect, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { BUSYBOX, cleanupInstance, createVolumeWithData, docker, inspect, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
 
 // What import-compose writes runs on the real engine as compose ran it: the secret file reached
 // through *_FILE, the config, env_file values, a default, and an external volume with its data.
@@ -60,11 +60,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'manifests', 'app.conf'), 'mode=prod');
   await writeFile(join(dir, 'app.env'), 'REGION=eu\nAPI_TOKEN=from-env-file\n');
   await writeFile(join(dir, 'secrets.env'), 'API_TOKEN=from-secrets-file\n');
-  await docker.createVolume({ Name: external });
-  const seed = await docker.createContainer({ Image: BUSYBOX, Cmd: ['sh', '-c', 'echo kept > /data/marker'], HostConfig: { Mounts: [{ Type: 'volume', Source: external, Target: '/data' }] } });
-  await seed.start();
-  await seed.wait();
-  await seed.remove();
+  await createVolumeWithData(external, 'echo kept > /data/marker');
 });
 
 afterAll(async () => {
@@ -92,7 +88,7 @@ describe('an imported compose file on the real engine', () => {
     const app = await inspect(`${instance}-app`);
     expect(app.State.Running).toBe(true);
     expect(app.HostConfig.Init).toBe(true);
-    expect(app.Config.StopSignal).toBe('SIGTERM');
+    expect((app.Config as { StopSignal?: string }).StopSignal).toBe('SIGTERM');
     expect(app.Mounts.find((m) => m.Destination === '/data')?.Name).toBe(external);
     expect(app.Mounts.find((m) => m.Destination === '/run/secrets/db_password')).toMatchObject({ Type: 'bind', RW: false });
   });
