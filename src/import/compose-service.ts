@@ -1,10 +1,11 @@
 import { parseByteSize } from '../manifests/kinds/common.js';
 import { parsePort, parseVolumeMount } from '../manifests/kinds/service.js';
 import { parseDuration } from '../util/duration.js';
-import { isObj, keyValues, listOf, scalar, type EnvValue, type Json, type Obj, type ServiceContext } from './compose-context.js';
+import { isObj, keyValues, listOf, scalar, warnUnknownKeys, type EnvValue, type Json, type Obj, type ServiceContext } from './compose-context.js';
 import { translateEnv } from './compose-env.js';
 import { translateFileMounts } from './compose-file-sources.js';
-import { literalText, parseInterpolation, splitCommandLine, toShellWord, variablesIn } from './compose-interpolation.js';
+import { looksSecret } from './secret-values.js';
+import { literalText, parseInterpolation, splitCommandLine, toShellWord, variablesIn, type VariableSegment } from './compose-interpolation.js';
 
 /** Ports that are databases and caches: published on every interface they invite the internet to log in. */
 const DATABASE_PORTS: Readonly<Record<number, string>> = {
@@ -26,7 +27,7 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
   const spec: Obj = {};
   const env: Record<string, EnvValue> = {};
   /** Variables a command or healthcheck now expands in the container, so the container needs them. */
-  const shellVariables = new Set<string>();
+  const shellVariables: VariableSegment[] = [];
 
   const image = scalar(raw.image);
   if (image !== undefined) spec.image = plain(image, 'image', ctx);
@@ -116,7 +117,7 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
     ctx.warn('container_name', `dropped: the agent names containers itself (was "${scalar(raw.container_name) ?? ''}")`);
   }
 
-  for (const variable of shellVariables) {
+  for (const variable of requiredShellVariables(shellVariables, ctx)) {
     const existing = env[variable];
     if (existing === undefined) env[variable] = { secretRef: variable };
     else if (typeof existing === 'string' || existing.secretRef !== variable) {
@@ -129,6 +130,19 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
     if (!HANDLED.has(key)) ctx.warn(key, 'not translated');
   }
   return orderSpec(spec);
+}
+
+/**
+ * The variables a command or healthcheck now expands in the container, which the container's
+ * environment must therefore provide (as secretRefs). One that always has a default
+ * (`${VAR:-x}`) and does not look secret is left to the shell, which applies the same default.
+ */
+function requiredShellVariables(vars: readonly VariableSegment[], ctx: ServiceContext): string[] {
+  const hasDefault = (v: VariableSegment): boolean => v.operator === ':-' || v.operator === '-';
+  const names = [...new Set(vars.map((v) => v.name))];
+  const optional = names.filter((n) => !looksSecret(n) && vars.every((v) => v.name !== n || hasDefault(v)));
+  for (const n of optional) ctx.note('command/healthcheck', `${n} is left to the container's shell, which applies compose's default; if the host set ${n} for compose, add it to env`);
+  return names.filter((n) => !optional.includes(n));
 }
 
 /** A field that cannot hold a variable reference: the default is used if compose had one. */
@@ -166,7 +180,7 @@ function translateBuild(raw: Json, ctx: ServiceContext): Obj | undefined {
  * variables it becomes a shell command line (`exec …`), so the shell in the container expands
  * them from its environment, where they arrive as secret references.
  */
-function translateCommand(raw: Json, key: string, ctx: ServiceContext, shellVariables: Set<string>): Json | undefined {
+function translateCommand(raw: Json, key: string, ctx: ServiceContext, shellVariables: VariableSegment[]): Json | undefined {
   let words: string[];
   if (typeof raw === 'string') {
     try {
@@ -188,7 +202,7 @@ function translateCommand(raw: Json, key: string, ctx: ServiceContext, shellVari
     ctx.warn(key, `interpolates ${names(vars)} from the host; an entrypoint is not run through a shell, so it is kept literally: rewrite it`);
     return words.map(literalText);
   }
-  for (const v of vars) shellVariables.add(v.name);
+  shellVariables.push(...vars);
   ctx.warn(
     key,
     `interpolates ${names(vars)} from the host, which manifests cannot do: it now runs as "/bin/sh -c 'exec …'" and the shell expands ` +
@@ -213,6 +227,7 @@ function translatePorts(raw: Json | undefined, ctx: ServiceContext): string[] {
       }
       const ip = scalar(item.host_ip);
       const proto = scalar(item.protocol);
+      warnUnknownKeys(item, ['target', 'published', 'host_ip', 'protocol'], (k) => ctx.warn(`ports.${k}`, `option of port ${target} not translated`));
       text = `${ip ? `${ip}:` : ''}${published}:${target}${proto && proto !== 'tcp' ? `/${proto}` : ''}`;
     } else {
       const s = scalar(item);
@@ -359,6 +374,7 @@ function translateDependsOn(raw: Json | undefined, ctx: ServiceContext): Json[] 
       continue;
     }
     const condition = isObj(options) ? scalar(options.condition) : undefined;
+    if (isObj(options)) warnUnknownKeys(options, ['condition'], (k) => ctx.warn(`depends_on.${service}.${k}`, 'not translated'));
     const target = ctx.services.get(service);
     if (condition === 'service_healthy') out.push({ service: target, condition: 'healthy' });
     else {
@@ -371,7 +387,7 @@ function translateDependsOn(raw: Json | undefined, ctx: ServiceContext): Json[] 
   return out;
 }
 
-function translateHealthcheck(raw: Json, ctx: ServiceContext, shellVariables: Set<string>): Obj | undefined {
+function translateHealthcheck(raw: Json, ctx: ServiceContext, shellVariables: VariableSegment[]): Obj | undefined {
   if (!isObj(raw)) return undefined;
   if (raw.disable === true) {
     ctx.warn('healthcheck', "disable: true turns off the image's own HEALTHCHECK; not translated");
@@ -393,11 +409,11 @@ function translateHealthcheck(raw: Json, ctx: ServiceContext, shellVariables: Se
   }
   // A string runs through /bin/sh in both compose and the agent, so variables expand there.
   if (typeof command === 'string') {
-    for (const v of variablesIn(command)) shellVariables.add(v.name);
+    shellVariables.push(...variablesIn(command));
     command = literalText(command);
   } else if (Array.isArray(command) && command.some((w) => typeof w === 'string' && variablesIn(w).length > 0)) {
     const words = command.map((w) => String(w));
-    for (const v of words.flatMap(variablesIn)) shellVariables.add(v.name);
+    shellVariables.push(...words.flatMap(variablesIn));
     command = `exec ${words.map(toShellWord).join(' ')}`;
   } else if (Array.isArray(command)) {
     command = command.map((w) => literalText(String(w)));

@@ -63,7 +63,8 @@ export function importCompose(composeYamlText: string, opts: ImportComposeOption
   if (root.version !== undefined) warnings.push('version: not translated (obsolete in compose, and manifests have no equivalent)');
   warnUnknownKeys(root, TOP_LEVEL, (key) => warnings.push(`${key}: top-level section not translated`));
 
-  const { active, skipped } = selectByProfile(root.services, opts.profiles ?? []);
+  const { active, skipped, unknown } = selectByProfile(root.services, opts.profiles ?? []);
+  for (const profile of unknown) warnings.push(`--profile ${profile}: no service is in this profile`);
   for (const [name, profiles] of skipped) {
     notes.push(`service "${name}": not imported: it is in profile ${profiles.join(', ')}, which docker compose up also leaves out (--profile ${profiles[0] ?? ''} imports it)`);
   }

@@ -170,6 +170,7 @@ services:
       - target: 8080
         published: 8080
         host_ip: 127.0.0.1
+        mode: host
       - "9000-9010:9000-9010"
     volumes:
       - type: bind
@@ -186,6 +187,7 @@ services:
         condition: service_healthy
       queue:
         condition: service_started
+        restart: true
     healthcheck:
       test: ["CMD", "wget", "-q", "-O-", "http://localhost:8080/health"]
       interval: 30s
@@ -269,7 +271,9 @@ x-common: &common
     });
     const db = specOf(files, 'db.yaml');
     expect(db.healthcheck).toEqual({ command: 'pg_isready -U ${DB_USER:-app}' });
-    expect(db.env).toEqual({ DB_USER: { secretRef: 'DB_USER' } });
+    // The shell in the container applies the default, as compose did: DB_USER is not required.
+    expect(db.env).toBeUndefined();
+    expect(notes).toContainEqual(expect.stringMatching(/^service "db": command\/healthcheck: DB_USER is left to the container's shell, which applies compose's default/));
     const queue = specOf(files, 'queue.yaml');
     expect(queue).toMatchObject({ image: 'redis:7', entrypoint: ['redis-server', '--port', '6380'], restartPolicy: 'Never', networks: ['default'] });
     expect(docsOf(files.get('networks.yaml')).map((d) => [d.metadata.name, d.spec])).toEqual([
@@ -288,6 +292,8 @@ x-common: &common
       'service "Web.App": healthcheck.start_interval: not translated',
       'service "Web.App": logging.options.compress: not translated',
       'x-common: top-level section not translated',
+      'service "Web.App": ports.mode: option of port 8080 not translated',
+      'service "Web.App": depends_on.queue.restart: not translated',
     ];
     for (const w of expected) expect(warnings).toContainEqual(w);
     expect(warnings).toContainEqual(expect.stringMatching(/^service "Web.App": ports: "9000-9010:9000-9010" is not translated/));
@@ -302,7 +308,7 @@ x-common: &common
     mkdirSync(join(tmp, 'shop', 'web'), { recursive: true });
     // Relative bind mounts inside the manifests folder must exist when it is loaded.
     mkdirSync(join(tmp, 'shop', 'static'), { recursive: true });
-    const result = await validate(files, join(tmp, 'shop'), { DATABASE_URL: 'x', API_KEY: 'x', PASSTHROUGH: 'x', DB_USER: 'x' });
+    const result = await validate(files, join(tmp, 'shop'), { DATABASE_URL: 'x', API_KEY: 'x', PASSTHROUGH: 'x' });
     expect(result.ok ? [] : result.errors).toEqual([]);
   });
 
@@ -375,6 +381,9 @@ services:
     expect(debug.warnings).toEqual([]);
     const two = await importCase('profiles-two', compose, { profiles: ['debug', 'nightly'] });
     expect(two.names('Service')).toEqual(['adminer', 'backfill', 'web']);
+    const typo = await importCase('profiles-typo', compose, { profiles: ['debgu'] });
+    expect(typo.names('Service')).toEqual(['web']);
+    expect(typo.warnings).toContainEqual('--profile debgu: no service is in this profile');
     const all = await importCase('profiles-all', compose, { profiles: ['*'] });
     expect(all.names('Service')).toEqual(['adminer', 'backfill', 'web']);
     expect(all.notes).toEqual([]);
