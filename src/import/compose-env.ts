@@ -97,7 +97,9 @@ function translateValue(name: string, value: string, key: string, ctx: ServiceCo
   if (only && (only.operator === undefined || only.operator === ':?' || only.operator === '?')) return { secretRef: only.name };
   if (only && (only.operator === ':-' || only.operator === '-')) return withDefault(name, only, key, ctx);
   // A value must be one literal or one reference; the whole composed value becomes a secret of its own.
-  ctx.warn(key, `"${value}" mixes text with ${vars.map((v) => v.name).join(', ')}; it now reads secret ${name}: define ${name} in the secrets file as the full value`);
+  // The literal part may itself be a password (postgres://app:hunter2@${HOST}/app): then it is not repeated.
+  const shown = looksSecret(name, value) ? 'the value' : `"${value}"`;
+  ctx.warn(key, `${shown} mixes text with ${vars.map((v) => v.name).join(', ')}; it now reads secret ${name}: define ${name} in the secrets file as the full value`);
   return { secretRef: name };
 }
 

@@ -21,6 +21,6 @@ function secretName(name: string): boolean {
 }
 
 function secretValue(value: string): boolean {
-  // A URL with a password in it (postgres://app:hunter2@db/app), or a PEM key.
-  return /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i.test(value) || value.includes('-----BEGIN');
+  // A URL with a password in it (postgres://app:hunter2@db/app, redis://:hunter2@cache), or a PEM key.
+  return /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]*:[^/\s@]+@/i.test(value) || value.includes('-----BEGIN');
 }

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseInterpolation, splitCommandLine, toShellWord } from '../../src/import/compose-interpolation.js';
 import { composeSize } from '../../src/import/compose-service.js';
 import { importCompose } from '../../src/import/compose.js';
+import { looksSecret } from '../../src/import/secret-values.js';
 import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
 
@@ -544,10 +545,11 @@ services:
       REQUIRED: \${API_HOST:?set API_HOST}
       REQUIRED_UNSET_ONLY: \${API_PORT?}
       NESTED: \${A:-\${B}}
+      CACHE_URL: redis://:hunter2@\${REDIS_HOST}:6379
 `;
 
   it('keeps a literal default, references secret-looking ones without copying the default, and keeps required ones required', async () => {
-    const r = await importCase('defaults', compose, { secrets: { DB_PASSWORD: 'x', DB_URL: 'x', API_HOST: 'x', API_PORT: 'x', A: 'x' } });
+    const r = await importCase('defaults', compose, { secrets: { DB_PASSWORD: 'x', DB_URL: 'x', API_HOST: 'x', API_PORT: 'x', A: 'x', CACHE_URL: 'x' } });
     expect(r.spec('app.yaml').env).toEqual({
       LOG_LEVEL: 'info',
       WORKERS: '4',
@@ -557,12 +559,16 @@ services:
       REQUIRED: { secretRef: 'API_HOST' },
       REQUIRED_UNSET_ONLY: { secretRef: 'API_PORT' },
       NESTED: { secretRef: 'A' },
+      CACHE_URL: { secretRef: 'CACHE_URL' },
     });
-    for (const text of r.files.values()) expect(text).not.toContain('devpassword');
+    for (const text of [...r.files.values(), ...r.warnings, ...r.notes]) expect(text).not.toMatch(/devpassword|hunter2/);
     expect(r.notes).toContainEqual(expect.stringMatching(/^service "app": environment.DB_PASSWORD: DB_PASSWORD looks secret, so its compose default was not copied/));
     expect(r.notes).toContainEqual(expect.stringMatching(/^service "app": environment.WORKERS: reads compose's default "4"/));
-    expect(r.warnings).toEqual([expect.stringMatching(/^service "app": environment.NESTED: the default of \$\{A:-\$\{B\}\} is itself interpolated/)]);
-    expect(r.secretKeys).toEqual(['A', 'API_HOST', 'API_PORT', 'DB_PASSWORD', 'DB_URL']);
+    expect(r.warnings).toEqual([
+      expect.stringMatching(/^service "app": environment.NESTED: the default of \$\{A:-\$\{B\}\} is itself interpolated/),
+      'service "app": environment.CACHE_URL: the value mixes text with REDIS_HOST; it now reads secret CACHE_URL: define CACHE_URL in the secrets file as the full value',
+    ]);
+    expect(r.secretKeys).toEqual(['A', 'API_HOST', 'API_PORT', 'CACHE_URL', 'DB_PASSWORD', 'DB_URL']);
   });
 });
 
@@ -707,6 +713,17 @@ describe('compose interpolation helpers', () => {
     expect(toShellWord('plain-word')).toBe('plain-word');
     expect(toShellWord("it's")).toBe(`'it'\\''s'`);
     expect(toShellWord('pre-${X}-"q"')).toBe('"pre-${X}-\\"q\\""');
+  });
+
+  it('judges secrets by name and value, erring on the side of a secret', () => {
+    const secret = ['DB_PASSWORD', 'MYSQL_ROOT_PASSWORD', 'API_KEY', 'SECRET_KEY_BASE', 'GITHUB_TOKEN', 'SMTP_PASS', 'SENTRY_DSN', 'aws_secret_access_key', 'PRIVATE_KEY'];
+    const plain = ['KEYCLOAK_URL', 'PASSENGER_COUNT', 'POSTGRES_PASSWORD_FILE', 'DB_HOST', 'LOG_LEVEL', 'MONKEY'];
+    expect(secret.filter((n) => !looksSecret(n))).toEqual([]);
+    expect(plain.filter((n) => looksSecret(n))).toEqual([]);
+    expect(looksSecret('DATABASE_URL', 'postgres://app:hunter2@db/app')).toBe(true);
+    expect(looksSecret('CACHE', 'redis://:hunter2@cache:6379')).toBe(true);
+    expect(looksSecret('CERT', '-----BEGIN PRIVATE KEY-----')).toBe(true);
+    expect(looksSecret('HOMEPAGE', 'https://example.com/a:b@c')).toBe(false);
   });
 
   it('writes compose sizes with explicit binary units', () => {
