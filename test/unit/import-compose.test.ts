@@ -734,8 +734,9 @@ describe('compose interpolation helpers', () => {
     expect(composeSize('lots')).toBeUndefined();
   });
 
-  it('round-trips through YAML as the loader reads it', () => {
-    const { files } = importCompose('services:\n  a:\n    image: busybox\n    command: echo yes no on off 80:80\n');
-    expect(parse(files.get('a.yaml') ?? '').spec.command).toEqual(['echo', 'yes', 'no', 'on', 'off', '80:80']);
+  it('round-trips through YAML as the loader reads it', async () => {
+    const r = await importCase('round-trip', 'services:\n  a:\n    image: busybox\n    restart: always\n    command: echo yes no on off 80:80\n');
+    expect(parse(r.files.get('a.yaml') ?? '').spec.command).toEqual(['echo', 'yes', 'no', 'on', 'off', '80:80']);
+    expect(r.loaded.ok && r.loaded.state.get('Service', 'a')?.spec.command).toEqual(['echo', 'yes', 'no', 'on', 'off', '80:80']);
   });
 });
