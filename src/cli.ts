@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { agentUrl, fetchStatus, postTrigger, postTriggerStreaming, renderStatus } from './cli/status-command.js';
 import { renderPlan } from './cli/plan-output.js';
 import { isChange } from './engine/reconcile.js';
 import { configFrom, DEFAULTS, gitConfigFrom, type AgentConfig, type GitFlags } from './config.js';
-import { importCompose } from './import/compose.js';
+import { runImportCompose, type ImportComposeFlags } from './import/import-command.js';
 import { certListCommand, certRenewCommand } from './cli/cert-commands.js';
 import { askYesNo, backupListCommand, backupRunCommand, backupVerifyCommand, restoreCommand } from './cli/backup-commands.js';
 import { withBackupTooling } from './cli/backup-tooling.js';
@@ -249,17 +248,14 @@ withCommon(program.command('restore'))
 
 program
   .command('import-compose')
-  .description('convert a docker-compose file into manifests; secrets stay references; prints what it could not translate')
+  .description('convert a docker-compose file into manifests that behave as `docker compose up`; secrets stay references; lists what it could not translate')
   .argument('<compose-file>', 'docker-compose.yml')
-  .requiredOption('-o, --out <dir>', 'folder to write the manifests to')
-  .action(async (file: string, flags: { out: string }) => {
-    const out = resolve(flags.out);
-    const { files, warnings } = importCompose(await readFile(file, 'utf8'), { composeDir: dirname(resolve(file)), outputDir: out, sourceName: basename(file) });
-    await mkdir(out, { recursive: true });
-    for (const [name, text] of files) await writeFile(join(out, name), text);
-    process.stdout.write(`wrote ${files.size} file(s) to ${flags.out}\n`);
-    for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
-    process.stdout.write(`check with: certitrack-agent validate ${flags.out} --secrets-file <your secrets.env>\n`);
+  .requiredOption('--out <dir>', 'folder to write the manifests to')
+  .option('--profile <name>', 'also import the services of this compose profile (repeatable; * for all)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--force', 'overwrite files that already exist in the output folder')
+  .addHelpText('after', '\nExit codes: 0 everything translated, 3 written but something was not translated exactly (listed), 1 error (nothing written).')
+  .action(async (file: string, flags: ImportComposeFlags) => {
+    process.exitCode = await runImportCompose(file, flags, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
   });
 
 program

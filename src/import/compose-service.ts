@@ -1,29 +1,11 @@
 import { parseByteSize } from '../manifests/kinds/common.js';
 import { parsePort, parseVolumeMount } from '../manifests/kinds/service.js';
 import { parseDuration } from '../util/duration.js';
-import { literalText, parseInterpolation, splitCommandLine, toShellWord, variablesIn } from './compose-interpolation.js';
-import type { ResourceNames } from './resource-names.js';
-
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type Obj = { [key: string]: Json };
-type EnvValue = string | { secretRef: string };
-
-export interface ServiceContext {
-  services: ResourceNames;
-  networks: ResourceNames;
-  volumes: ResourceNames;
-  /** A compose-relative host path rewritten relative to the manifests folder. */
-  hostPath(path: string): string;
-  /** Warn about this service's `key`. */
-  warn(key: string, message: string): void;
-  /** Original names of the networks and volumes the service uses, to declare them. */
-  usedNetworks: Set<string>;
-  usedVolumes: Set<string>;
-}
-
-export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const scalar = (v: Json | undefined): string | undefined =>
-  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
+import { isObj, keyValues, listOf, scalar, warnUnknownKeys, type EnvValue, type Json, type Obj, type ServiceContext } from './compose-context.js';
+import { translateEnv } from './compose-env.js';
+import { translateFileMounts } from './compose-file-sources.js';
+import { looksSecret } from './secret-values.js';
+import { literalText, parseInterpolation, splitCommandLine, toShellWord, variablesIn, type VariableSegment } from './compose-interpolation.js';
 
 /** Ports that are databases and caches: published on every interface they invite the internet to log in. */
 const DATABASE_PORTS: Readonly<Record<number, string>> = {
@@ -34,7 +16,7 @@ const DATABASE_PORTS: Readonly<Record<number, string>> = {
 const HANDLED = new Set([
   'image', 'build', 'command', 'entrypoint', 'environment', 'ports', 'volumes', 'networks', 'depends_on', 'restart',
   'healthcheck', 'container_name', 'deploy', 'mem_limit', 'cpus', 'logging', 'labels', 'working_dir', 'user',
-  'stop_grace_period', 'pull_policy', 'expose',
+  'stop_grace_period', 'pull_policy', 'expose', 'profiles', 'env_file', 'secrets', 'configs', 'init', 'stop_signal',
 ]);
 
 /**
@@ -45,7 +27,7 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
   const spec: Obj = {};
   const env: Record<string, EnvValue> = {};
   /** Variables a command or healthcheck now expands in the container, so the container needs them. */
-  const shellVariables = new Set<string>();
+  const shellVariables: VariableSegment[] = [];
 
   const image = scalar(raw.image);
   if (image !== undefined) spec.image = plain(image, 'image', ctx);
@@ -75,14 +57,20 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
   const user = scalar(raw.user);
   if (user !== undefined) spec.user = plain(user, 'user', ctx);
 
-  translateEnvironment(raw.environment, env, ctx);
+  Object.assign(env, translateEnv(raw, ctx));
 
   const ports = translatePorts(raw.ports, ctx);
   if (ports.length > 0) spec.ports = ports;
-  if (raw.expose !== undefined) ctx.warn('expose', 'dropped: services on a shared network reach each other on every port without it');
+  const expose = translateExpose(raw.expose, ctx);
+  if (expose.length > 0) spec.expose = expose;
 
   const volumes = translateVolumes(raw.volumes, ctx);
+  const files = translateFileMounts(raw.secrets, raw.configs, { sources: ctx.fileSources, env, hostPath: ctx.hostPath, warn: ctx.warn });
+  for (const name of files.dropEnv) delete env[name];
+  Object.assign(env, files.env);
+  volumes.push(...files.volumes);
   if (volumes.length > 0) spec.volumes = volumes;
+  warnUnmountedSecretPaths(env, volumes, ctx);
 
   spec.networks = translateNetworks(raw.networks, ctx);
 
@@ -95,6 +83,13 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
   }
 
   spec.restartPolicy = translateRestart(raw, ctx);
+  if (raw.init === true) spec.init = true;
+  else if (raw.init !== undefined && raw.init !== false) ctx.warn('init', `expected true or false; not translated`);
+  const stopSignal = scalar(raw.stop_signal);
+  if (stopSignal !== undefined) {
+    if (/^(SIG[A-Z0-9]+|[0-9]{1,2})$/.test(stopSignal)) spec.stopSignal = stopSignal;
+    else ctx.warn('stop_signal', `"${stopSignal}" is not a signal name such as SIGQUIT; not translated`);
+  }
 
   const grace = scalar(raw.stop_grace_period);
   if (grace !== undefined) {
@@ -122,7 +117,7 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
     ctx.warn('container_name', `dropped: the agent names containers itself (was "${scalar(raw.container_name) ?? ''}")`);
   }
 
-  for (const variable of shellVariables) {
+  for (const variable of requiredShellVariables(shellVariables, ctx)) {
     const existing = env[variable];
     if (existing === undefined) env[variable] = { secretRef: variable };
     else if (typeof existing === 'string' || existing.secretRef !== variable) {
@@ -137,6 +132,19 @@ export function translateService(name: string, raw: Obj, ctx: ServiceContext): O
   return orderSpec(spec);
 }
 
+/**
+ * The variables a command or healthcheck now expands in the container, which the container's
+ * environment must therefore provide (as secretRefs). One that always has a default
+ * (`${VAR:-x}`) and does not look secret is left to the shell, which applies the same default.
+ */
+function requiredShellVariables(vars: readonly VariableSegment[], ctx: ServiceContext): string[] {
+  const hasDefault = (v: VariableSegment): boolean => v.operator === ':-' || v.operator === '-';
+  const names = [...new Set(vars.map((v) => v.name))];
+  const optional = names.filter((n) => !looksSecret(n) && vars.every((v) => v.name !== n || hasDefault(v)));
+  for (const n of optional) ctx.note('command/healthcheck', `${n} is left to the container's shell, which applies compose's default; if the host set ${n} for compose, add it to env`);
+  return names.filter((n) => !optional.includes(n));
+}
+
 /** A field that cannot hold a variable reference: the default is used if compose had one. */
 function plain(value: string, key: string, ctx: ServiceContext): string {
   const vars = variablesIn(value);
@@ -149,12 +157,12 @@ function plain(value: string, key: string, ctx: ServiceContext): string {
 }
 
 function translateBuild(raw: Json, ctx: ServiceContext): Obj | undefined {
-  if (typeof raw === 'string') return { context: ctx.hostPath(plain(raw, 'build', ctx)) };
+  if (typeof raw === 'string') return { context: ctx.hostPath(plain(raw, 'build', ctx), 'build') };
   if (!isObj(raw)) {
     ctx.warn('build', 'expected a path or a mapping; not translated');
     return undefined;
   }
-  const build: Obj = { context: ctx.hostPath(plain(scalar(raw.context) ?? '.', 'build.context', ctx)) };
+  const build: Obj = { context: ctx.hostPath(plain(scalar(raw.context) ?? '.', 'build.context', ctx), 'build.context') };
   const dockerfile = scalar(raw.dockerfile);
   if (dockerfile !== undefined) build.dockerfile = plain(dockerfile, 'build.dockerfile', ctx);
   const args = keyValues(raw.args, 'build.args', ctx);
@@ -172,7 +180,7 @@ function translateBuild(raw: Json, ctx: ServiceContext): Obj | undefined {
  * variables it becomes a shell command line (`exec …`), so the shell in the container expands
  * them from its environment, where they arrive as secret references.
  */
-function translateCommand(raw: Json, key: string, ctx: ServiceContext, shellVariables: Set<string>): Json | undefined {
+function translateCommand(raw: Json, key: string, ctx: ServiceContext, shellVariables: VariableSegment[]): Json | undefined {
   let words: string[];
   if (typeof raw === 'string') {
     try {
@@ -194,7 +202,7 @@ function translateCommand(raw: Json, key: string, ctx: ServiceContext, shellVari
     ctx.warn(key, `interpolates ${names(vars)} from the host; an entrypoint is not run through a shell, so it is kept literally: rewrite it`);
     return words.map(literalText);
   }
-  for (const v of vars) shellVariables.add(v.name);
+  shellVariables.push(...vars);
   ctx.warn(
     key,
     `interpolates ${names(vars)} from the host, which manifests cannot do: it now runs as "/bin/sh -c 'exec …'" and the shell expands ` +
@@ -206,74 +214,9 @@ function translateCommand(raw: Json, key: string, ctx: ServiceContext, shellVari
 
 const names = (vars: readonly { name: string }[]): string => [...new Set(vars.map((v) => v.name))].join(', ');
 
-/** `environment` as a list of KEY=VALUE / KEY, or as a map. */
-function translateEnvironment(raw: Json | undefined, env: Record<string, EnvValue>, ctx: ServiceContext): void {
-  for (const [name, value] of Object.entries(keyValues(raw, 'environment', ctx))) {
-    if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(name)) {
-      ctx.warn(`environment.${name}`, 'not a valid environment variable name; not translated');
-      continue;
-    }
-    if (value === undefined) {
-      // `- KEY` with no value passes the host's KEY through: the agent's secrets/environment now provide it.
-      env[name] = { secretRef: name };
-      continue;
-    }
-    const segments = parseInterpolation(value);
-    const vars = segments.filter((s) => s.kind === 'variable');
-    if (vars.length === 0) {
-      env[name] = literalText(value);
-      continue;
-    }
-    const only = segments.length === 1 ? segments[0] : undefined;
-    if (only?.kind === 'variable' && (only.operator === undefined || only.operator === ':?' || only.operator === '?')) {
-      env[name] = { secretRef: only.name };
-      continue;
-    }
-    if (only?.kind === 'variable' && (only.operator === ':-' || only.operator === '-')) {
-      env[name] = { secretRef: only.name };
-      ctx.warn(`environment.${name}`, `default "${only.argument ?? ''}" of ${only.source} is not carried over: define ${only.name} in the secrets file`);
-      continue;
-    }
-    // A value must be one literal or one reference; the whole composed value becomes a secret of its own.
-    env[name] = { secretRef: name };
-    ctx.warn(
-      `environment.${name}`,
-      `"${value}" mixes text with ${names(vars as { name: string }[])}; it now reads secret ${name}: define ${name} in the secrets file as the full value`,
-    );
-  }
-}
-
-/** compose's list-of-`K=V` or mapping forms; a value of undefined means "K" with no value. */
-function keyValues(raw: Json | undefined, key: string, ctx: ServiceContext): Record<string, string | undefined> {
-  const out: Record<string, string | undefined> = {};
-  if (raw === undefined || raw === null) return out;
-  if (Array.isArray(raw)) {
-    for (const item of raw) {
-      const text = scalar(item);
-      if (text === undefined) {
-        ctx.warn(key, 'expected KEY=VALUE strings; an entry was not translated');
-        continue;
-      }
-      const eq = text.indexOf('=');
-      if (eq < 0) out[text] = undefined;
-      else out[text.slice(0, eq)] = text.slice(eq + 1);
-    }
-  } else if (isObj(raw)) {
-    for (const [k, v] of Object.entries(raw)) out[k] = v === null ? undefined : (scalar(v) ?? JSON.stringify(v));
-  } else {
-    ctx.warn(key, 'expected a list or a mapping; not translated');
-  }
-  return out;
-}
-
 function translatePorts(raw: Json | undefined, ctx: ServiceContext): string[] {
-  if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) {
-    ctx.warn('ports', 'expected a list; not translated');
-    return [];
-  }
   const out: string[] = [];
-  for (const item of raw) {
+  for (const item of listOf(raw, 'ports', ctx)) {
     let text: string | undefined;
     if (isObj(item)) {
       const target = scalar(item.target);
@@ -284,6 +227,7 @@ function translatePorts(raw: Json | undefined, ctx: ServiceContext): string[] {
       }
       const ip = scalar(item.host_ip);
       const proto = scalar(item.protocol);
+      warnUnknownKeys(item, ['target', 'published', 'host_ip', 'protocol'], (k) => ctx.warn(`ports.${k}`, `option of port ${target} not translated`));
       text = `${ip ? `${ip}:` : ''}${published}:${target}${proto && proto !== 'tcp' ? `/${proto}` : ''}`;
     } else {
       const s = scalar(item);
@@ -307,14 +251,37 @@ function translatePorts(raw: Json | undefined, ctx: ServiceContext): string[] {
   return out;
 }
 
-function translateVolumes(raw: Json | undefined, ctx: ServiceContext): string[] {
-  if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) {
-    ctx.warn('volumes', 'expected a list; not translated');
-    return [];
+/** compose's `expose`: container ports, TCP only in the agent; no ranges. */
+function translateExpose(raw: Json | undefined, ctx: ServiceContext): number[] {
+  const out: number[] = [];
+  for (const item of listOf(raw, 'expose', ctx)) {
+    const text = scalar(item) ?? JSON.stringify(item);
+    const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(text);
+    const port = m ? Number(m[1]) : 0;
+    if (!m || port < 1 || port > 65535) ctx.warn('expose', `"${text}" is not translated: the agent exposes single TCP ports (no ranges)`);
+    else if (m[2] === 'udp') ctx.warn('expose', `"${text}" is not translated: the agent exposes TCP ports only`);
+    else if (!out.includes(port)) out.push(port);
   }
+  return out;
+}
+
+/**
+ * A `*_FILE` variable (the convention of official images for secrets) that points at a path under
+ * /run/secrets which nothing mounts would make the application fail at start; say so now.
+ */
+function warnUnmountedSecretPaths(env: Record<string, EnvValue>, volumes: readonly string[], ctx: ServiceContext): void {
+  const targets = volumes.map((v) => parseVolumeMount(v)?.target).filter((t): t is string => t !== undefined);
+  for (const [name, value] of Object.entries(env)) {
+    if (typeof value !== 'string' || !value.startsWith('/run/secrets/')) continue;
+    if (!targets.some((t) => value === t || value.startsWith(`${t}/`))) {
+      ctx.warn(`environment.${name}`, `points at ${value}, which nothing mounts in the container: give the service that secret (secrets:)`);
+    }
+  }
+}
+
+function translateVolumes(raw: Json | undefined, ctx: ServiceContext): string[] {
   const out: string[] = [];
-  for (const item of raw) {
+  for (const item of listOf(raw, 'volumes', ctx)) {
     let source: string | undefined;
     let target: string | undefined;
     let readOnly = false;
@@ -353,7 +320,7 @@ function translateVolumes(raw: Json | undefined, ctx: ServiceContext): string[] 
       ctx.usedVolumes.add(source);
       source = ctx.volumes.get(source);
     } else {
-      source = ctx.hostPath(source);
+      source = ctx.hostPath(source, 'volumes');
     }
     const text = `${source}:${target}${readOnly ? ':ro' : ''}`;
     if (!parseVolumeMount(text)) {
@@ -394,11 +361,20 @@ function translateNetworks(raw: Json | undefined, ctx: ServiceContext): Json[] {
 
 function translateDependsOn(raw: Json | undefined, ctx: ServiceContext): Json[] {
   if (raw === undefined || raw === null) return [];
-  if (Array.isArray(raw)) return raw.map(scalar).filter((s): s is string => s !== undefined).map((s) => ctx.services.get(s));
-  if (!isObj(raw)) return [];
+  const entries: [string, Json][] = Array.isArray(raw)
+    ? raw.map(scalar).filter((s): s is string => s !== undefined).map((s) => [s, null])
+    : isObj(raw)
+      ? Object.entries(raw)
+      : [];
   const out: Json[] = [];
-  for (const [service, options] of Object.entries(raw)) {
+  for (const [service, options] of entries) {
+    const profiles = ctx.skipped.get(service);
+    if (profiles) {
+      ctx.warn(`depends_on.${service}`, `"${service}" is in profile ${profiles.join(', ')}, which was not selected, so it is not imported and the dependency is dropped (import with --profile ${profiles[0] ?? ''} to keep it)`);
+      continue;
+    }
     const condition = isObj(options) ? scalar(options.condition) : undefined;
+    if (isObj(options)) warnUnknownKeys(options, ['condition'], (k) => ctx.warn(`depends_on.${service}.${k}`, 'not translated'));
     const target = ctx.services.get(service);
     if (condition === 'service_healthy') out.push({ service: target, condition: 'healthy' });
     else {
@@ -411,7 +387,7 @@ function translateDependsOn(raw: Json | undefined, ctx: ServiceContext): Json[] 
   return out;
 }
 
-function translateHealthcheck(raw: Json, ctx: ServiceContext, shellVariables: Set<string>): Obj | undefined {
+function translateHealthcheck(raw: Json, ctx: ServiceContext, shellVariables: VariableSegment[]): Obj | undefined {
   if (!isObj(raw)) return undefined;
   if (raw.disable === true) {
     ctx.warn('healthcheck', "disable: true turns off the image's own HEALTHCHECK; not translated");
@@ -433,11 +409,11 @@ function translateHealthcheck(raw: Json, ctx: ServiceContext, shellVariables: Se
   }
   // A string runs through /bin/sh in both compose and the agent, so variables expand there.
   if (typeof command === 'string') {
-    for (const v of variablesIn(command)) shellVariables.add(v.name);
+    shellVariables.push(...variablesIn(command));
     command = literalText(command);
   } else if (Array.isArray(command) && command.some((w) => typeof w === 'string' && variablesIn(w).length > 0)) {
     const words = command.map((w) => String(w));
-    for (const v of words.flatMap(variablesIn)) shellVariables.add(v.name);
+    shellVariables.push(...words.flatMap(variablesIn));
     command = `exec ${words.map(toShellWord).join(' ')}`;
   } else if (Array.isArray(command)) {
     command = command.map((w) => literalText(String(w)));
@@ -456,7 +432,7 @@ function translateHealthcheck(raw: Json, ctx: ServiceContext, shellVariables: Se
   return hc;
 }
 
-/** Compose's default is "no": a service without `restart` is not restarted, so Never is written out. */
+/** Compose's default is "no": a service without `restart` is not restarted, so Never is written out (with a warning: nothing heals it). */
 function translateRestart(raw: Obj, ctx: ServiceContext): string {
   const restart = scalar(raw.restart);
   if (restart !== undefined) {
@@ -469,9 +445,18 @@ function translateRestart(raw: Obj, ctx: ServiceContext): string {
     ctx.warn('restart', `"${restart}" is not a restart policy; using Never`);
     return 'Never';
   }
-  const condition = isObj(raw.deploy) && isObj(raw.deploy.restart_policy) ? scalar(raw.deploy.restart_policy.condition) : undefined;
+  const policy = isObj(raw.deploy) && isObj(raw.deploy.restart_policy) ? raw.deploy.restart_policy : undefined;
+  // deploy.restart_policy's own default condition is "any".
+  const condition = policy ? (scalar(policy.condition) ?? 'any') : undefined;
   if (condition === 'any') return 'Always';
   if (condition === 'on-failure') return 'OnFailure';
+  if (condition === undefined) {
+    ctx.warn(
+      'restart',
+      'not set, and compose\'s default is "no": restartPolicy is Never, so the agent will not restart it when it exits or crashes. ' +
+        'For a long-running service write restart: unless-stopped (restartPolicy: Always)',
+    );
+  }
   return 'Never';
 }
 
@@ -547,8 +532,8 @@ function translateLogging(raw: Json | undefined, ctx: ServiceContext): Obj | und
 }
 
 const SPEC_ORDER = [
-  'image', 'build', 'pullPolicy', 'command', 'entrypoint', 'workingDir', 'user', 'env', 'ports', 'volumes', 'networks',
-  'dependsOn', 'healthcheck', 'restartPolicy', 'stopGracePeriod', 'resources', 'labels', 'logging',
+  'image', 'build', 'pullPolicy', 'command', 'entrypoint', 'workingDir', 'user', 'env', 'ports', 'expose', 'volumes', 'networks',
+  'dependsOn', 'healthcheck', 'restartPolicy', 'init', 'stopSignal', 'stopGracePeriod', 'resources', 'labels', 'logging',
 ];
 
 function orderSpec(spec: Obj): Obj {

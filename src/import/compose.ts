@@ -1,12 +1,16 @@
-import { basename, isAbsolute, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { Document, isScalar, isSeq, parseDocument, visit } from 'yaml';
-import { isObj, type Json, type ServiceContext, translateService } from './compose-service.js';
 import { API_VERSION } from '../manifests/load.js';
+import { isObj, warnUnknownKeys, type Json, type ServiceContext } from './compose-context.js';
+import { readFileSources } from './compose-file-sources.js';
+import { selectByProfile } from './compose-profiles.js';
+import { translateService } from './compose-service.js';
+import { manifestHostPath } from './host-paths.js';
 import { ResourceNames } from './resource-names.js';
 
-
 export interface ImportComposeOptions {
-  /** Folder of the compose file; its relative build contexts and bind mounts start there. Default: the working directory. */
+  /** Folder of the compose file; its relative build contexts, bind mounts and env files start there. Default: the working directory. */
   composeDir?: string;
   /** Folder the manifests will be written to; relative paths are rewritten to start there. Default: composeDir. */
   outputDir?: string;
@@ -14,22 +18,31 @@ export interface ImportComposeOptions {
   projectName?: string;
   /** The compose file's name, for the header of each manifest. */
   sourceName?: string;
+  /** Profiles to import services of, as `docker compose --profile`; `*` selects all. */
+  profiles?: readonly string[];
+  /** Reads a file named relative to composeDir (env_file); undefined when it cannot be read. Default: the file system. */
+  readFile?: (path: string) => string | undefined;
 }
 
 export interface ImportComposeResult {
   /** Relative file name → YAML text: one file per service, plus networks.yaml and volumes.yaml. */
   files: Map<string, string>;
-  /** Everything not translated exactly, each naming the service (or section) and key. */
+  /** Everything not translated exactly, each naming the service (or section) and key. Empty means a faithful translation. */
   warnings: string[];
+  /** Translated, but worth knowing: services left out by profile, defaults taken, values moved to secrets. */
+  notes: string[];
+  /** Every secretRef key the manifests use: what the secrets file must define. */
+  secretKeys: string[];
 }
 
-const TOP_LEVEL = new Set(['services', 'networks', 'volumes', 'name', 'version']);
+const TOP_LEVEL = ['services', 'networks', 'volumes', 'secrets', 'configs', 'name', 'version'];
 
 /**
- * Converts a docker-compose file into certitrack manifests (Service, Network and Volume). Values
- * interpolated from the host (`${VAR}`) become secret references, never inlined. The output is
- * meant to be read before it is applied: every approximation is in `warnings`, and a service's own
- * warnings are repeated as comments at the top of its file.
+ * Converts a docker-compose file into certitrack manifests (Service, Network and Volume) that
+ * behave as `docker compose up` would, or says where they cannot. Values interpolated from the
+ * host (`${VAR}`) and values that look secret become secret references, never inlined. The output
+ * is meant to be read before it is applied: every approximation is in `warnings`, and a service's
+ * own warnings and notes are repeated as comments at the top of its file.
  *
  * Throws only when the text is not a compose file at all (invalid YAML, no `services`).
  */
@@ -43,11 +56,17 @@ export function importCompose(composeYamlText: string, opts: ImportComposeOption
   const outputDir = resolve(opts.outputDir ?? composeDir);
   const sourceName = opts.sourceName ?? 'docker-compose.yml';
   const projectName = normalizeProject(opts.projectName ?? (typeof root.name === 'string' ? root.name : basename(composeDir)));
+  const readFile = opts.readFile ?? ((path: string) => readText(resolve(composeDir, path)));
   const warnings: string[] = [];
+  const notes: string[] = [];
 
-  for (const key of Object.keys(root)) {
-    if (key === 'version') warnings.push('version: not translated (obsolete in compose, and manifests have no equivalent)');
-    else if (!TOP_LEVEL.has(key)) warnings.push(`${key}: top-level section not translated`);
+  if (root.version !== undefined) warnings.push('version: not translated (obsolete in compose, and manifests have no equivalent)');
+  warnUnknownKeys(root, TOP_LEVEL, (key) => warnings.push(`${key}: top-level section not translated`));
+
+  const { active, skipped, unknown } = selectByProfile(root.services, opts.profiles ?? []);
+  for (const profile of unknown) warnings.push(`--profile ${profile}: no service is in this profile`);
+  for (const [name, profiles] of skipped) {
+    notes.push(`service "${name}": not imported: it is in profile ${profiles.join(', ')}, which docker compose up also leaves out (--profile ${profiles[0] ?? ''} imports it)`);
   }
 
   const renamed = (kind: string) => (original: string, name: string) => warnings.push(`${kind} "${original}" is named "${name}" in the manifests (names are lower-case letters, digits, "-" and "_")`);
@@ -57,44 +76,56 @@ export function importCompose(composeYamlText: string, opts: ImportComposeOption
   const declaredNetworks = isObj(root.networks) ? root.networks : {};
   const declaredVolumes = isObj(root.volumes) ? root.volumes : {};
   // Registered in file order first, so that every later reference maps to the same name.
-  for (const name of Object.keys(root.services)) services.get(name);
+  for (const name of active) services.get(name);
   for (const name of Object.keys(declaredNetworks)) networks.get(name);
   for (const name of Object.keys(declaredVolumes)) volumes.get(name);
-
-  // Inside the manifests folder a path stays relative (it travels with the folder, e.g. in git);
-  // anything outside is written absolute, as the agent requires (relative paths may not climb out).
-  const hostPath = (path: string): string => {
-    if (isAbsolute(path)) return path;
-    const full = resolve(composeDir, path);
-    const rel = relative(outputDir, full) || '.';
-    if (rel === '..' || rel.startsWith('../') || isAbsolute(rel)) return full;
-    return rel === '.' || rel.startsWith('./') ? rel : `./${rel}`;
-  };
+  const fileSources = readFileSources(root, (w) => warnings.push(w));
 
   const files = new Map<string, string>();
   const usedNetworks = new Set<string>();
   const usedVolumes = new Set<string>();
   const header = [`Imported from ${sourceName} by certitrack-agent import-compose; review before applying.`];
+  const secretKeys = new Set<string>();
 
-  for (const [original, raw] of Object.entries(root.services)) {
+  for (const original of active) {
+    const raw = root.services[original];
     const name = services.get(original);
     const own: string[] = [];
+    const ownNotes: string[] = [];
+    const warn = (key: string, message: string): void => {
+      own.push(`${key}: ${message}`);
+      warnings.push(`service "${original}": ${key}: ${message}`);
+    };
     const ctx: ServiceContext = {
       services,
       networks,
       volumes,
-      hostPath,
+      fileSources,
+      skipped,
+      hostPath: (path, key) => {
+        const host = manifestHostPath(path, composeDir, outputDir);
+        if (host.outside) {
+          warn(key, `${path} is outside the manifests folder, so it is written as this machine's path ${host.path}; move it into the manifests folder to keep the manifests portable`);
+        }
+        return host.path;
+      },
+      readFile,
       usedNetworks,
       usedVolumes,
-      warn: (key, message) => {
-        own.push(`${key}: ${message}`);
-        warnings.push(`service "${original}": ${key}: ${message}`);
+      warn,
+      note: (key, message) => {
+        ownNotes.push(`${key}: ${message}`);
+        notes.push(`service "${original}": ${key}: ${message}`);
       },
     };
     const spec = translateService(original, isObj(raw) ? raw : {}, ctx);
+    for (const value of Object.values(isObj(spec.env) ? spec.env : {})) if (isObj(value) && typeof value.secretRef === 'string') secretKeys.add(value.secretRef);
     const file = ['networks', 'volumes'].includes(name) ? `${name}-service.yaml` : `${name}.yaml`;
-    const notes = own.length > 0 ? ['', 'Not translated exactly:', ...own.map((w) => `- ${w}`)] : [];
-    files.set(file, toYaml([manifest('Service', name, spec)], [...header, ...notes]));
+    const comments = [
+      ...(own.length > 0 ? ['', 'Not translated exactly:', ...own.map((w) => `- ${w}`)] : []),
+      ...(ownNotes.length > 0 ? ['', 'Notes:', ...ownNotes.map((w) => `- ${w}`)] : []),
+    ];
+    files.set(file, toYaml([manifest('Service', name, spec)], [...header, ...comments]));
   }
 
   const networkDocs: Json[] = [];
@@ -106,9 +137,7 @@ export function importCompose(composeYamlText: string, opts: ImportComposeOption
     if (config.internal === true) spec.internal = true;
     if (config.driver !== undefined && config.driver !== 'bridge') warnings.push(`network "${original}": driver ${String(config.driver)} is not translated; using bridge`);
     if (config.external === true) warnings.push(`network "${original}": external is not translated; the agent creates and owns the network`);
-    for (const key of Object.keys(config)) {
-      if (!['driver', 'internal', 'external'].includes(key)) warnings.push(`network "${original}": ${key}: not translated`);
-    }
+    warnUnknownKeys(config, ['driver', 'internal', 'external'], (key) => warnings.push(`network "${original}": ${key}: not translated`));
     networkDocs.push(manifest('Network', networks.get(original), spec));
   }
   if (networkDocs.length > 0) files.set('networks.yaml', toYaml(networkDocs, header));
@@ -119,20 +148,39 @@ export function importCompose(composeYamlText: string, opts: ImportComposeOption
     const config = isObj(raw) ? raw : {};
     if (!(original in declaredVolumes)) warnings.push(`volume "${original}" is used but not declared; declared it`);
     if (config.driver !== undefined && config.driver !== 'local') warnings.push(`volume "${original}": driver ${String(config.driver)} is not translated; using local`);
-    const composeName = typeof config.name === 'string' ? config.name : config.external === true ? original : `${projectName}_${original}`;
+    warnUnknownKeys(config, ['driver', 'name', 'external'], (key) => warnings.push(`volume "${original}": ${key}: not translated`));
+    const external = externalVolumeName(original, config);
+    if (external !== undefined) {
+      notes.push(`volume "${original}": external, so the agent mounts Docker volume "${external}" by that name and never creates or removes it`);
+      volumeDocs.push(manifest('Volume', volumes.get(original), { external: true, name: external }));
+      continue;
+    }
+    const composeName = typeof config.name === 'string' ? config.name : `${projectName}_${original}`;
     // The one warning that protects data: without it the database comes up empty and looks lost.
     warnings.push(
       `volume "${original}": compose kept its data in Docker volume "${composeName}"; the agent creates a volume of its own, ` +
         'so copy the data into it before switching over (docs/install.md, "Moving from docker compose")',
     );
-    for (const key of Object.keys(config)) {
-      if (!['driver', 'name', 'external'].includes(key)) warnings.push(`volume "${original}": ${key}: not translated`);
-    }
     volumeDocs.push(manifest('Volume', volumes.get(original), { driver: 'local' }));
   }
   if (volumeDocs.length > 0) files.set('volumes.yaml', toYaml(volumeDocs, header));
 
-  return { files, warnings };
+  return { files, warnings, notes, secretKeys: [...secretKeys].sort() };
+}
+
+/** The real Docker name of an external volume: `name:`, the old `external: { name }`, else the key itself (compose does not prefix external volumes). */
+function externalVolumeName(original: string, config: Record<string, Json>): string | undefined {
+  if (config.external !== true && !isObj(config.external)) return undefined;
+  if (isObj(config.external) && typeof config.external.name === 'string') return config.external.name;
+  return typeof config.name === 'string' ? config.name : original;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 function manifest(kind: string, name: string, spec: Json): Json {
@@ -156,7 +204,7 @@ function toYaml(docs: Json[], comment: string[]): string {
           if (node.items.length === 1 && isScalar(only?.key) && only.key.value === 'secretRef') node.flow = true;
         },
         Pair(_, pair) {
-          if (isScalar(pair.key) && (pair.key.value === 'command' || pair.key.value === 'entrypoint') && isSeq(pair.value)) pair.value.flow = true;
+          if (isScalar(pair.key) && (pair.key.value === 'command' || pair.key.value === 'entrypoint' || pair.key.value === 'expose') && isSeq(pair.value)) pair.value.flow = true;
         },
       });
       return doc.toString({ lineWidth: 0 });

@@ -83,6 +83,18 @@ export async function startTestAgent(manifestsDir: string, instance: string, ove
   return { agent, logs, config, stateDir };
 }
 
+/** A volume made outside the agent (as compose or `docker volume create` would), with data written by `script` under /data. */
+export async function createVolumeWithData(name: string, script: string): Promise<void> {
+  await docker.createVolume({ Name: name });
+  const seed = await docker.createContainer({ Image: BUSYBOX, Cmd: ['sh', '-c', script], HostConfig: { Mounts: [{ Type: 'volume', Source: name, Target: '/data' }] } });
+  try {
+    await seed.start();
+    await seed.wait();
+  } finally {
+    await seed.remove({ force: true });
+  }
+}
+
 export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }

@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseInterpolation, splitCommandLine, toShellWord } from '../../src/import/compose-interpolation.js';
 import { composeSize } from '../../src/import/compose-service.js';
 import { importCompose } from '../../src/import/compose.js';
+import { looksSecret } from '../../src/import/secret-values.js';
 import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
 
@@ -42,7 +43,7 @@ const SEED_SECRETS = {
 describe('importing the seed docker-compose.yml', () => {
   const composeDir = join(tmp, 'seed', 'app');
   const outputDir = join(tmp, 'seed', 'app', 'manifests');
-  const { files, warnings } = importCompose(SEED, { composeDir, outputDir, projectName: 'certitrack' });
+  const { files, warnings, secretKeys } = importCompose(SEED, { composeDir, outputDir, projectName: 'certitrack' });
 
   it('writes one file per service plus networks and volumes', () => {
     expect([...files.keys()].sort()).toEqual(
@@ -92,7 +93,7 @@ describe('importing the seed docker-compose.yml', () => {
   it('maps build, ports, volumes, networks, dependsOn and restart', () => {
     expect(specOf(files, 'frontend.yaml')).toMatchObject({
       image: 'certitrack-frontend:latest',
-      // Outside the manifests folder, so written absolute (relative paths may not climb out of it).
+      // Outside the manifests folder, so written absolute (relative paths may not climb out of it), with a warning.
       build: { context: join(composeDir, 'frontend'), dockerfile: 'Dockerfile' },
       restartPolicy: 'Always',
       networks: ['certitrack-network'],
@@ -105,6 +106,14 @@ describe('importing the seed docker-compose.yml', () => {
       dependsOn: ['frontend', 'backend'],
     });
     expect(specOf(files, 'postgres.yaml')).toMatchObject({ ports: ['5432:5432'], volumes: expect.arrayContaining(['postgres_data:/var/lib/postgresql/data']) });
+    expect(warnings).toContainEqual(
+      `service "frontend": build.context: ./frontend is outside the manifests folder, so it is written as this machine's path ${join(composeDir, 'frontend')}; move it into the manifests folder to keep the manifests portable`,
+    );
+    expect(warnings).toContainEqual(expect.stringMatching(/^service "nginx": volumes: \.\/nginx\/nginx\.conf is outside the manifests folder/));
+  });
+
+  it('lists the secrets the secrets file must define', () => {
+    expect(secretKeys).toEqual(Object.keys(SEED_SECRETS).sort());
   });
 
   it('warns about what it dropped or kept but considers dangerous', () => {
@@ -115,7 +124,8 @@ describe('importing the seed docker-compose.yml', () => {
     expect(warnings).toContainEqual(expect.stringMatching(/^service "postgres": ports: "5432:5432" publishes PostgreSQL on every interface.*127\.0\.0\.1:5432:5432/));
     expect(warnings).toContainEqual(expect.stringMatching(/^service "redis": ports: "6379:6379" publishes Redis on every interface/));
     expect(warnings).toContainEqual(expect.stringMatching(/^volume "postgres_data": compose kept its data in Docker volume "certitrack_postgres_data"/));
-    expect(warnings.filter((w) => w.startsWith('service "nginx"'))).toHaveLength(1);
+    // container_name and the three bind mounts outside the manifests folder.
+    expect(warnings.filter((w) => w.startsWith('service "nginx"'))).toHaveLength(4);
     // The service's own warnings head its file, where a reviewer sees them.
     expect(files.get('postgres.yaml')).toMatch(/^# - ports: "5432:5432" publishes PostgreSQL/m);
   });
@@ -161,6 +171,7 @@ services:
       - target: 8080
         published: 8080
         host_ip: 127.0.0.1
+        mode: host
       - "9000-9010:9000-9010"
     volumes:
       - type: bind
@@ -177,6 +188,7 @@ services:
         condition: service_healthy
       queue:
         condition: service_started
+        restart: true
     healthcheck:
       test: ["CMD", "wget", "-q", "-O-", "http://localhost:8080/health"]
       interval: 30s
@@ -218,7 +230,7 @@ networks:
 x-common: &common
   restart: always
 `;
-  const { files, warnings } = importCompose(compose, { composeDir: join(tmp, 'shop'), outputDir: join(tmp, 'shop') });
+  const { files, warnings, notes } = importCompose(compose, { composeDir: join(tmp, 'shop'), outputDir: join(tmp, 'shop') });
   const web = specOf(files, 'web-app.yaml');
 
   it('sanitizes names and keeps every reference consistent', () => {
@@ -231,14 +243,14 @@ x-common: &common
     expect(web.env).toEqual({
       PLAIN: 'value with $dollar',
       DATABASE_URL: { secretRef: 'DATABASE_URL' },
-      WITH_DEFAULT: { secretRef: 'LOG_LEVEL' },
+      WITH_DEFAULT: 'info',
       REQUIRED: { secretRef: 'API_KEY' },
       PASSTHROUGH: { secretRef: 'PASSTHROUGH' },
       NUMBER: '3',
     });
     expect(warnings).toContainEqual(expect.stringMatching(/^service "Web.App": environment.DATABASE_URL: .*mixes text with DB_PASSWORD.*define DATABASE_URL in the secrets file/));
-    expect(warnings).toContainEqual(expect.stringMatching(/^service "Web.App": environment.WITH_DEFAULT: default "info" .* define LOG_LEVEL/));
-    expect(warnings).toContainEqual('service "Web.App": env_file: not translated');
+    expect(notes).toContainEqual(expect.stringMatching(/^service "Web.App": environment.WITH_DEFAULT: reads compose's default "info" of \$\{LOG_LEVEL\}/));
+    expect(warnings).toContainEqual(expect.stringMatching(/^service "Web.App": env_file: .env cannot be read/));
   });
 
   it('maps ports, mounts, networks, dependencies, healthcheck, limits, logging and the rest', () => {
@@ -260,7 +272,9 @@ x-common: &common
     });
     const db = specOf(files, 'db.yaml');
     expect(db.healthcheck).toEqual({ command: 'pg_isready -U ${DB_USER:-app}' });
-    expect(db.env).toEqual({ DB_USER: { secretRef: 'DB_USER' } });
+    // The shell in the container applies the default, as compose did: DB_USER is not required.
+    expect(db.env).toBeUndefined();
+    expect(notes).toContainEqual(expect.stringMatching(/^service "db": command\/healthcheck: DB_USER is left to the container's shell, which applies compose's default/));
     const queue = specOf(files, 'queue.yaml');
     expect(queue).toMatchObject({ image: 'redis:7', entrypoint: ['redis-server', '--port', '6380'], restartPolicy: 'Never', networks: ['default'] });
     expect(docsOf(files.get('networks.yaml')).map((d) => [d.metadata.name, d.spec])).toEqual([
@@ -279,6 +293,8 @@ x-common: &common
       'service "Web.App": healthcheck.start_interval: not translated',
       'service "Web.App": logging.options.compress: not translated',
       'x-common: top-level section not translated',
+      'service "Web.App": ports.mode: option of port 8080 not translated',
+      'service "Web.App": depends_on.queue.restart: not translated',
     ];
     for (const w of expected) expect(warnings).toContainEqual(w);
     expect(warnings).toContainEqual(expect.stringMatching(/^service "Web.App": ports: "9000-9010:9000-9010" is not translated/));
@@ -293,13 +309,388 @@ x-common: &common
     mkdirSync(join(tmp, 'shop', 'web'), { recursive: true });
     // Relative bind mounts inside the manifests folder must exist when it is loaded.
     mkdirSync(join(tmp, 'shop', 'static'), { recursive: true });
-    const result = await validate(files, join(tmp, 'shop'), { DATABASE_URL: 'x', LOG_LEVEL: 'x', API_KEY: 'x', PASSTHROUGH: 'x', DB_USER: 'x' });
+    const result = await validate(files, join(tmp, 'shop'), { DATABASE_URL: 'x', API_KEY: 'x', PASSTHROUGH: 'x' });
     expect(result.ok ? [] : result.errors).toEqual([]);
   });
 
   it('rejects what is not a compose file', () => {
     expect(() => importCompose('services: [a, b]\n')).toThrow(/no services mapping/);
     expect(() => importCompose('services:\n  a: {\n')).toThrow(/not valid YAML/);
+  });
+});
+
+interface Case {
+  /** Files to create beside the compose file first (relative path → content). */
+  given?: Record<string, string>;
+  /** Where the manifests go, relative to the compose file's folder. */
+  out?: string;
+  profiles?: string[];
+  /** Values for the secrets file the loader checks secretRefs against. */
+  secrets?: Record<string, string>;
+}
+
+/**
+ * Imports `compose` from a fresh folder, writes the manifests where the CLI would and loads them
+ * with the agent's own loader: every case must produce manifests that validate.
+ */
+async function importCase(name: string, compose: string, c: Case = {}) {
+  const composeDir = join(tmp, 'cases', name);
+  const outputDir = join(composeDir, c.out ?? 'manifests');
+  for (const [file, text] of Object.entries(c.given ?? {})) {
+    mkdirSync(dirname(join(composeDir, file)), { recursive: true });
+    writeFileSync(join(composeDir, file), text);
+  }
+  const result = importCompose(compose, { composeDir, outputDir, projectName: name, ...(c.profiles ? { profiles: c.profiles } : {}) });
+  const loaded = await validate(result.files, outputDir, c.secrets ?? {});
+  expect(loaded.ok ? [] : loaded.errors.map((e) => `${e.file}:${e.line}: ${e.path}: ${e.message}`)).toEqual([]);
+  const names = (kind: 'Service' | 'Volume') => (loaded.ok ? loaded.state.list(kind).map((r) => r.name).sort() : []);
+  return { ...result, composeDir, outputDir, loaded, names, spec: (file: string) => specOf(result.files, file) };
+}
+
+describe('profiles', () => {
+  const compose = `
+services:
+  web:
+    image: busybox
+    restart: always
+    depends_on: [adminer]
+  adminer:
+    image: busybox
+    restart: always
+    profiles: [debug]
+  backfill:
+    image: busybox
+    restart: always
+    profiles: [jobs, nightly]
+`;
+
+  it('leaves out services of profiles that were not selected, as docker compose up does', async () => {
+    const r = await importCase('profiles-none', compose);
+    expect(r.names('Service')).toEqual(['web']);
+    expect([...r.files.keys()].sort()).toEqual(['networks.yaml', 'web.yaml']);
+    expect(r.notes).toContainEqual('service "adminer": not imported: it is in profile debug, which docker compose up also leaves out (--profile debug imports it)');
+    expect(r.notes).toContainEqual(expect.stringMatching(/^service "backfill": not imported: it is in profile jobs, nightly/));
+    // The dependency on a left-out service cannot be kept: said, and dropped, so the manifests validate.
+    expect(r.spec('web.yaml').dependsOn).toBeUndefined();
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^service "web": depends_on.adminer: "adminer" is in profile debug, which was not selected/));
+  });
+
+  it('imports the services of each --profile given, and of every profile with *', async () => {
+    const debug = await importCase('profiles-debug', compose, { profiles: ['debug'] });
+    expect(debug.names('Service')).toEqual(['adminer', 'web']);
+    expect(debug.spec('web.yaml').dependsOn).toEqual(['adminer']);
+    expect(debug.warnings).toEqual([]);
+    const two = await importCase('profiles-two', compose, { profiles: ['debug', 'nightly'] });
+    expect(two.names('Service')).toEqual(['adminer', 'backfill', 'web']);
+    const typo = await importCase('profiles-typo', compose, { profiles: ['debgu'] });
+    expect(typo.names('Service')).toEqual(['web']);
+    expect(typo.warnings).toContainEqual('--profile debgu: no service is in this profile');
+    const all = await importCase('profiles-all', compose, { profiles: ['*'] });
+    expect(all.names('Service')).toEqual(['adminer', 'backfill', 'web']);
+    expect(all.notes).toEqual([]);
+  });
+});
+
+describe('env_file', () => {
+  const compose = `
+services:
+  api:
+    image: busybox
+    restart: always
+    env_file:
+      - ./common.env
+      - path: ./api.env
+      - path: ./local.env
+        required: false
+    environment:
+      LOG_LEVEL: debug
+  worker:
+    image: busybox
+    restart: always
+    env_file: ./missing.env
+`;
+  const given = {
+    'common.env': '# shared\nLOG_LEVEL=info\nREGION=eu\nDB_HOST=db\nDB_PASSWORD=hunter2\n',
+    'api.env': 'REGION="us"\nAPI_TOKEN=abc123\nDATABASE_URL=postgres://app:hunter2@db/app\nGREETING=\'hello world\'\nPOSTGRES_PASSWORD_FILE=/run/secrets/db\n',
+  };
+
+  it("merges the files in order, environment last, and moves secret-looking values into secretRefs", async () => {
+    const r = await importCase('env-file', compose, { given, secrets: { DB_PASSWORD: 'x', API_TOKEN: 'x', DATABASE_URL: 'x' } });
+    expect(r.spec('api.yaml').env).toEqual({
+      LOG_LEVEL: 'debug', // environment wins over both files
+      REGION: 'us', // the later file wins
+      DB_HOST: 'db',
+      DB_PASSWORD: { secretRef: 'DB_PASSWORD' },
+      API_TOKEN: { secretRef: 'API_TOKEN' },
+      DATABASE_URL: { secretRef: 'DATABASE_URL' }, // a password inside a URL
+      GREETING: 'hello world',
+      POSTGRES_PASSWORD_FILE: '/run/secrets/db', // a path, not a secret
+    });
+    expect(r.secretKeys).toEqual(['API_TOKEN', 'DATABASE_URL', 'DB_PASSWORD']);
+    for (const text of r.files.values()) expect(text).not.toContain('hunter2');
+    expect(r.notes).toContainEqual('service "api": env_file: ./common.env: DB_PASSWORD looks secret and became secretRefs: move its value from ./common.env into the secrets file');
+    expect(r.notes).toContainEqual(expect.stringMatching(/^service "api": env_file: \.\/api\.env: API_TOKEN, DATABASE_URL look secret/));
+    expect(r.notes).toContainEqual(expect.stringMatching(/^service "api": env_file: \.\/local\.env does not exist and is optional/));
+    // A required env file that is missing: compose would not start the service.
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^service "worker": env_file: \.\/missing\.env cannot be read/));
+    // The /run/secrets path that nothing mounts is a broken translation, and said so.
+    expect(r.warnings).toContainEqual(expect.stringMatching(/^service "api": environment.POSTGRES_PASSWORD_FILE: points at \/run\/secrets\/db, which nothing mounts/));
+  });
+
+  it('fails to load without the secrets, so no value was silently dropped', async () => {
+    const composeDir = join(tmp, 'cases', 'env-file');
+    const { files } = importCompose(compose, { composeDir, outputDir: join(composeDir, 'manifests') });
+    const result = await validate(files, join(composeDir, 'manifests-without-secrets'), {});
+    expect(result.ok ? [] : result.errors.map((e) => e.message)).toEqual(
+      expect.arrayContaining(['secret API_TOKEN is not defined in the secrets file or the agent\'s environment']),
+    );
+  });
+});
+
+describe('secrets and configs', () => {
+  const compose = `
+services:
+  db:
+    image: postgres:15
+    restart: always
+    environment:
+      POSTGRES_PASSWORD_FILE: /run/secrets/db_password
+      API_KEY_FILE: /run/secrets/api_key
+    secrets:
+      - db_password
+      - source: tls_key
+        target: server.key
+        mode: 0400
+      - api_key
+      - swarm_only
+    configs:
+      - pg_conf
+      - source: pg_hba
+        target: /etc/postgresql/pg_hba.conf
+      - inline
+  other:
+    image: busybox
+    restart: always
+    secrets: [undeclared, outside]
+secrets:
+  db_password:
+    file: ./manifests/secrets/db_password.txt
+  tls_key:
+    file: ./manifests/secrets/tls.key
+  api_key:
+    environment: API_KEY
+  swarm_only:
+    external: true
+  outside:
+    file: ./elsewhere/secret.txt
+configs:
+  pg_conf:
+    file: ./manifests/postgresql.conf
+  pg_hba:
+    file: ./manifests/pg_hba.conf
+    labels: { a: b }
+  inline:
+    content: "x = 1"
+`;
+  const given = {
+    'manifests/secrets/db_password.txt': 's3cret\n',
+    'manifests/secrets/tls.key': 'key\n',
+    'manifests/postgresql.conf': 'listen_addresses = *\n',
+    'manifests/pg_hba.conf': 'local all all trust\n',
+    'elsewhere/secret.txt': 'far\n',
+  };
+
+  it('mounts file-based ones read-only where compose puts them, so *_FILE variables keep working', async () => {
+    const r = await importCase('files', compose, { given, secrets: { API_KEY: 'x' } });
+    const db = r.spec('db.yaml');
+    expect(db.volumes).toEqual([
+      './secrets/db_password.txt:/run/secrets/db_password:ro',
+      './secrets/tls.key:/run/secrets/server.key:ro',
+      './postgresql.conf:/pg_conf:ro',
+      './pg_hba.conf:/etc/postgresql/pg_hba.conf:ro',
+    ]);
+    expect(db.env).toEqual({ POSTGRES_PASSWORD_FILE: '/run/secrets/db_password', API_KEY: { secretRef: 'API_KEY' } });
+    const other = r.spec('other.yaml');
+    expect(other.volumes).toEqual([`${join(r.composeDir, 'elsewhere/secret.txt')}:/run/secrets/outside:ro`]);
+  });
+
+  it('says what it cannot translate: external, environment-sourced, inline and undeclared ones, and file modes', async () => {
+    const r = await importCase('files-warnings', compose, { given, secrets: { API_KEY: 'x' } });
+    expect(r.warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^service "db": secrets.api_key: comes from host variable API_KEY, which the agent cannot write to \/run\/secrets\/api_key: API_KEY_FILE became API_KEY = \{ secretRef: API_KEY \}/),
+        expect.stringMatching(/^service "db": secrets.swarm_only: secret "swarm_only" is external .*not translated$/),
+        expect.stringMatching(/^service "db": secrets.tls_key.mode: not translated: the file is bind-mounted with its owner and mode on the host$/),
+        expect.stringMatching(/^service "db": configs.inline: config "inline" has inline content: .*; not translated$/),
+        'service "other": secrets.undeclared: secret "undeclared" is not declared at the top level; not translated',
+        expect.stringMatching(/^service "other": secrets.outside: \.\/elsewhere\/secret\.txt is outside the manifests folder/),
+        'config "pg_hba": labels: not translated',
+      ]),
+    );
+  });
+});
+
+describe('interpolation defaults', () => {
+  const compose = `
+services:
+  app:
+    image: busybox
+    restart: always
+    environment:
+      LOG_LEVEL: \${LOG_LEVEL:-info}
+      WORKERS: \${WORKERS-4}
+      EMPTY_DEFAULT: \${OPTIONAL:-}
+      DB_PASSWORD: \${DB_PASSWORD:-devpassword}
+      DB_URL: \${DB_URL:-postgres://app:devpassword@db/app}
+      REQUIRED: \${API_HOST:?set API_HOST}
+      REQUIRED_UNSET_ONLY: \${API_PORT?}
+      NESTED: \${A:-\${B}}
+      CACHE_URL: redis://:hunter2@\${REDIS_HOST}:6379
+`;
+
+  it('keeps a literal default, references secret-looking ones without copying the default, and keeps required ones required', async () => {
+    const r = await importCase('defaults', compose, { secrets: { DB_PASSWORD: 'x', DB_URL: 'x', API_HOST: 'x', API_PORT: 'x', A: 'x', CACHE_URL: 'x' } });
+    expect(r.spec('app.yaml').env).toEqual({
+      LOG_LEVEL: 'info',
+      WORKERS: '4',
+      EMPTY_DEFAULT: '',
+      DB_PASSWORD: { secretRef: 'DB_PASSWORD' },
+      DB_URL: { secretRef: 'DB_URL' },
+      REQUIRED: { secretRef: 'API_HOST' },
+      REQUIRED_UNSET_ONLY: { secretRef: 'API_PORT' },
+      NESTED: { secretRef: 'A' },
+      CACHE_URL: { secretRef: 'CACHE_URL' },
+    });
+    for (const text of [...r.files.values(), ...r.warnings, ...r.notes]) expect(text).not.toMatch(/devpassword|hunter2/);
+    expect(r.notes).toContainEqual(expect.stringMatching(/^service "app": environment.DB_PASSWORD: DB_PASSWORD looks secret, so its compose default was not copied/));
+    expect(r.notes).toContainEqual(expect.stringMatching(/^service "app": environment.WORKERS: reads compose's default "4"/));
+    expect(r.warnings).toEqual([
+      expect.stringMatching(/^service "app": environment.NESTED: the default of \$\{A:-\$\{B\}\} is itself interpolated/),
+      'service "app": environment.CACHE_URL: the value mixes text with REDIS_HOST; it now reads secret CACHE_URL: define CACHE_URL in the secrets file as the full value',
+    ]);
+    expect(r.secretKeys).toEqual(['A', 'API_HOST', 'API_PORT', 'CACHE_URL', 'DB_PASSWORD', 'DB_URL']);
+  });
+});
+
+describe('external volumes', () => {
+  const compose = `
+services:
+  db:
+    image: busybox
+    restart: always
+    volumes: [pgdata:/var/lib/postgresql/data, legacy:/legacy, Shared.Data:/shared, own:/own]
+volumes:
+  pgdata:
+    external: true
+    name: prod_pgdata
+  legacy:
+    external: { name: old-volume }
+  Shared.Data:
+    external: true
+  own: {}
+`;
+
+  it("keep their real Docker names and are never the agent's own", async () => {
+    const r = await importCase('external', compose);
+    expect(docsOf(r.files.get('volumes.yaml')).map((d) => [d.metadata.name, d.spec])).toEqual([
+      ['pgdata', { external: true, name: 'prod_pgdata' }],
+      ['legacy', { external: true, name: 'old-volume' }],
+      ['shared-data', { external: true, name: 'Shared.Data' }],
+      ['own', { driver: 'local' }],
+    ]);
+    expect(r.loaded.ok && r.loaded.state.get('Volume', 'pgdata')?.spec).toMatchObject({ external: true, name: 'prod_pgdata' });
+    expect(r.notes).toContainEqual('volume "pgdata": external, so the agent mounts Docker volume "prod_pgdata" by that name and never creates or removes it');
+    // Only the agent's own volume needs its data copied.
+    expect(r.warnings.filter((w) => w.includes('copy the data'))).toEqual([expect.stringMatching(/^volume "own": compose kept its data in Docker volume "external_own"/)]);
+  });
+
+  it('a Volume name without external: true is rejected by the loader', async () => {
+    const dir = join(tmp, 'cases', 'volume-name-only');
+    const result = await validate(new Map([['v.yaml', 'apiVersion: certitrack.io/v1\nkind: Volume\nmetadata: { name: v }\nspec: { name: real }\n']]), dir, {});
+    expect(result.ok ? [] : result.errors.map((e) => `${e.path}: ${e.message}`)).toEqual(['spec.name: name is only for external volumes (external: true)']);
+  });
+});
+
+describe('restart', () => {
+  it("maps a missing restart to compose's default Never, warning that nothing will heal the service", async () => {
+    const r = await importCase(
+      'restart',
+      `
+services:
+  missing: { image: busybox }
+  explicit-no: { image: busybox, restart: "no" }
+  swarm: { image: busybox, deploy: { restart_policy: { max_attempts: 3 } } }
+`,
+    );
+    expect([r.spec('missing.yaml').restartPolicy, r.spec('explicit-no.yaml').restartPolicy, r.spec('swarm.yaml').restartPolicy]).toEqual(['Never', 'Never', 'Always']);
+    expect(r.warnings.filter((w) => w.includes('restart: not set'))).toEqual([
+      'service "missing": restart: not set, and compose\'s default is "no": restartPolicy is Never, so the agent will not restart it when it exits or crashes. For a long-running service write restart: unless-stopped (restartPolicy: Always)',
+    ]);
+  });
+});
+
+describe('paths', () => {
+  const compose = `
+services:
+  web:
+    build: ./manifests/web
+    image: web:1
+    restart: always
+    volumes:
+      - ./manifests/static:/srv/static:ro
+      - ./data:/data
+      - /var/log/host:/host-logs:ro
+`;
+
+  it('stay relative to the manifests folder; outside it they are absolute, with a warning; absolute ones stay as written', async () => {
+    const r = await importCase('paths', compose, { given: { 'manifests/web/Dockerfile': 'FROM scratch\n', 'manifests/static/index.html': 'hi\n' } });
+    expect(r.spec('web.yaml')).toMatchObject({
+      build: { context: './web' },
+      volumes: ['./static:/srv/static:ro', `${join(r.composeDir, 'data')}:/data`, '/var/log/host:/host-logs:ro'],
+    });
+    expect(r.warnings).toEqual([expect.stringMatching(/^service "web": volumes: \.\/data is outside the manifests folder, so it is written as this machine's path /)]);
+    for (const text of r.files.values()) expect(text.replaceAll(join(r.composeDir, 'data'), '')).not.toContain(tmp);
+  });
+
+  it('a fully translatable compose file has no warnings at all (exit 0)', async () => {
+    const r = await importCase('clean', `
+services:
+  web:
+    image: busybox
+    restart: unless-stopped
+    init: true
+    stop_signal: SIGQUIT
+    expose: ["8080", "9000/tcp", 3000]
+    networks: [front]
+networks:
+  front: {}
+`);
+    expect(r.warnings).toEqual([]);
+    expect(r.spec('web.yaml')).toMatchObject({ init: true, stopSignal: 'SIGQUIT', expose: [8080, 9000, 3000], restartPolicy: 'Always' });
+    expect(r.files.get('web.yaml')).toContain('expose: [ 8080, 9000, 3000 ]');
+  });
+});
+
+describe('init, stop_signal and expose', () => {
+  it('warns about what the agent cannot expose or signal', async () => {
+    const r = await importCase('expose', `
+services:
+  dns:
+    image: busybox
+    restart: always
+    init: false
+    stop_signal: graceful
+    expose: ["53/udp", "7000-7005", "8080"]
+`);
+    const dns = r.spec('dns.yaml');
+    expect(dns.expose).toEqual([8080]);
+    expect(dns.init).toBeUndefined();
+    expect(dns.stopSignal).toBeUndefined();
+    expect(r.warnings).toEqual([
+      'service "dns": expose: "53/udp" is not translated: the agent exposes TCP ports only',
+      'service "dns": expose: "7000-7005" is not translated: the agent exposes single TCP ports (no ranges)',
+      'service "dns": stop_signal: "graceful" is not a signal name such as SIGQUIT; not translated',
+    ]);
   });
 });
 
@@ -324,6 +715,17 @@ describe('compose interpolation helpers', () => {
     expect(toShellWord('pre-${X}-"q"')).toBe('"pre-${X}-\\"q\\""');
   });
 
+  it('judges secrets by name and value, erring on the side of a secret', () => {
+    const secret = ['DB_PASSWORD', 'MYSQL_ROOT_PASSWORD', 'API_KEY', 'SECRET_KEY_BASE', 'GITHUB_TOKEN', 'SMTP_PASS', 'SENTRY_DSN', 'aws_secret_access_key', 'PRIVATE_KEY'];
+    const plain = ['KEYCLOAK_URL', 'PASSENGER_COUNT', 'POSTGRES_PASSWORD_FILE', 'DB_HOST', 'LOG_LEVEL', 'MONKEY'];
+    expect(secret.filter((n) => !looksSecret(n))).toEqual([]);
+    expect(plain.filter((n) => looksSecret(n))).toEqual([]);
+    expect(looksSecret('DATABASE_URL', 'postgres://app:hunter2@db/app')).toBe(true);
+    expect(looksSecret('CACHE', 'redis://:hunter2@cache:6379')).toBe(true);
+    expect(looksSecret('CERT', '-----BEGIN PRIVATE KEY-----')).toBe(true);
+    expect(looksSecret('HOMEPAGE', 'https://example.com/a:b@c')).toBe(false);
+  });
+
   it('writes compose sizes with explicit binary units', () => {
     expect(composeSize('512M')).toBe('512Mi');
     expect(composeSize('1g')).toBe('1Gi');
@@ -332,8 +734,9 @@ describe('compose interpolation helpers', () => {
     expect(composeSize('lots')).toBeUndefined();
   });
 
-  it('round-trips through YAML as the loader reads it', () => {
-    const { files } = importCompose('services:\n  a:\n    image: busybox\n    command: echo yes no on off 80:80\n');
-    expect(parse(files.get('a.yaml') ?? '').spec.command).toEqual(['echo', 'yes', 'no', 'on', 'off', '80:80']);
+  it('round-trips through YAML as the loader reads it', async () => {
+    const r = await importCase('round-trip', 'services:\n  a:\n    image: busybox\n    restart: always\n    command: echo yes no on off 80:80\n');
+    expect(parse(r.files.get('a.yaml') ?? '').spec.command).toEqual(['echo', 'yes', 'no', 'on', 'off', '80:80']);
+    expect(r.loaded.ok && r.loaded.state.get('Service', 'a')?.spec.command).toEqual(['echo', 'yes', 'no', 'on', 'off', '80:80']);
   });
 });

@@ -10,6 +10,8 @@ export interface VolumeInfo {
 export interface VolumeClient {
   list(labels: Record<string, string>): Promise<VolumeInfo[]>;
   create(name: string, labels: Record<string, string>): Promise<void>;
+  /** Whether a volume of exactly this name exists, whoever made it (external volumes carry no labels). */
+  exists(name: string): Promise<boolean>;
 }
 
 export class DockerodeVolumeClient implements VolumeClient {
@@ -24,5 +26,9 @@ export class DockerodeVolumeClient implements VolumeClient {
 
   async create(name: string, labels: Record<string, string>): Promise<void> {
     await dockerCall(`create volume ${name}`, () => this.docker.createVolume({ Name: name, Labels: labels }));
+  }
+
+  exists(name: string): Promise<boolean> {
+    return dockerCall(`inspect volume ${name}`, async () => !!(await this.docker.getVolume(name).inspect()), { ok: [404], fallback: false });
   }
 }

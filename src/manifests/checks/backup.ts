@@ -13,8 +13,11 @@ export function checkBackups(ctx: CheckContext): void {
         if (pw && typeof pw === 'object' && 'secretRef' in pw && ctx.secrets.get(pw.secretRef) === undefined)
           ctx.report(b, ['spec', 'sources', i, 'postgres', 'password'], `secret ${pw.secretRef} is not defined in the secrets file or the agent's environment`);
       }
-      if ('volume' in s && !ctx.state.get('Volume', s.volume.name))
-        ctx.report(b, ['spec', 'sources', i, 'volume', 'name'], `volume "${s.volume.name}" is not declared`);
+      const vol = 'volume' in s ? ctx.state.get('Volume', s.volume.name) : undefined;
+      if ('volume' in s && !vol) ctx.report(b, ['spec', 'sources', i, 'volume', 'name'], `volume "${s.volume.name}" is not declared`);
+      // The backup helper mounts volumes by the agent's own names only.
+      if ('volume' in s && vol?.spec.external)
+        ctx.report(b, ['spec', 'sources', i, 'volume', 'name'], `volume "${s.volume.name}" is external; Backup volume sources take only volumes the agent owns`);
     });
   }
 }

@@ -24,7 +24,10 @@ export function checkSchedules(ctx: CheckContext): void {
       if (!ctx.state.get('Network', n)) ctx.report(s, ['spec', 'run', 'networks', i], `network "${n}" is not declared`);
     });
     run.volumes.forEach((v, i) => {
-      if (v.type === 'volume' && !ctx.state.get('Volume', v.source)) ctx.report(s, ['spec', 'run', 'volumes', i], `volume "${v.source}" is not declared`);
+      const vol = v.type === 'volume' ? ctx.state.get('Volume', v.source) : undefined;
+      if (v.type === 'volume' && !vol) ctx.report(s, ['spec', 'run', 'volumes', i], `volume "${v.source}" is not declared`);
+      // One-off job containers mount volumes by the agent's own names only.
+      if (vol?.spec.external) ctx.report(s, ['spec', 'run', 'volumes', i], `volume "${v.source}" is external; only Services can mount external volumes`);
     });
   }
 }

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { byteSize, stringMap } from './common.js';
 
+/** Docker's rule for volume names ([a-zA-Z0-9][a-zA-Z0-9_.-]+). */
+export const dockerVolumeName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/, 'expected a Docker volume name: letters, digits, "_", "." or "-", starting with a letter or digit');
+
 /** Named volumes are created when declared and never deleted by the agent: data is not its to drop. */
 export const volumeSpec = z
   .strictObject({
@@ -8,7 +13,15 @@ export const volumeSpec = z
     labels: stringMap.default({}),
     /** The capacity to ask for where a volume has one (a Kubernetes PersistentVolumeClaim on export); Docker's local driver ignores it. */
     size: byteSize.optional(),
+    /**
+     * A volume made outside the agent (compose's `external: true`): mounted by its real Docker name,
+     * never created, labelled or removed by the agent, only checked to exist.
+     */
+    external: z.boolean().optional(),
+    /** The external volume's real Docker name; default: metadata.name. Only with external: true. */
+    name: dockerVolumeName.optional(),
   })
+  .refine((v) => v.name === undefined || v.external === true, { message: 'name is only for external volumes (external: true)', path: ['name'] })
   .default({ driver: 'local', labels: {} });
 
 export type VolumeSpec = z.output<typeof volumeSpec>;

@@ -17,6 +17,8 @@ export interface ContainerFacts {
   imageId: string | undefined;
   /** HMAC (hex) of each secret-valued env var's resolved value, by variable name. */
   secretDigests: Readonly<Record<string, string>>;
+  /** The Docker name each mounted Volume is mounted by, when not the agent's own (external volumes). */
+  volumeNames?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -67,7 +69,7 @@ export function desiredContainer(svc: Resource<ServiceSpec>, own: Ownership, fac
 
   const mounts = spec.volumes.map((v) => ({
     Type: v.type,
-    Source: v.type === 'volume' ? own.dockerName(v.source) : isAbsolute(v.source) ? v.source : resolve(svc.source.dir, v.source),
+    Source: v.type === 'volume' ? (facts.volumeNames?.[v.source] ?? own.dockerName(v.source)) : isAbsolute(v.source) ? v.source : resolve(svc.source.dir, v.source),
     Target: v.target,
     ReadOnly: v.readOnly,
   }));

@@ -2,12 +2,14 @@ import { createHmac } from 'node:crypto';
 import { resolve } from 'node:path';
 import { hashBuildContext } from '../../adapters/docker/build-context.js';
 import type { DockerClients } from '../../adapters/docker/index.js';
-import { LABEL_CONTEXT_HASH, LABEL_SERVICE, LABEL_VOLUME, type ContainerDetails } from '../../adapters/docker-types.js';
+import { LABEL_CONTEXT_HASH, LABEL_SERVICE, type ContainerDetails } from '../../adapters/docker-types.js';
+import type { DesiredState } from '../../manifests/desired-state.js';
 import type { ServiceSpec } from '../../manifests/kinds/service.js';
 import type { Resource } from '../../manifests/resource.js';
 import { resolveValue, type SecretSource } from '../../manifests/secrets.js';
 import type { DurableState } from '../../state/durable-state.js';
 import type { Ownership } from '../ownership.js';
+import { volumeDockerName } from '../volume/volume-names.js';
 import type { ContainerFacts } from './container-spec.js';
 import { NO_RESTARTS, type RestartRecord } from './restart-backoff.js';
 
@@ -58,19 +60,20 @@ export interface ServiceObserverDeps {
 }
 
 /** Reads the containers of `name` and, when it is declared, every fact its plan depends on. No effects. */
-export async function observeService(deps: ServiceObserverDeps, name: string, svc: Resource<ServiceSpec> | undefined): Promise<ServiceObservation> {
+export async function observeService(deps: ServiceObserverDeps, name: string, desired: DesiredState): Promise<ServiceObservation> {
+  const svc = desired.get('Service', name);
   const { docker, own } = deps;
   const summaries = await docker.containers.list(own.selector({ [LABEL_SERVICE]: name }));
   const containers = (await Promise.all(summaries.map((s) => docker.containers.inspect(s.id)))).filter((c): c is ContainerDetails => !!c);
   if (!svc) return { containers };
 
+  const volumeNames = Object.fromEntries(svc.spec.volumes.filter((v) => v.type === 'volume').map((v) => [v.source, volumeDockerName(own, desired, v.source)]));
   const [image, missingNetworks, missingVolumes, dependencies] = await Promise.all([
     observeImage(deps, svc),
     missingNames(svc.spec.networks.map((n) => n.name), async (n) => !!(await docker.networks.inspect(own.dockerName(n)))),
-    missingNames(
-      svc.spec.volumes.filter((v) => v.type === 'volume').map((v) => v.source),
-      async (v) => (await docker.volumes.list(own.selector({ [LABEL_VOLUME]: v }))).some((x) => x.name === own.dockerName(v)),
-    ),
+    // Mounting a missing volume would make Docker create an empty one under that name, which for
+    // an external volume looks like lost data: the service waits for it instead.
+    missingNames(Object.keys(volumeNames), async (v) => docker.volumes.exists(volumeNames[v] as string)),
     Promise.all(
       svc.spec.dependsOn.map(async (d) => {
         const c = await docker.containers.inspect(own.dockerName(d.service));
@@ -81,7 +84,12 @@ export async function observeService(deps: ServiceObserverDeps, name: string, sv
   return {
     containers,
     declared: {
-      facts: { imageId: image.id, secretDigests: secretDigests(svc, deps.secrets, deps.state.hashKey) },
+      facts: {
+        imageId: image.id,
+        secretDigests: secretDigests(svc, deps.secrets, deps.state.hashKey),
+        // Only external volumes differ from the agent's own names; leaving the rest out keeps hashes as they were.
+        volumeNames: Object.fromEntries(Object.entries(volumeNames).filter(([v, real]) => real !== own.dockerName(v))),
+      },
       image,
       missingNetworks,
       missingVolumes,

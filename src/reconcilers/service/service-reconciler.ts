@@ -54,7 +54,7 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
   }
 
   observe(name: string, ctx: { desired: DesiredState }): Promise<ServiceObservation> {
-    return observeService({ ...this.o, refreshedAt: this.refreshedAt }, name, ctx.desired.get('Service', name));
+    return observeService({ ...this.o, refreshedAt: this.refreshedAt }, name, ctx.desired);
   }
 
   plan(desired: Resource<ServiceSpec> | undefined, observed: ServiceObservation, now: Date): ServiceAction[] {
