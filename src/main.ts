@@ -1,6 +1,6 @@
 import Dockerode from 'dockerode';
 import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import { dockerClients, type DockerClients } from './adapters/docker/index.js';
 import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
@@ -33,6 +33,7 @@ import { buildAwsContext, type AwsContext } from './aws/context.js';
 import { looksLikeEc2 } from './aws/ec2-detect.js';
 import { StackOutputs } from './aws/stack-outputs.js';
 import { HostProbes, type Sample } from './metrics/host-probes.js';
+import { registerBuildInfo, sharedProcessMetrics } from './metrics/process-metrics.js';
 import { PublishLoop } from './metrics/publish-loop.js';
 import { MetricPublisher } from './metrics/publisher.js';
 import { AlarmReconciler } from './reconcilers/alarm-reconciler.js';
@@ -68,7 +69,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   const now = opts.now ?? (() => new Date());
 
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'certitrack_agent_' });
+  registerBuildInfo(registry, AGENT_VERSION);
   const metrics = new EngineMetrics(registry, kindNames);
 
   const stateFlushFailures = new Counter({
@@ -164,7 +165,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
 
   let agent: Agent | undefined;
   const server = new AgentHttpServer({
-    registry,
+    registries: [sharedProcessMetrics(), registry],
     healthz: () => {
       const idleFor = Date.now() - controller.lastActivity;
       // The loop must have turned within two resync periods; otherwise it is wedged.

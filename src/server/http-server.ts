@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 
 /** A route handler; returns false to let the next one try (used by the ACME responder and hooks). */
 export type Handler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
@@ -28,7 +28,8 @@ export class AgentHttpServer {
 
   constructor(
     private readonly deps: {
-      registry: Registry;
+      /** Exposed together on /metrics: the process-wide one and the agent's own. */
+      registries: readonly Registry[];
       healthz: () => { ok: boolean; detail: Record<string, unknown> };
       readyz: () => { ok: boolean; detail: Record<string, unknown> };
       status: () => unknown;
@@ -75,8 +76,11 @@ export class AgentHttpServer {
           const r = this.deps.readyz();
           return send(res, r.ok ? 200 : 503, 'application/json', JSON.stringify({ status: r.ok ? 'ready' : 'not ready', ...r.detail }) + '\n');
         }
-        case '/metrics':
-          return send(res, 200, this.deps.registry.contentType, await this.deps.registry.metrics());
+        case '/metrics': {
+          // Merged per scrape, so metrics registered after the server was built are included.
+          const merged = Registry.merge([...this.deps.registries]);
+          return send(res, 200, merged.contentType, await merged.metrics());
+        }
         case '/status':
           return send(res, 200, 'application/json', JSON.stringify(this.deps.status(), null, 2) + '\n');
         default:
