@@ -153,6 +153,7 @@ export class CertificateReconciler implements LegacyReconciler {
       ctx.status.remove(key);
       return { result: {} };
     }
+    this.metrics.declare(name);
     const now = this.clock(ctx);
     const desired = this.desiredOf(res);
     const [certPath, keyPath] = this.paths(res);

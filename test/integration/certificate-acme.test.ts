@@ -152,7 +152,7 @@ describe('Certificate against Pebble', () => {
     const details = status.get('Certificate/site')?.details;
     expect(details).toMatchObject({ serial: info.serial, notAfter: info.notAfter.toISOString(), domains: domainsOf.site, lastError: null });
     const metrics = await registry.getSingleMetricAsString('certitrack_certificate_expiration_timestamp_seconds');
-    expect(metrics).toContain(`certitrack_certificate_expiration_timestamp_seconds{name="site"} ${Math.floor(info.notAfter.getTime() / 1000)}`);
+    expect(metrics).toContain(`certitrack_certificate_expiration_timestamp_seconds{certificate="site"} ${Math.floor(info.notAfter.getTime() / 1000)}`);
     const accountFiles = await readdir(join(root, 'state', 'acme'));
     expect(accountFiles).toHaveLength(1);
     expect((await stat(accountFile())).mode & 0o777).toBe(0o600);
@@ -229,7 +229,7 @@ describe('Certificate against Pebble', () => {
         clock = new Date(clock.getTime() + (waits[i] as number));
       }
       expect(waits).toEqual([60_000, 120_000, 240_000]);
-      expect(await registry.getSingleMetricAsString('certitrack_certificate_ready_status')).toContain('certitrack_certificate_ready_status{name="down",condition="False"} 1');
+      expect(await registry.getSingleMetricAsString('certitrack_certificate_ready_status')).toContain('certitrack_certificate_ready_status{certificate="down",condition="False"} 1');
     } finally {
       await pebble.startCa();
     }
