@@ -5,8 +5,11 @@ import type { BackupStep } from './pipeline.js';
 export const FAILURE_STEPS: readonly (BackupStep | 'retention')[] = ['dump', 'upload', 'manifest', 'snapshot', 'retention'];
 
 /**
- * Backup metrics, labelled by Backup name (low cardinality: one series set per declared Backup).
- * The age gauge is computed at scrape time, so it keeps growing while backups fail or stop.
+ * Backup metrics, labelled by Backup name (low cardinality: one series set per declared Backup),
+ * every series present from the moment the Backup is declared: timestamps, size and duration are 0
+ * until the first success. The age gauge is computed at scrape time, so it keeps growing while
+ * backups fail or stop; before the first success it counts from when the Backup was declared, so
+ * "no backup for 26 hours" also catches one that never succeeded.
  */
 const perRegistry = new WeakMap<Registry, BackupMetrics>();
 
@@ -22,7 +25,9 @@ export class BackupMetrics {
   readonly size: Gauge<'backup'>;
   readonly duration: Gauge<'backup'>;
   readonly failures: Counter<'backup' | 'step'>;
-  private readonly lastSuccessAt = new Map<string, number>();
+  /** Per backup: when the last success finished, or when it was declared if none has (ms). */
+  private readonly ageFrom = new Map<string, number>();
+  private readonly succeededOnce = new Set<string>();
 
   private constructor(registry: Registry, now: () => Date) {
     const registers = [registry];
@@ -40,7 +45,7 @@ export class BackupMetrics {
       labelNames: ['backup', 'step'],
       registers,
     });
-    const ages = this.lastSuccessAt;
+    const ages = this.ageFrom;
     new Gauge({
       name: 'certitrack_backup_age_seconds',
       help: 'Seconds since the last successful backup finished; alert when it exceeds the schedule interval by a margin.',
@@ -54,18 +59,24 @@ export class BackupMetrics {
     });
   }
 
-  track(backup: string): void {
+  /** Creates the backup's series; `declaredAt` (first declared, persisted by the caller) starts its age. Idempotent. */
+  track(backup: string, declaredAt: Date): void {
     for (const step of FAILURE_STEPS) this.failures.inc({ backup, step }, 0);
+    if (this.succeededOnce.has(backup)) return;
+    this.ageFrom.set(backup, declaredAt.getTime());
+    for (const m of [this.lastSuccess, this.size, this.duration]) m.set({ backup }, 0);
   }
 
   untrack(backup: string): void {
-    this.lastSuccessAt.delete(backup);
+    this.ageFrom.delete(backup);
+    this.succeededOnce.delete(backup);
     for (const m of [this.lastSuccess, this.size, this.duration]) m.remove({ backup });
     for (const step of FAILURE_STEPS) this.failures.remove({ backup, step });
   }
 
   succeeded(backup: string, finishedAt: Date, bytes: number, durationMs: number): void {
-    this.lastSuccessAt.set(backup, finishedAt.getTime());
+    this.succeededOnce.add(backup);
+    this.ageFrom.set(backup, finishedAt.getTime());
     this.lastSuccess.set({ backup }, finishedAt.getTime() / 1000);
     this.size.set({ backup }, bytes);
     this.duration.set({ backup }, durationMs / 1000);

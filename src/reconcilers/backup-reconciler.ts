@@ -37,6 +37,8 @@ import { exponentialBackoffMs } from '../util/exponential-backoff.js';
 const KIND = 'Backup';
 /** DurableState section: the pending retry of a failed scheduled backup, per resource key. */
 const RETRY_SECTION = 'backupRetry';
+/** DurableState section: when each Backup was first declared, where its age counts from before a first success. */
+const DECLARED_SECTION = 'backupDeclared';
 /** Look again at least this often (wall-clock jumps, a run in progress finishing). */
 const MAX_REQUEUE_MS = 3_600_000;
 const RUNNING_REQUEUE_MS = 60_000;
@@ -160,7 +162,7 @@ export class BackupReconciler implements LegacyReconciler {
 
     this.history.setLimit(key, res.spec.historyLimit);
     this.runner.track(key);
-    this.metrics.track(name);
+    this.metrics.track(name, this.declaredAt(key));
     this.restoreMetrics(key, name);
 
     const now = ctx.now();
@@ -198,7 +200,7 @@ export class BackupReconciler implements LegacyReconciler {
     const key = resourceKey(KIND, name);
     this.history.setLimit(key, res.spec.historyLimit);
     this.runner.track(key);
-    this.metrics.track(name);
+    this.metrics.track(name, this.declaredAt(key));
     if (onProgress) this.progressListeners.set(key, onProgress);
     try {
       const done = await this.start(res, 'manual', undefined, this.opts.log);
@@ -266,6 +268,14 @@ export class BackupReconciler implements LegacyReconciler {
     const spec = res.spec;
     if (!spec.schedule) return undefined;
     return scheduleDecision(scheduleTiming({ ...spec, schedule: spec.schedule }), spec.suspend, this.history.getLastScheduled(key), now);
+  }
+
+  private declaredAt(key: string): Date {
+    const at = this.opts.state.get<string>(DECLARED_SECTION, key);
+    if (at) return new Date(at);
+    const now = this.now();
+    this.opts.state.set(DECLARED_SECTION, key, now.toISOString());
+    return now;
   }
 
   private retryOf(key: string): RetryState | undefined {
@@ -444,6 +454,7 @@ export class BackupReconciler implements LegacyReconciler {
     this.opts.state.delete(RETRY_SECTION, key);
     for (const c of await this.docker.containers.list(this.own.selector({ [LABEL_JOB]: key }))) await this.docker.containers.remove(c.id);
     this.metrics.untrack(name);
+    this.opts.state.delete(DECLARED_SECTION, key);
     this.runner.untrack(key);
     ctx.status.remove(key);
     return {};

@@ -86,7 +86,7 @@ export class JobRunner {
 
   /**
    * Creates every series of a job at 0 (so rate() and absent() behave from the start) and restores
-   * the timestamp gauges from the persisted history. Idempotent.
+   * the timestamp gauges from the persisted history; they stay 0 ("never") until a first run. Idempotent.
    */
   track(key: string): void {
     const labels = parseResourceKey(key);
@@ -95,12 +95,11 @@ export class JobRunner {
     for (const result of RESULTS) this.runs.inc({ ...l, result }, 0);
     this.running.set(l, this.inFlight.get(key)?.size ?? 0);
     const last = this.history.lastFinished(key);
-    if (last?.finishedAt) {
-      this.lastRun.set(l, Date.parse(last.finishedAt) / 1000);
-      this.duration.set(l, (Date.parse(last.finishedAt) - Date.parse(last.startedAt)) / 1000);
-    }
-    const ok = this.history.lastSuccess(key);
-    if (ok?.finishedAt) this.lastSuccess.set(l, Date.parse(ok.finishedAt) / 1000);
+    const finished = last?.finishedAt ? Date.parse(last.finishedAt) : undefined;
+    this.lastRun.set(l, finished !== undefined ? finished / 1000 : 0);
+    this.duration.set(l, finished !== undefined && last ? (finished - Date.parse(last.startedAt)) / 1000 : 0);
+    const ok = this.history.lastSuccess(key)?.finishedAt;
+    this.lastSuccess.set(l, ok ? Date.parse(ok) / 1000 : 0);
   }
 
   /** Drops a removed job's series (history is kept). */

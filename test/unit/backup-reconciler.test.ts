@@ -131,6 +131,28 @@ describe('BackupReconciler scheduling, retries and retention', () => {
     expect(await registry.getSingleMetricAsString('certitrack_backup_age_seconds')).toMatch(/backup="env"\} \d/);
   });
 
+  it('has every series from the first reconcile, before any run; the age counts from when the Backup was declared', async () => {
+    const value = async (name: string, labels: Record<string, string>): Promise<number | undefined> =>
+      (await registry.getMetricsAsJSON()).find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+    now = new Date('2026-11-27T00:30:00Z');
+    await make().reconcile('env', ctx());
+    expect(history.list('Backup/env')).toEqual([]);
+    for (const name of ['certitrack_backup_last_success_timestamp_seconds', 'certitrack_backup_size_bytes', 'certitrack_backup_duration_seconds', 'certitrack_backup_age_seconds', 'certitrack_job_last_success_timestamp_seconds']) {
+      expect({ name, value: await value(name, name.includes('_job_') ? { kind: 'Backup', name: 'env' } : { backup: 'env' }) }).toEqual({ name, value: 0 });
+    }
+    expect(await value('certitrack_backup_failures_total', { backup: 'env', step: 'upload' })).toBe(0);
+
+    // An agent restarted an hour later (fresh metrics, same state) still counts from the declaration.
+    await state.flush();
+    state = await DurableState.open(join(work, 'state'));
+    history = new RunHistory(state, () => now);
+    registry = new Registry();
+    runner = new JobRunner(history, registry, { now: () => now });
+    now = new Date('2026-11-27T01:30:00Z');
+    await make().reconcile('env', ctx());
+    expect(await value('certitrack_backup_age_seconds', { backup: 'env' })).toBe(3600);
+  });
+
   it('applies retention after each success and deletes nothing when the listing fails', async () => {
     await mkdir(join(work, 'config'));
     await writeFile(join(work, 'config', '.env'), 'A=1\n');

@@ -70,6 +70,18 @@ describe('JobRunner', () => {
     expect(await metricValue('certitrack_job_running', labels)).toBe(0);
   });
 
+  it('creates every series of a job at 0 when it is tracked, before its first run', async () => {
+    runner.track(KEY);
+    const labels = { kind: 'Schedule', name: 'nightly' };
+    const families = ['certitrack_job_last_run_timestamp_seconds', 'certitrack_job_last_success_timestamp_seconds', 'certitrack_job_duration_seconds', 'certitrack_job_failures_total', 'certitrack_job_running'];
+    for (const name of families) expect({ name, value: await metricValue(name, labels) }).toEqual({ name, value: 0 });
+    for (const result of ['success', 'failure', 'timeout', 'aborted', 'skipped']) expect(await metricValue('certitrack_job_runs_total', { ...labels, result })).toBe(0);
+    // Tracking again (every reconcile does) keeps what a run recorded.
+    await runner.run(KEY, 'Forbid', 5000, 'schedule', async () => ({ exitCode: 0, outputTail: '' }));
+    runner.track(KEY);
+    expect(await metricValue('certitrack_job_last_success_timestamp_seconds', labels)).toBeGreaterThan(0);
+  });
+
   it('a non-zero exit and a thrown error are failures, with their output', async () => {
     const failed = await runner.run(KEY, 'Allow', 5000, 'manual', async () => ({ exitCode: 3, outputTail: 'pg_dump: error: connection refused\n' }));
     expect(failed).toMatchObject({ succeeded: false, exitCode: 3, outputTail: 'pg_dump: error: connection refused\n' });

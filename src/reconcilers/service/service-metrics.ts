@@ -1,6 +1,9 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
+const RESTART_REASONS = ['exited', 'unhealthy', 'removed'] as const;
+
 export class ServiceMetrics {
+  private readonly known = new Set<string>();
   readonly up: Gauge<'service'>;
   readonly ready: Gauge<'service'>;
   readonly restarts: Counter<'service' | 'reason'>;
@@ -17,14 +20,19 @@ export class ServiceMetrics {
     });
   }
 
+  /** Creates the service's series at 0 the first time it is seen; later calls keep the live values. */
   declare(service: string): void {
-    this.up.labels(service).set(this.up.labels(service) ? 0 : 0);
-    for (const reason of ['exited', 'unhealthy', 'removed']) this.restarts.labels(service, reason).inc(0);
+    if (this.known.has(service)) return;
+    this.known.add(service);
+    this.up.labels(service).set(0);
+    this.ready.labels(service).set(0);
+    for (const reason of RESTART_REASONS) this.restarts.labels(service, reason).inc(0);
   }
 
   forget(service: string): void {
+    this.known.delete(service);
     this.up.remove(service);
     this.ready.remove(service);
-    for (const reason of ['exited', 'unhealthy', 'removed']) this.restarts.remove(service, reason);
+    for (const reason of RESTART_REASONS) this.restarts.remove(service, reason);
   }
 }
