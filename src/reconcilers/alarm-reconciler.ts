@@ -1,4 +1,4 @@
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { AlarmsApi, AlarmWithTags } from '../adapters/cloudwatch.js';
 import type { AwsContext } from '../aws/context.js';
 import { ALARM_NAME_PREFIX } from '../manifests/kinds/alarm.js';
@@ -35,6 +35,8 @@ export interface AlarmReconcilerOptions {
 export class AlarmReconciler implements LegacyReconciler {
   readonly kind = KIND;
   private readonly changes: Counter<'action'>;
+  /** 1 once CloudWatch was seen to hold the alarm as declared; 0 while it does not, or cannot be checked. */
+  private readonly inSync: Gauge<'alarm'>;
   private readonly requeueAfterMs: number;
 
   constructor(
@@ -51,6 +53,12 @@ export class AlarmReconciler implements LegacyReconciler {
       registers: [registry],
     });
     for (const a of CHANGE_ACTIONS) this.changes.labels(a).inc(0);
+    this.inSync = new Gauge({
+      name: 'certitrack_alarm_in_sync',
+      help: '1 when CloudWatch was last seen holding the alarm as declared; 0 while it differs, conflicts, is disabled or cannot be checked.',
+      labelNames: ['alarm'],
+      registers: [registry],
+    });
   }
 
   private get disabledReason(): string | undefined {
@@ -85,9 +93,10 @@ export class AlarmReconciler implements LegacyReconciler {
     const disabled = this.disabledReason;
     if (disabled) {
       if (resource) {
+        this.inSync.set({ alarm: name }, 0);
         ctx.status.setCondition(key, 'Disabled', 'True', 'AwsUnavailable', disabled);
         ctx.status.setCondition(key, 'Ready', 'False', 'Disabled', disabled);
-      }
+      } else this.inSync.remove({ alarm: name });
       return {};
     }
     const api = this.api as AlarmsApi;
@@ -97,12 +106,18 @@ export class AlarmReconciler implements LegacyReconciler {
       desired = this.desired(name, ctx);
     } catch (err) {
       if (!(err instanceof AlarmSpecError)) throw err;
+      this.inSync.set({ alarm: name }, 0);
       ctx.status.setCondition(key, 'Ready', 'False', 'InvalidSpec', err.message);
       throw new TerminalError(err.message);
     }
 
-    const observation = await this.observe(name, desired);
+    const observation = await this.observe(name, desired).catch((err: unknown) => {
+      if (desired) this.inSync.set({ alarm: name }, 0);
+      throw err;
+    });
     const actions = planAlarm(desired, observation, this.opts.instance);
+    // Out of sync until every repair below has gone through (one may throw half-way).
+    if (desired && actions.length > 0) this.inSync.set({ alarm: name }, 0);
     let conflict: string | undefined;
     for (const action of actions) {
       switch (action.type) {
@@ -129,9 +144,11 @@ export class AlarmReconciler implements LegacyReconciler {
     }
 
     if (!desired) {
+      this.inSync.remove({ alarm: name });
       ctx.status.remove(key);
       return {};
     }
+    this.inSync.set({ alarm: name }, conflict ? 0 : 1);
     ctx.status.setCondition(key, 'Disabled', 'False', 'AwsAvailable', '');
     const alarmName = desired.alarm.AlarmName;
     if (conflict) {

@@ -63,6 +63,9 @@ async function reconcileAll(r: AlarmReconciler, desired: DesiredState, status: S
   for (const name of names) await r.reconcile(name, ctx(desired, status));
 }
 
+const value = async (registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> =>
+  (await registry.getMetricsAsJSON()).find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+
 const alarmDoc = (name: string, spec: Record<string, unknown>): string => stringify({ apiVersion: 'certitrack.io/v1', kind: 'Alarm', metadata: { name }, spec });
 
 beforeAll(async () => {
@@ -195,6 +198,7 @@ describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
     const ready = status.get('Alarm/hand-made')?.conditions.find((c) => c.type === 'Ready');
     expect(ready).toMatchObject({ status: 'False', reason: 'Conflict' });
     expect(ready?.message).toContain(`alarm ${FOREIGN} already exists and is not managed by certitrack-agent`);
+    expect(await value(registry, 'certitrack_alarm_in_sync', { alarm: 'hand-made' })).toBe(0);
     expect(cw.alarms.get(FOREIGN)?.fields).toEqual(before);
     expect(Object.fromEntries(cw.alarms.get(FOREIGN)?.tags ?? [])).toEqual({ team: 'ops' });
 
@@ -205,6 +209,36 @@ describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
     expect(cw.alarms.get(FOREIGN)?.fields).toEqual(before);
     expect(countOps('PutMetricAlarm')).toBe(1); // the operator's own
     expect(countOps('DeleteAlarms')).toBe(0);
+    expect(await value(registry, 'certitrack_alarm_in_sync', { alarm: 'hand-made' })).toBeUndefined();
+  });
+
+  it('certitrack_alarm_in_sync is 1 only while CloudWatch was last seen holding the alarm as declared', async () => {
+    const doc = alarmDoc('sync', { metric: { namespace: 'CertiTrack', name: 'S' }, evaluationPeriods: 1, threshold: 1, comparison: '>' });
+    const desired = await desiredFrom(doc);
+    const inSync = (): Promise<number | undefined> => value(registry, 'certitrack_alarm_in_sync', { alarm: 'sync' });
+    await reconciler.reconcile('sync', ctx(desired, status));
+    expect(await inSync()).toBe(1);
+
+    // CloudWatch cannot be asked: not known to be in sync.
+    cw.failNext('DescribeAlarms', Number.POSITIVE_INFINITY);
+    await expect(reconciler.reconcile('sync', ctx(desired, status))).rejects.toThrow();
+    expect(await inSync()).toBe(0);
+    cw.failNext('DescribeAlarms', 0);
+    await reconciler.reconcile('sync', ctx(desired, status));
+    expect(await inSync()).toBe(1);
+
+    // Edited behind the agent's back and the repair fails: out of sync until a repair goes through.
+    await operator.send(new PutMetricAlarmCommand({ AlarmName: 'certitrack-sync', Namespace: 'CertiTrack', MetricName: 'S', Statistic: 'Average', Period: 60, EvaluationPeriods: 1, Threshold: 99, ComparisonOperator: 'GreaterThanThreshold' }));
+    cw.failNext('PutMetricAlarm', Number.POSITIVE_INFINITY);
+    await expect(reconciler.reconcile('sync', ctx(desired, status))).rejects.toThrow();
+    expect(await inSync()).toBe(0);
+    cw.failNext('PutMetricAlarm', 0);
+    await reconciler.reconcile('sync', ctx(desired, status));
+    expect(cw.alarms.get('certitrack-sync')?.fields.Threshold).toBe(1);
+    expect(await inSync()).toBe(1);
+
+    await reconciler.reconcile('sync', ctx(await desiredFrom(''), status));
+    expect(await inSync()).toBeUndefined();
   });
 
   it('deletes more than 100 owned alarms in batches, paging DescribeAlarms', async () => {
@@ -225,7 +259,8 @@ describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
   });
 
   it('reports Disabled, and touches nothing, without AWS', async () => {
-    const off = new AlarmReconciler(undefined, { enabled: false, reason: 'no AWS region: set aws.region in the config or AWS_REGION', identity: undefined, instanceId: undefined }, new Registry(), { instance: INSTANCE });
+    const offRegistry = new Registry();
+    const off = new AlarmReconciler(undefined, { enabled: false, reason: 'no AWS region: set aws.region in the config or AWS_REGION', identity: undefined, instanceId: undefined }, offRegistry, { instance: INSTANCE });
     const desired = await desiredFrom(alarmDoc('x', { metric: { namespace: 'CertiTrack', name: 'X' }, evaluationPeriods: 1, threshold: 1, comparison: '>' }));
     expect(await off.reconcile('x', ctx(desired, status))).toEqual({});
     expect(status.get('Alarm/x')?.conditions).toEqual([
@@ -233,15 +268,13 @@ describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
       expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Disabled' }),
     ]);
     expect(await off.listOwned()).toEqual([]);
+    expect(await value(offRegistry, 'certitrack_alarm_in_sync', { alarm: 'x' })).toBe(0);
     expect(await off.plan('x', ctx(desired, status))).toEqual([{ kind: 'Alarm', name: 'x', action: 'skip', reason: 'AWS disabled: no AWS region: set aws.region in the config or AWS_REGION' }]);
   });
 });
 
 describe('MetricPublisher against a CloudWatch JSON endpoint', () => {
   beforeEach(() => cw.reset());
-
-  const value = async (registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> =>
-    (await registry.getMetricsAsJSON()).find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
 
   it('publishes the host probes: the series the alarms watch arrive', async () => {
     const registry = new Registry();
