@@ -6,10 +6,12 @@ export const FAILURE_STEPS: readonly (BackupStep | 'retention')[] = ['dump', 'up
 
 /**
  * Backup metrics, labelled by Backup name (low cardinality: one series set per declared Backup),
- * every series present from the moment the Backup is declared: timestamps, size and duration are 0
- * until the first success. The age gauge is computed at scrape time, so it keeps growing while
- * backups fail or stop; before the first success it counts from when the Backup was declared, so
- * "no backup for 26 hours" also catches one that never succeeded.
+ * every series present from the moment the Backup is declared: size and duration are 0 until the
+ * first success. When the last success finished is the job runner's
+ * `certitrack_job_last_success_timestamp_seconds{kind="Backup",backup}`, not repeated here.
+ * The age gauge is computed at scrape time, so it keeps growing while backups fail or stop; before
+ * the first success it counts from when the Backup was declared, so "no backup for 26 hours" also
+ * catches one that never succeeded.
  */
 const perRegistry = new WeakMap<Registry, BackupMetrics>();
 
@@ -21,7 +23,6 @@ export class BackupMetrics {
     return m;
   }
 
-  readonly lastSuccess: Gauge<'backup'>;
   readonly size: Gauge<'backup'>;
   readonly duration: Gauge<'backup'>;
   readonly failures: Counter<'backup' | 'step'>;
@@ -31,12 +32,6 @@ export class BackupMetrics {
 
   private constructor(registry: Registry, now: () => Date) {
     const registers = [registry];
-    this.lastSuccess = new Gauge({
-      name: 'certitrack_backup_last_success_timestamp_seconds',
-      help: 'When the last successful backup finished (Unix time).',
-      labelNames: ['backup'],
-      registers,
-    });
     this.size = new Gauge({ name: 'certitrack_backup_size_bytes', help: 'Stored size of the last successful backup.', labelNames: ['backup'], registers });
     this.duration = new Gauge({ name: 'certitrack_backup_duration_seconds', help: 'How long the last successful backup took.', labelNames: ['backup'], registers });
     this.failures = new Counter({
@@ -48,7 +43,7 @@ export class BackupMetrics {
     const ages = this.ageFrom;
     new Gauge({
       name: 'certitrack_backup_age_seconds',
-      help: 'Seconds since the last successful backup finished; alert when it exceeds the schedule interval by a margin.',
+      help: 'Seconds since the last successful backup finished (since the Backup was declared, before a first success); alert when it exceeds the schedule interval by a margin.',
       labelNames: ['backup'],
       registers,
       collect() {
@@ -64,20 +59,19 @@ export class BackupMetrics {
     for (const step of FAILURE_STEPS) this.failures.inc({ backup, step }, 0);
     if (this.succeededOnce.has(backup)) return;
     this.ageFrom.set(backup, declaredAt.getTime());
-    for (const m of [this.lastSuccess, this.size, this.duration]) m.set({ backup }, 0);
+    for (const m of [this.size, this.duration]) m.set({ backup }, 0);
   }
 
   untrack(backup: string): void {
     this.ageFrom.delete(backup);
     this.succeededOnce.delete(backup);
-    for (const m of [this.lastSuccess, this.size, this.duration]) m.remove({ backup });
+    for (const m of [this.size, this.duration]) m.remove({ backup });
     for (const step of FAILURE_STEPS) this.failures.remove({ backup, step });
   }
 
   succeeded(backup: string, finishedAt: Date, bytes: number, durationMs: number): void {
     this.succeededOnce.add(backup);
     this.ageFrom.set(backup, finishedAt.getTime());
-    this.lastSuccess.set({ backup }, finishedAt.getTime() / 1000);
     this.size.set({ backup }, bytes);
     this.duration.set({ backup }, durationMs / 1000);
   }

@@ -39,6 +39,20 @@ class AbortReason extends Error {
   }
 }
 
+/**
+ * The kinds that run jobs, and the label each names its resource with: the same label as that
+ * kind's other metrics (`certitrack_backup_*{backup}`), so the two join without relabelling.
+ */
+const RESOURCE_LABELS = { Schedule: 'schedule', Backup: 'backup' } as const;
+type JobLabels = { kind: string } & Partial<Record<(typeof RESOURCE_LABELS)[keyof typeof RESOURCE_LABELS], string>>;
+
+function jobLabels(key: string): JobLabels {
+  const { kind, name } = parseResourceKey(key);
+  const label = RESOURCE_LABELS[kind as keyof typeof RESOURCE_LABELS];
+  if (!label) throw new Error(`${key}: the job runner runs only ${Object.keys(RESOURCE_LABELS).join(' and ')} jobs`);
+  return { kind, [label]: name };
+}
+
 function metric<T>(registry: Registry, name: string, make: () => T): T {
   // Schedule and Backup share one runner; this keeps a second runner on the same registry from throwing.
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -68,7 +82,7 @@ export class JobRunner {
     this.now = opts.now ?? (() => new Date());
     this.redact = opts.redact ?? ((t) => t);
     this.abortGraceMs = opts.abortGraceMs ?? 10_000;
-    const labelNames = ['kind', 'name'] as const;
+    const labelNames = ['kind', ...Object.values(RESOURCE_LABELS)];
     const registers = [registry];
     this.lastRun = metric(registry, 'certitrack_job_last_run_timestamp_seconds', () =>
       new Gauge({ name: 'certitrack_job_last_run_timestamp_seconds', help: 'When the last run of the job finished (Unix time).', labelNames, registers }));
@@ -79,7 +93,7 @@ export class JobRunner {
     this.failures = metric(registry, 'certitrack_job_failures_total', () =>
       new Counter({ name: 'certitrack_job_failures_total', help: 'Runs that failed, timed out or were aborted.', labelNames, registers }));
     this.runs = metric(registry, 'certitrack_job_runs_total', () =>
-      new Counter({ name: 'certitrack_job_runs_total', help: 'Runs by result (success, failure, timeout, aborted, skipped).', labelNames: ['kind', 'name', 'result'], registers }));
+      new Counter({ name: 'certitrack_job_runs_total', help: 'Runs by result (success, failure, timeout, aborted, skipped).', labelNames: [...labelNames, 'result'], registers }));
     this.running = metric(registry, 'certitrack_job_running', () =>
       new Gauge({ name: 'certitrack_job_running', help: 'Runs of the job in progress now.', labelNames, registers }));
   }
@@ -89,8 +103,7 @@ export class JobRunner {
    * the timestamp gauges from the persisted history; they stay 0 ("never") until a first run. Idempotent.
    */
   track(key: string): void {
-    const labels = parseResourceKey(key);
-    const l = { kind: labels.kind, name: labels.name };
+    const l = jobLabels(key);
     this.failures.inc(l, 0);
     for (const result of RESULTS) this.runs.inc({ ...l, result }, 0);
     this.running.set(l, this.inFlight.get(key)?.size ?? 0);
@@ -104,9 +117,9 @@ export class JobRunner {
 
   /** Drops a removed job's series (history is kept). */
   untrack(key: string): void {
-    const { kind, name } = parseResourceKey(key);
-    for (const m of [this.lastRun, this.lastSuccess, this.duration, this.failures, this.running]) m.remove({ kind, name });
-    for (const result of RESULTS) this.runs.remove({ kind, name, result });
+    const labels = jobLabels(key);
+    for (const m of [this.lastRun, this.lastSuccess, this.duration, this.failures, this.running]) m.remove(labels);
+    for (const result of RESULTS) this.runs.remove({ ...labels, result });
   }
 
   isRunning(key: string): boolean {
@@ -132,10 +145,9 @@ export class JobRunner {
     fn: JobFn,
     scheduledFor?: Date,
   ): Promise<RunRecord | undefined> {
-    const { kind, name } = parseResourceKey(key);
     const current = [...(this.inFlight.get(key) ?? [])];
     if (current.length > 0 && policy === 'Forbid') {
-      this.runs.inc({ kind, name, result: 'skipped' });
+      this.runs.inc({ ...jobLabels(key), result: 'skipped' });
       this.opts.log?.info({ key, trigger }, 'run skipped: the previous run is still in progress (concurrencyPolicy Forbid)');
       return undefined;
     }
@@ -166,8 +178,7 @@ export class JobRunner {
   }
 
   private start(key: string, timeoutMs: number, trigger: RunTrigger, fn: JobFn, scheduledFor: Date | undefined): Promise<RunRecord> {
-    const { kind, name } = parseResourceKey(key);
-    const labels = { kind, name };
+    const labels = jobLabels(key);
     const record = this.history.start(key, trigger, scheduledFor);
     const controller = new AbortController();
     const set = this.inFlight.get(key) ?? new Set<InFlight>();

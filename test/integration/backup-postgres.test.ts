@@ -221,7 +221,7 @@ describe('Backup against real PostgreSQL', () => {
     expect(await rowsDigest()).toBe(before);
 
     const metrics = await registry.metrics();
-    expect(metrics).toMatch(/certitrack_backup_last_success_timestamp_seconds\{backup="db-s3"\} \d+/);
+    expect(metrics).toMatch(/certitrack_job_last_success_timestamp_seconds\{kind="Backup",backup="db-s3"\} [1-9]\d*/);
     expect(metrics).toMatch(/certitrack_backup_age_seconds\{backup="db-s3"\} \d/);
     expect(metrics).toMatch(/certitrack_backup_size_bytes\{backup="db-s3"\} [1-9]\d*/);
   }, 60_000);

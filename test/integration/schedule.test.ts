@@ -186,7 +186,7 @@ describe('Schedule with exec', () => {
     await runner.idle('Schedule/greet');
     expect(history.list('Schedule/greet')).toHaveLength(2);
     const m = (await registry.getMetricsAsJSON()).find((x) => x.name === 'certitrack_job_runs_total');
-    expect(m?.values.find((v) => v.labels.name === 'greet' && v.labels.result === 'success')?.value).toBe(2);
+    expect(m?.values.find((v) => v.labels.schedule === 'greet' && v.labels.result === 'success')?.value).toBe(2);
   });
 
   it('records a failing command as a failure with its output', async () => {
@@ -196,7 +196,7 @@ describe('Schedule with exec', () => {
     expect(history.last('Schedule/fails')).toMatchObject({ exitCode: 7, succeeded: false, outputTail: 'about to fail\n' });
     expect(status.get('Schedule/fails')?.conditions.find((c) => c.type === 'LastRunSucceeded')).toMatchObject({ status: 'False', reason: 'Failed' });
     const failures = (await registry.getMetricsAsJSON()).find((x) => x.name === 'certitrack_job_failures_total');
-    expect(failures?.values.find((v) => v.labels.name === 'fails')?.value).toBe(1);
+    expect(failures?.values.find((v) => v.labels.schedule === 'fails')?.value).toBe(1);
   });
 
   it('a service without a running container fails the run, saying so', async () => {

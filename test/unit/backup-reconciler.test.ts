@@ -137,8 +137,8 @@ describe('BackupReconciler scheduling, retries and retention', () => {
     now = new Date('2026-11-27T00:30:00Z');
     await make().reconcile('env', ctx());
     expect(history.list('Backup/env')).toEqual([]);
-    for (const name of ['certitrack_backup_last_success_timestamp_seconds', 'certitrack_backup_size_bytes', 'certitrack_backup_duration_seconds', 'certitrack_backup_age_seconds', 'certitrack_job_last_success_timestamp_seconds']) {
-      expect({ name, value: await value(name, name.includes('_job_') ? { kind: 'Backup', name: 'env' } : { backup: 'env' }) }).toEqual({ name, value: 0 });
+    for (const name of ['certitrack_backup_size_bytes', 'certitrack_backup_duration_seconds', 'certitrack_backup_age_seconds', 'certitrack_job_last_success_timestamp_seconds', 'certitrack_job_last_run_timestamp_seconds']) {
+      expect({ name, value: await value(name, { backup: 'env' }) }).toEqual({ name, value: 0 });
     }
     expect(await value('certitrack_backup_failures_total', { backup: 'env', step: 'upload' })).toBe(0);
 

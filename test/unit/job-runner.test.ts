@@ -56,12 +56,12 @@ afterEach(async () => {
 describe('JobRunner', () => {
   it('records a successful run with exit code, output and metrics', async () => {
     runner.track(KEY);
-    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', name: 'nightly', result: 'failure' })).toBe(0);
+    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', schedule: 'nightly', result: 'failure' })).toBe(0);
     const rec = await runner.run(KEY, 'Forbid', 5000, 'schedule', async () => ({ exitCode: 0, outputTail: 'done password=hunter2\n', details: { bytes: 42 } }), new Date('2025-01-01T02:00:00Z'));
     expect(rec).toMatchObject({ key: KEY, trigger: 'schedule', exitCode: 0, succeeded: true, scheduledFor: '2025-01-01T02:00:00.000Z', outputTail: 'done password=***\n', details: { bytes: 42 } });
     expect(history.last(KEY)?.id).toBe(rec?.id);
     expect(history.lastSuccess(KEY)?.id).toBe(rec?.id);
-    const labels = { kind: 'Schedule', name: 'nightly' };
+    const labels = { kind: 'Schedule', schedule: 'nightly' };
     expect(await metricValue('certitrack_job_runs_total', { ...labels, result: 'success' })).toBe(1);
     expect(await metricValue('certitrack_job_failures_total', labels)).toBe(0);
     const lastSuccess = await metricValue('certitrack_job_last_success_timestamp_seconds', labels);
@@ -72,10 +72,14 @@ describe('JobRunner', () => {
 
   it('creates every series of a job at 0 when it is tracked, before its first run', async () => {
     runner.track(KEY);
-    const labels = { kind: 'Schedule', name: 'nightly' };
+    const labels = { kind: 'Schedule', schedule: 'nightly' };
     const families = ['certitrack_job_last_run_timestamp_seconds', 'certitrack_job_last_success_timestamp_seconds', 'certitrack_job_duration_seconds', 'certitrack_job_failures_total', 'certitrack_job_running'];
     for (const name of families) expect({ name, value: await metricValue(name, labels) }).toEqual({ name, value: 0 });
     for (const result of ['success', 'failure', 'timeout', 'aborted', 'skipped']) expect(await metricValue('certitrack_job_runs_total', { ...labels, result })).toBe(0);
+    // A Backup's job series carry `backup`, the label of the other backup metrics; nothing is labelled `name`.
+    runner.track('Backup/db');
+    expect(await metricValue('certitrack_job_runs_total', { kind: 'Backup', backup: 'db', result: 'success' })).toBe(0);
+    expect(await registry.metrics()).not.toMatch(/[{,]name=/);
     // Tracking again (every reconcile does) keeps what a run recorded.
     await runner.run(KEY, 'Forbid', 5000, 'schedule', async () => ({ exitCode: 0, outputTail: '' }));
     runner.track(KEY);
@@ -90,7 +94,7 @@ describe('JobRunner', () => {
     });
     expect(thrown).toMatchObject({ succeeded: false, outputTail: 'service "db" has no running container' });
     expect(thrown?.exitCode).toBeUndefined();
-    const labels = { kind: 'Schedule', name: 'nightly' };
+    const labels = { kind: 'Schedule', schedule: 'nightly' };
     expect(await metricValue('certitrack_job_failures_total', labels)).toBe(2);
     expect(await metricValue('certitrack_job_runs_total', { ...labels, result: 'failure' })).toBe(2);
     expect(await metricValue('certitrack_job_last_success_timestamp_seconds', labels)).toBeUndefined();
@@ -101,13 +105,13 @@ describe('JobRunner', () => {
     const first = runner.run(KEY, 'Forbid', 5000, 'schedule', a.fn);
     await a.started;
     expect(runner.isRunning(KEY)).toBe(true);
-    expect(await metricValue('certitrack_job_running', { kind: 'Schedule', name: 'nightly' })).toBe(1);
+    expect(await metricValue('certitrack_job_running', { kind: 'Schedule', schedule: 'nightly' })).toBe(1);
     const second = await runner.run(KEY, 'Forbid', 5000, 'schedule', async () => ({ exitCode: 0, outputTail: '' }));
     expect(second).toBeUndefined();
     a.finish();
     expect((await first)?.succeeded).toBe(true);
     expect(history.list(KEY)).toHaveLength(1);
-    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', name: 'nightly', result: 'skipped' })).toBe(1);
+    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', schedule: 'nightly', result: 'skipped' })).toBe(1);
   });
 
   it('Replace aborts the running one, then starts', async () => {
@@ -122,7 +126,7 @@ describe('JobRunner', () => {
     expect(second?.succeeded).toBe(true);
     // The replaced run had finished (been recorded) before the new one started.
     expect(Date.parse(firstRec?.finishedAt ?? '')).toBeLessThanOrEqual(Date.parse(second?.startedAt ?? ''));
-    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', name: 'nightly', result: 'aborted' })).toBe(1);
+    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', schedule: 'nightly', result: 'aborted' })).toBe(1);
   });
 
   it('Allow runs concurrently', async () => {
@@ -149,8 +153,8 @@ describe('JobRunner', () => {
     expect(rec?.outputTail).toMatch(/timed out after 150ms/);
     expect(elapsed).toBeGreaterThanOrEqual(140);
     expect(elapsed).toBeLessThan(2000);
-    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', name: 'nightly', result: 'timeout' })).toBe(1);
-    expect(await metricValue('certitrack_job_failures_total', { kind: 'Schedule', name: 'nightly' })).toBe(1);
+    expect(await metricValue('certitrack_job_runs_total', { kind: 'Schedule', schedule: 'nightly', result: 'timeout' })).toBe(1);
+    expect(await metricValue('certitrack_job_failures_total', { kind: 'Schedule', schedule: 'nightly' })).toBe(1);
   });
 
   it('a job that ignores the abort is closed after the grace period', async () => {
