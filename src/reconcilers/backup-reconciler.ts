@@ -137,7 +137,8 @@ export class BackupReconciler implements LegacyReconciler {
   async listOwned(): Promise<string[]> {
     const names = new Set<string>();
     for (const [key] of this.history.bookmarks()) if (key.startsWith(`${KIND}/`)) names.add(key.slice(KIND.length + 1));
-    for (const [key] of this.opts.state.entries(RETRY_SECTION)) names.add(key.slice(KIND.length + 1));
+    // A declaration mark too, so a Backup removed while the agent was down is cleaned up.
+    for (const section of [RETRY_SECTION, DECLARED_SECTION]) for (const [key] of this.opts.state.entries(section)) names.add(key.slice(KIND.length + 1));
     return [...names];
   }
 
