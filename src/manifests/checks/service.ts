@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Resource } from '../resource.js';
 import type { CheckContext } from './check-context.js';
-import type { ServiceSpec } from '../kinds/service.js';
+import { startFirstBlocker, type ServiceSpec } from '../kinds/service.js';
 
 /** Cross-document rules for services: references exist, no cycles, no host port clashes. */
 export function checkServices(ctx: CheckContext): void {
@@ -48,6 +48,8 @@ export function checkServices(ctx: CheckContext): void {
         if (!existsSync(path)) ctx.report(svc, ['spec', 'env', name], `secret file ${path} does not exist`);
       }
     }
+    const blocker = svc.spec.rollout.strategy === 'StartFirst' ? startFirstBlocker(svc.spec) : undefined;
+    if (blocker) ctx.report(svc, ['spec', 'rollout', 'strategy'], `StartFirst is unsafe here: ${blocker}; use StopFirst (the default for this service)`);
     if (svc.spec.build) checkRelativePath(ctx, svc, ['spec', 'build', 'context'], svc.spec.build.context, 'build context');
   }
 
