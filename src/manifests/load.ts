@@ -58,7 +58,7 @@ export interface LoadOptions {
 export async function loadManifests(dir: string, opts: LoadOptions): Promise<LoadResult> {
   const display = (file: string): string => relative(opts.displayBase ?? process.cwd(), file) || file;
   const errors: ManifestError[] = [];
-  const warnings: ManifestError[] = (opts.secrets.warnings ?? []).map((message) => ({ file: 'secrets file', line: 1, col: 1, path: '', message }));
+  const warnings: ManifestError[] = (opts.secrets.warnings ?? []).map((w) => ({ file: w.file, line: 1, col: 1, path: '', message: w.message }));
   let root: string;
   let listed: Awaited<ReturnType<typeof listManifestFiles>>;
   try {

@@ -1,4 +1,4 @@
-import { EnvFileSecrets, RememberedSecrets, type SecretSource } from './secrets.js';
+import { EnvFileSecrets, RememberedSecrets, type SecretSource, type SecretWarning } from './secrets.js';
 
 /**
  * The secrets file, re-read on every manifest reload, behind one stable object the reconcilers
@@ -17,12 +17,12 @@ export class ReloadableSecrets implements SecretSource {
   }
 
   /** Re-reads the file; returns its warnings (e.g. loose permissions). */
-  reload(): string[] {
+  reload(): readonly SecretWarning[] {
     this.current = this.read();
     return this.current.warnings;
   }
 
-  get warnings(): readonly string[] {
+  get warnings(): readonly SecretWarning[] {
     return this.current.warnings;
   }
 

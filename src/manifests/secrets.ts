@@ -21,7 +21,12 @@ export interface SecretSource {
   /** Why `name` resolves to nothing, and what would make it resolve; for validation messages. */
   explainMissing(name: string): string;
   /** Problems with the source that do not stop the agent (a secrets file others can read). */
-  readonly warnings?: readonly string[];
+  readonly warnings?: readonly SecretWarning[];
+}
+
+export interface SecretWarning {
+  file: string;
+  message: string;
 }
 
 /** A secret file (`file:`) or secrets file line longer than this is not a secret. */
@@ -75,7 +80,7 @@ export class EnvFileSecrets implements SecretSource {
   private readonly remembered: RememberedSecrets;
   private cached: { from: readonly string[]; all: readonly string[] } | undefined;
   /** Problems that do not stop the agent (a secrets file others can read). */
-  readonly warnings: string[] = [];
+  readonly warnings: SecretWarning[] = [];
 
   /** Throws when the file is given but missing or unreadable, or when a line is malformed. */
   constructor(
@@ -133,7 +138,7 @@ export class EnvFileSecrets implements SecretSource {
     if (!read.ok) throw new Error(`secrets file ${file} ${read.detail}`);
     const mode = statSync(real).mode & 0o777;
     if ((mode & 0o077) !== 0) {
-      this.warnings.push(`secrets file ${file} has mode ${mode.toString(8).padStart(4, '0')}: group or others may read it; chmod 600 it`);
+      this.warnings.push({ file, message: `the secrets file has mode ${mode.toString(8).padStart(4, '0')}: group or others may read it; chmod 600 it` });
     }
     try {
       return parseEnvFile(read.data.toString('utf8'));
