@@ -93,8 +93,8 @@ export function checkHostAccess(ctx: CheckContext): void {
   for (const svc of ctx.state.list('Service')) {
     svc.spec.volumes.forEach((v, i) => checkBindSource(ctx, svc, ['spec', 'volumes', i], v));
     const build = svc.spec.build;
-    // The context is read and sent to the image build: it is a read of host files like any other.
-    if (build && checkRelativeInside(ctx, svc, ['spec', 'build', 'context'], build.context, 'build context')) {
+    // The context is read and sent to the image build (whose Dockerfile may COPY any of it): a read of host files like any other.
+    if (build && (isAbsolute(build.context) || checkRelativeInside(ctx, svc, ['spec', 'build', 'context'], build.context, 'build context'))) {
       checkReadablePath(ctx, svc, ['spec', 'build', 'context'], build.context, resolve(svc.source.dir, build.context), 'build context');
     }
   }
