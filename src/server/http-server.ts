@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { scrubbedJson } from '../log.js';
 import { bearerMatches } from './api-token.js';
@@ -151,6 +151,11 @@ export class AgentHttpServer {
     server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
     server.maxConnections = maxConnections;
     server.on('drop', (data?: { remoteAddress?: string }) => this.deps.security.rejections.reject('connection_limit', data?.remoteAddress));
+    // headersTimeout runs only once a request has begun: a connection that never sends a byte is
+    // closed by this idle timer instead, which the first request clears (keepAliveTimeout covers
+    // the idle time after a response).
+    server.on('connection', (socket: Socket) => socket.setTimeout(HEADERS_TIMEOUT_MS, () => socket.destroy()));
+    server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
     return server;
   }
 
