@@ -1,5 +1,5 @@
 import Dockerode from 'dockerode';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { DockerodeAdapter, type DockerAdapter } from './adapters/docker.js';
 import { Agent } from './agent.js';
@@ -57,6 +57,8 @@ import { StatusBoard } from './state/status-board.js';
 export interface BuildOptions {
   /** Overrides for tests: a logger writing to a buffer, a fake clock, another Docker client. */
   log?: Logger;
+  /** Where the agent's own (scrubbed) log goes instead of stdout; tests read it. Ignored with `log`. */
+  logTo?: DestinationStream;
   docker?: DockerAdapter;
   now?: () => Date;
   /** An AWS context built elsewhere (tests point it at a local CloudWatch endpoint). */
@@ -76,7 +78,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   if (config.webhookSecret) ownSecrets.add(config.webhookSecret);
   const allSecrets = combinedValues(() => secrets.values(), () => ownSecrets.list());
   const scrub = secretScrubber(allSecrets);
-  const log = opts.log ?? createLogger({ level: config.logLevel, redact: scrub });
+  const log = opts.log ?? createLogger({ level: config.logLevel, redact: scrub, ...(opts.logTo ? { destination: opts.logTo, pretty: false } : {}) });
   const now = opts.now ?? (() => new Date());
 
   const registry = new Registry();
