@@ -30,6 +30,14 @@ export interface AgentConfig {
   diskPaths: string[];
   /** Image with sh and tar for volume backups (no registry here: a locally built busybox). */
   helperImage: string;
+  /** The host policy file (--policy, env CERTITRACK_POLICY); undefined: /etc/certitrack/policy.yaml if it exists. */
+  policyFile: string | undefined;
+  /** Host names the TCP listener answers besides its own address (--allowed-host, env CERTITRACK_ALLOWED_HOSTS). */
+  allowedHosts: string[];
+  /** Environment variables secretRef may read (--secret-env, env CERTITRACK_SECRET_ENV), besides the policy's. */
+  secretEnv: string[];
+  /** Validation warnings (a secret too short to scrub safely) are errors. */
+  strict: boolean;
 }
 
 export interface GitSourceConfig {
@@ -76,6 +84,12 @@ export function gitConfigFrom(flags: GitFlags, env: NodeJS.ProcessEnv = process.
   };
 }
 
+/** A repeatable flag's values, or the comma-separated environment variable's. */
+function list(v: unknown, fromEnv: string | undefined): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  return (fromEnv ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+}
+
 export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & { manifestsDir: string }, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const str = (v: unknown, fallback: string): string => (typeof v === 'string' && v !== '' ? v : fallback);
   const num = (v: unknown, fallback: number): number => (v === undefined ? fallback : Number(v));
@@ -103,5 +117,9 @@ export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & {
     healthUrl: str(opts.healthUrl ?? env.CERTITRACK_HEALTH_URL, '') || undefined,
     helperImage: str(opts.helperImage ?? env.CERTITRACK_HELPER_IMAGE, 'busybox:1.36'),
     diskPaths: Array.isArray(opts.diskPaths) ? (opts.diskPaths as string[]) : (env.CERTITRACK_DISK_PATHS ?? '/').split(',').filter(Boolean),
+    policyFile: typeof (opts.policyFile ?? env.CERTITRACK_POLICY) === 'string' ? resolve(String(opts.policyFile ?? env.CERTITRACK_POLICY)) : undefined,
+    allowedHosts: list(opts.allowedHosts, env.CERTITRACK_ALLOWED_HOSTS),
+    secretEnv: list(opts.secretEnv, env.CERTITRACK_SECRET_ENV),
+    strict: opts.strict === true,
   };
 }

@@ -1,5 +1,5 @@
 import Dockerode from 'dockerode';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { dockerClients, type DockerClients } from './adapters/docker/index.js';
 import { Agent } from './agent.js';
@@ -9,6 +9,11 @@ import { DockerEvents } from './engine/docker-events.js';
 import { EngineMetrics } from './engine/engine-metrics.js';
 import { kindNames } from './manifests/kinds/index.js';
 import { ReloadableSecrets } from './manifests/reloadable-secrets.js';
+import { MIN_SAFE_SECRET_LENGTH, RememberedSecrets } from './manifests/secrets.js';
+import { hostRules, loadHostPolicy } from './manifests/host-policy.js';
+import { IssuanceRecords } from './certificates/issuance-record.js';
+import { ensureApiToken } from './server/api-token.js';
+import { RequestRejections } from './server/rejections.js';
 import { createLogger, secretScrubber } from './log.js';
 import { NetworkReconciler } from './reconcilers/network/network-reconciler.js';
 import { Ownership } from './reconcilers/ownership.js';
@@ -20,10 +25,10 @@ import { ScheduleReconciler } from './reconcilers/schedule-reconciler.js';
 import { RunHistory } from './schedule/run-history.js';
 import { JobRunner } from './schedule/job-runner.js';
 import { AgentHttpServer } from './server/http-server.js';
-import { createTriggerHandler, type Trigger } from './server/trigger-handler.js';
+import { createTriggerHandler, TRIGGER_PREFIX, type Trigger } from './server/trigger-handler.js';
 import { notifyReady, notifyStopping, notifyWatchdog, watchdogIntervalMs } from './server/sd-notify.js';
 import { GitManifestSource } from './sources/git-source.js';
-import { createWebhookRoute } from './sources/webhook.js';
+import { createWebhookRoute, WEBHOOK_PATH } from './sources/webhook.js';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
@@ -40,7 +45,7 @@ import { AlarmReconciler } from './reconcilers/alarm-reconciler.js';
 import type { RestartRecord } from './reconcilers/service/restart-backoff.js';
 import { configureAcmeRetries } from './certificates/acme-http.js';
 import { CertificateReconciler } from './reconcilers/certificate-reconciler.js';
-import { AcmeResponder } from './server/acme-responder.js';
+import { ACME_CHALLENGE_PREFIX, AcmeResponder } from './server/acme-responder.js';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Snapshots } from './adapters/ec2-snapshots.js';
 import { BackupReconciler, backupOptionsFrom } from './reconcilers/backup-reconciler.js';
@@ -52,6 +57,8 @@ import { StatusBoard } from './state/status-board.js';
 export interface BuildOptions {
   /** Overrides for tests: a logger writing to a buffer, a fake clock, another Docker client. */
   log?: Logger;
+  /** Where the agent's own (scrubbed) log goes instead of stdout; tests read it. Ignored with `log`. */
+  logTo?: DestinationStream;
   docker?: DockerClients;
   now?: () => Date;
   /** An AWS context built elsewhere (tests point it at a local CloudWatch endpoint). */
@@ -63,9 +70,15 @@ export interface BuildOptions {
  * the code base constructs a client or reaches for a global.
  */
 export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): Promise<Agent> {
-  const secrets = new ReloadableSecrets(config.secretsFile);
-  const scrub = secretScrubber(() => secrets.values());
-  const log = opts.log ?? createLogger({ level: config.logLevel, redact: scrub });
+  const policy = loadHostPolicy({ file: config.policyFile, manifestsDir: config.manifestsDir });
+  const rules = hostRules(policy, { stateDir: config.stateDir, secretsFile: config.secretsFile, dockerSocket: config.dockerSocket });
+  const secrets = new ReloadableSecrets(config.secretsFile, [...config.secretEnv, ...policy.secretEnv]);
+  // The agent's own secrets (webhook secret, API token) are scrubbed like the manifests' ones.
+  const ownSecrets = new RememberedSecrets();
+  if (config.webhookSecret) ownSecrets.add(config.webhookSecret);
+  const allSecrets = combinedValues(() => secrets.values(), () => ownSecrets.list());
+  const scrub = secretScrubber(allSecrets);
+  const log = opts.log ?? createLogger({ level: config.logLevel, redact: scrub, ...(opts.logTo ? { destination: opts.logTo, pretty: false } : {}) });
   const now = opts.now ?? (() => new Date());
 
   const registry = new Registry();
@@ -82,7 +95,11 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
       stateFlushFailures.inc();
       log.error({ err: err.message }, 'writing state.json failed; will retry with the next change');
     },
+    // Structured bookkeeping (timestamps, ids) must survive: only values long enough to be unambiguous.
+    redact: secretScrubber(allSecrets, { minLength: MIN_SAFE_SECRET_LENGTH }),
   });
+  const apiToken = await ensureApiToken(config.stateDir);
+  ownSecrets.add(apiToken);
   const status = new StatusBoard(state, now);
   status.setRedactor(scrub);
 
@@ -164,6 +181,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
   });
 
   let agent: Agent | undefined;
+  const rejections = new RequestRejections(registry, log);
   const server = new AgentHttpServer({
     registries: [sharedProcessMetrics(), registry],
     healthz: () => {
@@ -178,6 +196,8 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
       return { ok: applied && notReady.length === 0, detail: { revision: controller.current.revision, appliedRevision: controller.applied ?? null, notReady } };
     },
     status: () => agent?.statusDocument() ?? {},
+    info: () => agent?.info() ?? {},
+    security: { token: apiToken, allowedHosts: config.allowedHosts, rejections, scrub },
   });
 
   const triggers = new Map<string, Trigger>([
@@ -185,15 +205,19 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
     ['Backup', (name, onProgress) => backupReconciler.runNow(name, controller.current, onProgress as ((p: BackupProgress) => void) | undefined)],
     ['Certificate', (name) => certificateReconciler.renewNow(name, controller.current, { log: log.child({ key: `Certificate/${name}` }), status })],
   ]);
-  server.mount(acmeResponder.handle);
-  server.mount(createTriggerHandler(triggers));
+  server.mount(acmeResponder.handle, { path: ACME_CHALLENGE_PREFIX, access: 'open', anyHost: true });
+  server.mount(createTriggerHandler(triggers, { scrub, onRateLimited: (req) => rejections.reject('rate_limited', req.socket.remoteAddress) }), { path: TRIGGER_PREFIX, access: 'token' });
 
   const git = config.git
     ? new GitManifestSource({ ...config.git, workDir: join(config.stateDir, 'git'), log })
     : undefined;
   if (git) {
     registerGitMetrics(registry, git);
-    if (config.webhookSecret) server.mount(createWebhookRoute({ secret: config.webhookSecret, onTrigger: () => git.syncNow(), log }));
+    if (config.webhookSecret) {
+      const hook = createWebhookRoute({ secret: config.webhookSecret, onTrigger: () => git.syncNow(), log, onRejected: (reason, req) => rejections.reject(reason, req.socket.remoteAddress) });
+      // Signed by the git host, which sends its own Host name: open, any Host, its own body limit.
+      server.mount(hook, { path: WEBHOOK_PATH, access: 'open', anyHost: true, ownBody: true });
+    }
   }
 
   const probes = new HostProbes(
@@ -236,8 +260,10 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
     await notifyStopping();
   });
 
+  const issuances = new IssuanceRecords(state);
   agent = new Agent({
-    config, log, registry, secrets, status, controller, events, server, metrics, extraStops: stops, git,
+    config, log, registry, secrets, status, controller, events, server, metrics, extraStops: stops, git, scrub,
+    checks: { rules, issued: () => issuances.issued() },
     onReady: () => {
       publishLoop.start();
       onReady();
@@ -245,6 +271,17 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
     cfnOutputs: () => stackOutputs.get(),
   });
   return agent;
+}
+
+/** One list of two sources' values, with a stable identity until either changes (the scrubber caches on it). */
+function combinedValues(a: () => readonly string[], b: () => readonly string[]): () => readonly string[] {
+  let last: { a: readonly string[]; b: readonly string[]; all: readonly string[] } | undefined;
+  return () => {
+    const va = a();
+    const vb = b();
+    if (last?.a !== va || last.b !== vb) last = { a: va, b: vb, all: [...va, ...vb] };
+    return last.all;
+  };
 }
 
 function registerGitMetrics(registry: Registry, git: GitManifestSource): void {

@@ -1,3 +1,4 @@
+import type { IssuedCertificates } from '../manifests/checks/check-context.js';
 import type { DurableState } from '../state/durable-state.js';
 import type { RenewalWindow } from './ari.js';
 
@@ -54,4 +55,19 @@ export class IssuanceRecords {
   names(): string[] {
     return this.state.entries(SECTION).map(([name]) => name);
   }
+
+  /** What the keyFile overwrite rule needs: every serial the agent wrote, and the names it manages. */
+  issued(): IssuedCertificates {
+    return issuedFrom(this.state.entries<IssuanceRecord>(SECTION));
+  }
 }
+
+/** The same from the raw section of a state.json (for `validate --state-dir`, which opens no store). */
+export function issuedFrom(entries: readonly [string, Partial<IssuanceRecord>][]): IssuedCertificates {
+  return {
+    serials: new Set(entries.map(([, r]) => r.serial).filter((s): s is string => typeof s === 'string')),
+    names: new Set(entries.map(([name]) => name)),
+  };
+}
+
+export const ISSUANCE_SECTION = SECTION;

@@ -4,7 +4,8 @@ import { issuerIdOf } from '../certificates/issuer-factory.js';
 import { renewalTime } from '../certificates/renewal-policy.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import type { ResourceStatus } from '../state/status-board.js';
-import { agentUrl, fetchStatus, postTrigger } from './status-command.js';
+import { type AgentClient, triggerPath } from './agent-client.js';
+import { fetchStatus } from './status-command.js';
 import { formatTable } from './table.js';
 
 export interface CertRow {
@@ -52,8 +53,8 @@ export function certRowsFromStatus(resources: readonly ResourceStatus[]): CertRo
 }
 
 /** `certitrack-agent cert list`: from the running agent's /status. */
-export async function certListCommand(listen: string): Promise<string> {
-  const doc = await fetchStatus(agentUrl(listen));
+export async function certListCommand(client: AgentClient): Promise<string> {
+  const doc = await fetchStatus(client);
   return renderCertList(certRowsFromStatus(doc.resources));
 }
 
@@ -88,7 +89,7 @@ export async function certRowsFromDisk(desired: DesiredState): Promise<CertRow[]
  * so the ACME challenge is answered by the agent's listener and the order counts against the same
  * hourly bound. Throws with the agent's reason when no certificate was issued.
  */
-export async function certRenewCommand(listen: string, name: string): Promise<string> {
-  const out = await postTrigger(listen, 'Certificate', name);
+export async function certRenewCommand(client: AgentClient, name: string): Promise<string> {
+  const out = await client.postJson(triggerPath('Certificate', name));
   return `Certificate/${name} renewed: serial ${String(out.serial)}, valid until ${String(out.notAfter)} (${String(out.issuer)})\n`;
 }

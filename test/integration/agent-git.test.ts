@@ -4,7 +4,7 @@ import { createHmac } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Agent } from '../../src/agent.js';
-import { cleanupInstance, containersOf, eventually, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { apiFetch, cleanupInstance, containersOf, eventually, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
 import { doc, idleService, toYaml } from '../helpers/manifests.js';
 
 // Issue 6: a commit pushed to the manifests repository is applied by a running agent, by polling or
@@ -26,7 +26,7 @@ async function commit(message: string, files: Record<string, string>): Promise<s
   return git(work, 'rev-parse', 'HEAD');
 }
 
-const status = async () => (await (await fetch(`${base}/status`)).json()) as { origin: string; manifests: { ok: boolean; errors: string[] }; git: { appliedCommit?: string } };
+const status = async () => (await (await apiFetch(agent, '/status')).json()) as { origin: string; manifests: { ok: boolean; errors: string[] }; git: { appliedCommit?: string } };
 
 beforeAll(async () => {
   bare = await tempDir('bare');

@@ -16,6 +16,7 @@ import { createS3Client, S3Destination } from '../../src/adapters/s3-destination
 import type { BackupDestination } from '../../src/backup/destination.js';
 import type { DesiredState } from '../../src/manifests/desired-state.js';
 import { loadManifests } from '../../src/manifests/load.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
 import { BackupReconciler, type BackupReconcilerOptions } from '../../src/reconcilers/backup-reconciler.js';
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
@@ -155,7 +156,8 @@ beforeAll(async () => {
   const mdir = join(work, 'manifests');
   await mkdir(mdir);
   await writeFile(join(mdir, 'stack.yaml'), manifests(s3.endpoint, work));
-  const loaded = await loadManifests(mdir, { secrets });
+  // The sources and destinations live beside the folder: the host policy allows that root.
+  const loaded = await loadManifests(mdir, { secrets, rules: hostRules({ ...DEFAULT_POLICY, allowedRoots: [work] }) });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   desired = loaded.state;
 

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -13,6 +13,7 @@ import { configureAcmeRetries } from '../../src/certificates/acme-http.js';
 import { parseCertificate } from '../../src/certificates/cert-store.js';
 import type { DesiredState } from '../../src/manifests/desired-state.js';
 import { loadManifests } from '../../src/manifests/load.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
 import { CertificateReconciler } from '../../src/reconcilers/certificate-reconciler.js';
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
@@ -65,7 +66,8 @@ const domainsOf: Record<string, string[]> = {
 
 async function desired(): Promise<DesiredState> {
   await writeFile(join(manifests, 'certs.yaml'), Object.entries(domainsOf).map(([n, d]) => manifest(n, d)).join(''));
-  const res = await loadManifests(manifests, { secrets: new StaticSecrets({}) });
+  // Pebble's CA file lives in Pebble's own folder: the host policy allows reading it.
+  const res = await loadManifests(manifests, { secrets: new StaticSecrets({}), rules: hostRules({ ...DEFAULT_POLICY, allowedRoots: [dirname(pebble.caFile)] }) });
   if (!res.ok) throw new Error(JSON.stringify(res.errors));
   return res.state;
 }

@@ -3,7 +3,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:f
 import { get as httpGet } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
@@ -14,6 +14,7 @@ import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE } fro
 import { configureAcmeRetries } from '../../src/certificates/acme-http.js';
 import { parseCertificate } from '../../src/certificates/cert-store.js';
 import { loadManifests } from '../../src/manifests/load.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
 import { CertificateReconciler } from '../../src/reconcilers/certificate-reconciler.js';
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
@@ -44,7 +45,8 @@ let clock = new Date();
 let pebbleRoot: string;
 
 async function ctx(): Promise<ReconcileContext> {
-  const res = await loadManifests(join(root, 'manifests'), { secrets: new StaticSecrets({}) });
+  // nginx's files sit beside the manifests folder and Pebble's CA in its own: the host policy allows both.
+  const res = await loadManifests(join(root, 'manifests'), { secrets: new StaticSecrets({}), rules: hostRules({ ...DEFAULT_POLICY, allowedRoots: [root, dirname(pebble.caFile)] }) });
   if (!res.ok) throw new Error(JSON.stringify(res.errors));
   return { desired: res.state, log: pino({ level: 'silent' }), now: () => clock, status, signal: new AbortController().signal };
 }

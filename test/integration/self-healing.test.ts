@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent.js';
-import { cleanupInstance, docker, eventually, inspect, LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { apiFetch, cleanupInstance, docker, eventually, inspect, LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
 import { doc, idleService, webService, writeManifest } from '../helpers/manifests.js';
 
 // Scenario (d) of issue 2 and the HTTP endpoints, against a running agent following Docker events.
@@ -31,7 +31,7 @@ beforeAll(async () => {
   logs = t.logs;
   await agent.run();
   base = `http://127.0.0.1:${agent.address!.port}`;
-  await eventually('web and flaky ready', async () => (await fetch(`${base}/status`)).ok && agent.notReadyServices().length === 0);
+  await eventually('web and flaky ready', async () => (await apiFetch(agent, '/status')).ok && agent.notReadyServices().length === 0);
 });
 
 afterAll(async () => {
@@ -95,7 +95,7 @@ describe('self-healing', () => {
     const gaps = starts.slice(1).map((t, i) => t - (starts[i] as number));
     // Base 1 s doubling (test config): each gap clearly longer than the one two before it.
     expect(gaps[gaps.length - 1]!).toBeGreaterThan(gaps[0]! * 1.5);
-    const status = (await (await fetch(`${base}/status`)).json()) as { resources: { name: string; details: { restarts: number } }[] };
+    const status = (await (await apiFetch(agent, '/status')).json()) as { resources: { name: string; details: { restarts: number } }[] };
     expect(status.resources.find((r) => r.name === 'crasher')?.details.restarts).toBeGreaterThanOrEqual(3);
   });
 

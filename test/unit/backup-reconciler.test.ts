@@ -10,6 +10,7 @@ import { type BackupDestination, ListingError } from '../../src/backup/destinati
 import type { DesiredState } from '../../src/manifests/desired-state.js';
 import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 import { BackupReconciler } from '../../src/reconcilers/backup-reconciler.js';
 import type { ReconcileContext } from '../../src/reconcilers/types.js';
 import { JobRunner } from '../../src/schedule/job-runner.js';
@@ -73,7 +74,7 @@ spec:
   retention: { keepLast: 2 }
 `,
   );
-  const loaded = await loadManifests(join(work, 'm'), { secrets: new StaticSecrets({}) });
+  const loaded = await loadManifests(join(work, 'm'), { secrets: new StaticSecrets({}), rules: hostRules({ ...DEFAULT_POLICY, allowedRoots: [work] }) });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   desired = loaded.state;
   state = await DurableState.open(join(work, 'state'));

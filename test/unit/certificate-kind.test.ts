@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certRowsFromDisk, renderCertList } from '../../src/cli/cert-commands.js';
 import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -16,10 +17,10 @@ afterAll(async () => {
 
 const service = 'apiVersion: certitrack.io/v1\nkind: Service\nmetadata: { name: nginx }\nspec: { image: nginx:alpine }\n---\n';
 
-async function load(yaml: string, secrets: Record<string, string> = {}) {
+async function load(yaml: string, secrets: Record<string, string> = {}, allowedRoots: string[] = []) {
   const folder = await mkdtemp(join(dir, 'm-'));
   await writeFile(join(folder, 'stack.yaml'), yaml);
-  return loadManifests(folder, { secrets: new StaticSecrets(secrets), displayBase: folder });
+  return loadManifests(folder, { secrets: new StaticSecrets(secrets), displayBase: folder, rules: hostRules({ ...DEFAULT_POLICY, allowedRoots }) });
 }
 
 describe('Certificate manifests', () => {
@@ -69,7 +70,7 @@ spec:
     expect(messages).toMatch(/secret EAB_HMAC is not defined/);
   });
 
-  it('accepts a full ACME certificate with a webroot challenge', async () => {
+  it('accepts a full ACME certificate with a webroot challenge, its files in a root the host policy allows', async () => {
     const res = await load(`${service}apiVersion: certitrack.io/v1
 kind: Certificate
 metadata: { name: site }
@@ -82,7 +83,7 @@ spec:
   reload: [nginx]
   renewBefore: 30d
   challenge: { http01: { webroot: { path: ../nginx/acme-challenge } } }
-`);
+`, {}, [join(dir, 'nginx')]);
     expect(res.ok ? res.state.get('Certificate', 'site')?.spec : res.errors).toMatchObject({
       issuer: { acme: { directory: 'letsencrypt', skipChallengeVerification: false } },
       renewBefore: 30 * 86_400_000,

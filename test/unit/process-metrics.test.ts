@@ -2,6 +2,8 @@ import { Counter, Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { registerBuildInfo, sharedProcessMetrics } from '../../src/metrics/process-metrics.js';
 import { AgentHttpServer } from '../../src/server/http-server.js';
+import { RequestRejections } from '../../src/server/rejections.js';
+import pino from 'pino';
 
 describe('process metrics and build info', () => {
   const servers: AgentHttpServer[] = [];
@@ -10,7 +12,8 @@ describe('process metrics and build info', () => {
   });
 
   const serve = async (registries: Registry[]): Promise<string> => {
-    const server = new AgentHttpServer({ registries, healthz: () => ({ ok: true, detail: {} }), readyz: () => ({ ok: true, detail: {} }), status: () => ({}) });
+    const security = { token: 't', allowedHosts: [], rejections: new RequestRejections(new Registry(), pino({ level: 'silent' })), scrub: (t: string) => t };
+    const server = new AgentHttpServer({ registries, healthz: () => ({ ok: true, detail: {} }), readyz: () => ({ ok: true, detail: {} }), status: () => ({}), info: () => ({}), security });
     servers.push(server);
     const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
     return `http://127.0.0.1:${port}/metrics`;

@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Resource } from '../resource.js';
 import type { CertificateSpec } from '../kinds/certificate.js';
 import type { CheckContext } from './check-context.js';
 
-/** Cross-document rules for certificates: reload targets exist, secrets and files resolve, no two write one file. */
+/** Cross-document rules for certificates: reload targets exist, no two write one file (secrets, host paths and keyFile overwrites: secret-values.ts, host-access.ts, key-file.ts). */
 export function checkCertificates(ctx: CheckContext): void {
   const writers = new Map<string, { cert: Resource<CertificateSpec>; field: string }>();
   for (const cert of ctx.state.list('Certificate')) {
@@ -23,17 +22,6 @@ export function checkCertificates(ctx: CheckContext): void {
       const other = writers.get(path);
       if (other) ctx.report(cert, ['spec', field], `${path} is already written by Certificate "${other.cert.name}" (${other.field})`);
       else writers.set(path, { cert, field });
-    }
-
-    if ('acme' in spec.issuer) {
-      const acme = spec.issuer.acme;
-      const hmac = acme.eab?.hmacKey;
-      if (typeof hmac === 'object' && 'secretRef' in hmac && ctx.secrets.get(hmac.secretRef) === undefined)
-        ctx.report(cert, ['spec', 'issuer', 'acme', 'eab', 'hmacKey'], `secret ${hmac.secretRef} is not defined in the secrets file or the agent's environment`);
-      if (typeof hmac === 'object' && 'file' in hmac && !existsSync(isAbsolute(hmac.file) ? hmac.file : resolve(cert.source.dir, hmac.file)))
-        ctx.report(cert, ['spec', 'issuer', 'acme', 'eab', 'hmacKey'], `secret file ${hmac.file} does not exist`);
-      if (acme.caFile && !existsSync(resolve(cert.source.dir, acme.caFile)))
-        ctx.report(cert, ['spec', 'issuer', 'acme', 'caFile'], `${resolve(cert.source.dir, acme.caFile)} does not exist`);
     }
   }
 }
