@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
@@ -36,6 +37,11 @@ export interface LoadOptions {
   origin?: string;
   /** The bootstrap stack's outputs, for `${cfn:Name}` references; asked once per load, only if used. */
   cfnOutputs?: () => Promise<StackOutputsResult>;
+  /**
+   * Check the manifests alone: whether referenced secrets, secret files, build contexts and bind
+   * paths exist is not asked (for `export`, which runs where none of them are).
+   */
+  offline?: boolean;
 }
 
 /**
@@ -85,8 +91,9 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
   for (const check of Object.values(crossDocumentChecks)) {
     check({
       state,
-      secrets: opts.secrets,
       root: resolve(dir),
+      secretDefined: (name) => opts.offline === true || opts.secrets.get(name) !== undefined,
+      pathExists: (path) => opts.offline === true || existsSync(path),
       report: (resource, path, message, atKey) => errors.push(errorAt(resource.source, path, message, atKey)),
     });
   }
@@ -244,6 +251,7 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
   return issue.message;
 }
 
-function sortErrors(errors: ManifestError[]): ManifestError[] {
+/** File by file, in line order: how every list of manifest errors is shown. */
+export function sortErrors(errors: ManifestError[]): ManifestError[] {
   return errors.sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1));
 }

@@ -10,7 +10,7 @@ export function checkBackups(ctx: CheckContext): void {
         if (!ctx.state.get('Service', s.postgres.service))
           ctx.report(b, ['spec', 'sources', i, 'postgres', 'service'], `service "${s.postgres.service}" is not declared`);
         const pw = s.postgres.password;
-        if (pw && typeof pw === 'object' && 'secretRef' in pw && ctx.secrets.get(pw.secretRef) === undefined)
+        if (pw && typeof pw === 'object' && 'secretRef' in pw && !ctx.secretDefined(pw.secretRef))
           ctx.report(b, ['spec', 'sources', i, 'postgres', 'password'], `secret ${pw.secretRef} is not defined in the secrets file or the agent's environment`);
       }
       const vol = 'volume' in s ? ctx.state.get('Volume', s.volume.name) : undefined;

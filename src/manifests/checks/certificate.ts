@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Resource } from '../resource.js';
 import type { CertificateSpec } from '../kinds/certificate.js';
@@ -28,11 +27,11 @@ export function checkCertificates(ctx: CheckContext): void {
     if ('acme' in spec.issuer) {
       const acme = spec.issuer.acme;
       const hmac = acme.eab?.hmacKey;
-      if (typeof hmac === 'object' && 'secretRef' in hmac && ctx.secrets.get(hmac.secretRef) === undefined)
+      if (typeof hmac === 'object' && 'secretRef' in hmac && !ctx.secretDefined(hmac.secretRef))
         ctx.report(cert, ['spec', 'issuer', 'acme', 'eab', 'hmacKey'], `secret ${hmac.secretRef} is not defined in the secrets file or the agent's environment`);
-      if (typeof hmac === 'object' && 'file' in hmac && !existsSync(isAbsolute(hmac.file) ? hmac.file : resolve(cert.source.dir, hmac.file)))
+      if (typeof hmac === 'object' && 'file' in hmac && !ctx.pathExists(isAbsolute(hmac.file) ? hmac.file : resolve(cert.source.dir, hmac.file)))
         ctx.report(cert, ['spec', 'issuer', 'acme', 'eab', 'hmacKey'], `secret file ${hmac.file} does not exist`);
-      if (acme.caFile && !existsSync(resolve(cert.source.dir, acme.caFile)))
+      if (acme.caFile && !ctx.pathExists(resolve(cert.source.dir, acme.caFile)))
         ctx.report(cert, ['spec', 'issuer', 'acme', 'caFile'], `${resolve(cert.source.dir, acme.caFile)} does not exist`);
     }
   }

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { ScheduleSpec } from '../kinds/schedule.js';
 import type { Resource } from '../resource.js';
@@ -12,11 +11,11 @@ export function checkSchedules(ctx: CheckContext): void {
     const env = exec?.env ?? run?.env ?? {};
     const envPath = exec ? 'exec' : 'run';
     for (const [name, value] of Object.entries(env)) {
-      if (typeof value === 'object' && 'secretRef' in value && ctx.secrets.get(value.secretRef) === undefined)
+      if (typeof value === 'object' && 'secretRef' in value && !ctx.secretDefined(value.secretRef))
         ctx.report(s, ['spec', envPath, 'env', name], `secret ${value.secretRef} is not defined in the secrets file or the agent's environment`);
       if (typeof value === 'object' && 'file' in value) {
         const path = isAbsolute(value.file) ? value.file : resolve(s.source.dir, value.file);
-        if (!existsSync(path)) ctx.report(s, ['spec', envPath, 'env', name], `secret file ${path} does not exist`);
+        if (!ctx.pathExists(path)) ctx.report(s, ['spec', envPath, 'env', name], `secret file ${path} does not exist`);
       }
     }
     if (!run) continue;

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { Resource } from '../resource.js';
 import type { CheckContext } from './check-context.js';
@@ -41,11 +40,11 @@ export function checkServices(ctx: CheckContext): void {
       ports.set(`${p.hostIp}|${p.hostPort}|${p.protocol}`, { svc, index: i });
     });
     for (const [name, value] of Object.entries(svc.spec.env)) {
-      if (typeof value === 'object' && 'secretRef' in value && ctx.secrets.get(value.secretRef) === undefined)
+      if (typeof value === 'object' && 'secretRef' in value && !ctx.secretDefined(value.secretRef))
         ctx.report(svc, ['spec', 'env', name], `secret ${value.secretRef} is not defined in the secrets file or the agent's environment`);
       if (typeof value === 'object' && 'file' in value) {
         const path = isAbsolute(value.file) ? value.file : resolve(svc.source.dir, value.file);
-        if (!existsSync(path)) ctx.report(svc, ['spec', 'env', name], `secret file ${path} does not exist`);
+        if (!ctx.pathExists(path)) ctx.report(svc, ['spec', 'env', name], `secret file ${path} does not exist`);
       }
     }
     if (svc.spec.build) checkRelativePath(ctx, svc, ['spec', 'build', 'context'], svc.spec.build.context, 'build context');
@@ -68,7 +67,7 @@ function checkRelativePath(ctx: CheckContext, svc: Resource<ServiceSpec>, path: 
   const inside = relative(ctx.root, full);
   if (!isAbsolute(written) && (inside.startsWith('..') || isAbsolute(inside))) {
     ctx.report(svc, path, `${what} ${written} resolves to ${full}, outside the manifests folder; write host paths as absolute paths`);
-  } else if (!existsSync(full)) {
+  } else if (!ctx.pathExists(full)) {
     ctx.report(svc, path, `${what} ${full} does not exist`);
   }
 }
