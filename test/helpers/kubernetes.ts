@@ -11,24 +11,18 @@ import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
 import { exportKubernetes, type KubernetesExportOptions } from '../../src/export/kubernetes/export.js';
 
-type ModelClass = new (data: never) => Model<unknown>;
+interface ModelClass {
+  readonly apiVersion: string;
+  readonly kind: string;
+  new (data: never): Model<unknown>;
+}
 
 /** The official schemas, by apiVersion/kind, of every kind an export may contain. */
-const MODELS: Record<string, ModelClass> = {
-  'apps/v1/Deployment': Deployment as unknown as ModelClass,
-  'apps/v1/StatefulSet': StatefulSet as unknown as ModelClass,
-  'batch/v1/CronJob': CronJob as unknown as ModelClass,
-  'networking.k8s.io/v1/Ingress': Ingress as unknown as ModelClass,
-  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as ModelClass,
-  'v1/ConfigMap': ConfigMap as unknown as ModelClass,
-  'v1/Namespace': Namespace as unknown as ModelClass,
-  'v1/PersistentVolumeClaim': PersistentVolumeClaim as unknown as ModelClass,
-  'v1/Secret': Secret as unknown as ModelClass,
-  'v1/Service': Service as unknown as ModelClass,
-  'v1/ServiceAccount': ServiceAccount as unknown as ModelClass,
-  'cert-manager.io/v1/Certificate': Certificate as unknown as ModelClass,
-  'cert-manager.io/v1/Issuer': Issuer as unknown as ModelClass,
-};
+const MODELS = new Map(
+  ([Deployment, StatefulSet, CronJob, Ingress, NetworkPolicy, ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount, Certificate, Issuer] as ModelClass[]).map(
+    (m) => [`${m.apiVersion}/${m.kind}`, m] as const,
+  ),
+);
 
 export interface KubeObject {
   apiVersion: string;
@@ -47,7 +41,7 @@ const RFC1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
  */
 export function objectProblems(obj: KubeObject): string[] {
   const id = `${obj.kind}/${obj.metadata?.name}`;
-  const model = MODELS[`${obj.apiVersion}/${obj.kind}`];
+  const model = MODELS.get(`${obj.apiVersion}/${obj.kind}`);
   if (!model) return [`${id}: unexpected kind ${obj.apiVersion} ${obj.kind}`];
   const problems: string[] = [];
   try {
