@@ -118,12 +118,14 @@ describe('export kubernetes: the mapping, field by field', () => {
     await writeManifest(dir, 'stack.yaml', [
       doc('Network', 'back', { internal: true }),
       doc('Volume', 'app_data', { size: '20Gi' }),
+      doc('Volume', 'legacy', { external: true, name: 'old_project_legacy' }),
       doc('Service', 'api', webService({ env: { MODE: 'prod', TOKEN: { secretRef: 'API_TOKEN' } }, volumes: ['app_data:/data'], networks: ['back'], user: '1000:1000', init: true, resources: { cpus: 0.5, memory: '256Mi' } })),
       doc('Schedule', 'migrate', { schedule: '@daily', timeZone: 'America/New_York', concurrencyPolicy: 'Replace', startingDeadline: '30m', timeout: '10m', exec: { service: 'api', command: ['/app/migrate', '--check'], env: { MODE: 'check' } } }),
       doc('Schedule', 'report', { schedule: '*/15 * * * *', run: { image: 'reporter:1', command: 'run-report', env: { DB: { secretRef: 'DB_URL' } }, networks: ['back'] } }),
     ]);
     const { objects, warnings } = await exportOk(dir);
     expect(find(objects, 'PersistentVolumeClaim', 'app-data').spec).toMatchObject({ resources: { requests: { storage: '20Gi' } } });
+    expect(warnings.find((w) => w.resource === 'Volume/legacy')?.message).toMatch(/^made outside the agent \(Docker volume old_project_legacy\): claim legacy is a new, empty volume/);
     const apiPod = podOf(find(objects, 'StatefulSet', 'api'));
     expect(apiPod.shareProcessNamespace).toBe(true);
     expect((apiPod.containers[0] as Container).securityContext).toEqual({ runAsUser: 1000, runAsGroup: 1000 });

@@ -16,6 +16,8 @@ export function exportVolumes(ctx: ExportContext): void {
     const name = ctx.claim('PersistentVolumeClaim', kubeName(vol.name), vol);
     if (name === undefined) continue;
     const labels = { ...validLabels(ctx, vol, vol.labels), ...validLabels(ctx, vol, vol.spec.labels) };
+    if (vol.spec.external)
+      ctx.warn(vol, `made outside the agent (Docker volume ${vol.spec.name ?? vol.name}): claim ${name} is a new, empty volume; bind it to an existing PersistentVolume (spec.volumeName in an overlay) or restore its data`);
     ctx.add(
       vol,
       new PersistentVolumeClaim({
