@@ -6,7 +6,9 @@ import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCfnTemplate } from '../../src/bootstrap/cfn-yaml.js';
 import { ROOT, runCli } from '../helpers/cli.js';
-import { exportedObjects, filesUnder, find, objectProblems, parseRendered } from '../helpers/kubernetes.js';
+import { exportedObjects, exportFolder, filesUnder, find, objectProblems, parseRendered } from '../helpers/kubernetes.js';
+import { doc, writeManifest } from '../helpers/manifests.js';
+import { writeExport } from '../../src/export/kubernetes/write.js';
 
 let tmp: string;
 let secretsFile: string;
@@ -96,6 +98,31 @@ describe('certitrack-agent export kubernetes', () => {
     expect(r.stderr).toMatch(/^manifests\/backup\.yaml:\d+:\d+: spec\.sources\[2\]\.file\.path: host path \/etc\/certitrack\/secrets\.env/m);
     expect(r.stderr).toContain('nothing written');
     await expect(stat(failed)).rejects.toThrow();
+  });
+
+  it('an ACME Issuer with external account binding reads the generated Secret under its hashed name', async () => {
+    const dir = join(tmp, 'eab');
+    await writeManifest(dir, 'cert.yaml', [
+      doc('Certificate', 'site', {
+        domains: ['site.example.com'],
+        issuer: { acme: { directory: 'https://acme.example.com/directory', email: 'ops@example.com', eab: { kid: 'kid-1', hmacKey: { secretRef: 'EAB_HMAC' } }, caFile: './ca.pem' } },
+        certFile: './tls/cert.pem',
+        keyFile: './tls/key.pem',
+      }),
+    ]);
+    await writeFile(join(dir, 'ca.pem'), '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const r = await exportFolder(dir, { ingressClass: 'alb' });
+    if (!r.ok) throw new Error('export failed');
+    const out = join(tmp, 'eab-out');
+    await writeExport(out, r.export.files, false);
+    const rendered = parseRendered(await render(out));
+    expect(rendered.flatMap(objectProblems)).toEqual([]);
+    const secret = rendered.find((o) => o.kind === 'Secret');
+    const issuer = find(rendered, 'Issuer', 'site').spec as { acme: { externalAccountBinding: unknown; caBundle: string; solvers: unknown } };
+    expect(issuer.acme.externalAccountBinding).toEqual({ keyID: 'kid-1', keySecretRef: { name: secret?.metadata.name, key: 'EAB_HMAC' } });
+    expect(secret?.metadata.name).toMatch(/^certitrack-secrets-[a-z0-9]+$/);
+    expect(Buffer.from(issuer.acme.caBundle, 'base64').toString()).toContain('BEGIN CERTIFICATE');
+    expect(issuer.acme.solvers).toEqual([{ http01: { ingress: { ingressClassName: 'alb' } } }]);
   });
 
   it('refuses an output folder inside the manifests folder', async () => {

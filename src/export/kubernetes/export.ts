@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { Namespace } from 'kubernetes-models/v1';
 import type { DesiredState } from '../../manifests/desired-state.js';
 import { sortErrors } from '../../manifests/load.js';
@@ -60,9 +61,9 @@ export function exportKubernetes(state: DesiredState, root: string, options: Kub
   }
   for (const o of ctx.objects) files.set(objectFileName(o), toYaml(o.model.toJSON()));
   for (const f of ctx.files.values()) files.set(f.path, f.content);
-  const kustomize = kustomization({ objects: ctx.objects, extraResources, namespace: options.namespace, secrets: ctx.secrets, configMaps: ctx.configMaps, source });
-  files.set('kustomization.yaml', kustomize);
-  if (kustomize.includes(KUSTOMIZE_CONFIG_FILE)) files.set(KUSTOMIZE_CONFIG_FILE, kustomizeConfig());
+  const issuerReadsSecret = ctx.objects.some((o) => o.model instanceof Issuer && o.model.spec?.acme?.externalAccountBinding !== undefined);
+  files.set('kustomization.yaml', kustomization({ objects: ctx.objects, extraResources, namespace: options.namespace, secrets: ctx.secrets, configMaps: ctx.configMaps, issuerReadsSecret, source }));
+  if (issuerReadsSecret) files.set(KUSTOMIZE_CONFIG_FILE, kustomizeConfig());
   if (!ctx.secrets.empty) {
     files.set('secrets.env.example', secretsExample(ctx.secrets));
     files.set('.gitignore', `${SECRETS_ENV_FILE}\n${SECRET_FILES_DIR}/\n`);

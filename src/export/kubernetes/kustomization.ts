@@ -22,11 +22,12 @@ export function kustomization(opts: {
   namespace?: string | undefined;
   secrets: SecretKeys;
   configMaps: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** An Issuer reads the Secret (external account binding): kustomize must be told where, see kustomizeConfig. */
+  issuerReadsSecret: boolean;
   source: string;
 }): string {
   const fileKeys = opts.secrets.fileEntries();
   const envKeys = opts.secrets.envEntries();
-  const secretRefInIssuer = opts.objects.some((o) => o.kind === 'Issuer' && JSON.stringify(o.model).includes(`"${SECRET_NAME}"`));
   const doc = {
     apiVersion: 'kustomize.config.k8s.io/v1beta1',
     kind: 'Kustomization',
@@ -46,7 +47,7 @@ export function kustomization(opts: {
     ...(opts.configMaps.size > 0
       ? { configMapGenerator: [...opts.configMaps].map(([name, files]) => ({ name, files: [...files].map(([key, path]) => `${key}=${path}`) })) }
       : {}),
-    ...(secretRefInIssuer ? { configurations: [KUSTOMIZE_CONFIG_FILE] } : {}),
+    ...(opts.issuerReadsSecret ? { configurations: [KUSTOMIZE_CONFIG_FILE] } : {}),
   };
   return `# Made by certitrack-agent export kubernetes from ${opts.source}; render with kubectl kustomize, apply with kubectl apply -k.\n${toYaml(doc)}`;
 }
