@@ -68,6 +68,7 @@ export function exportKubernetes(state: DesiredState, root: string, options: Kub
     files.set('secrets.env.example', secretsExample(ctx.secrets));
     files.set('.gitignore', `${SECRETS_ENV_FILE}\n${SECRET_FILES_DIR}/\n`);
   }
-  files.set('README.md', exportReadme({ source, objects: ctx.objects, warnings: ctx.warnings, alarms, secrets: ctx.secrets, agentImage: options.agentImage }));
+  const backupsToS3 = state.list('Backup').some((b) => b.spec.destination !== undefined && 's3' in b.spec.destination);
+  files.set('README.md', exportReadme({ source, objects: ctx.objects, warnings: ctx.warnings, alarms, secrets: ctx.secrets, agentImage: options.agentImage, backupsToS3 }));
   return { ok: true, export: { files, objects: ctx.objects, warnings: ctx.warnings } };
 }

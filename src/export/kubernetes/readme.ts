@@ -10,6 +10,8 @@ export interface ReadmeInput {
   alarms: readonly KeptAlarm[];
   secrets: SecretKeys;
   agentImage: string;
+  /** Some Backup uploads to S3, so its pods need AWS credentials. */
+  backupsToS3: boolean;
 }
 
 /** OUT/README.md: how to apply the export, what each manifest became, and everything that did not translate. */
@@ -30,7 +32,9 @@ export function exportReadme(input: ReadmeInput): string {
   }
   if (input.objects.some((o) => o.kind === 'Certificate')) steps.push('Install cert-manager in the cluster (its Certificate and Issuer kinds are used here).');
   if (input.objects.some((o) => o.kind === 'CronJob' && o.from.startsWith('Backup/')))
-    steps.push(`Make the agent's image \`${input.agentImage}\` pullable by the cluster, and give the service account \`certitrack-backup\` access to the backup bucket (IAM Roles for Service Accounts or EKS Pod Identity).`);
+    steps.push(
+      `Make the agent's image \`${input.agentImage}\` pullable by the cluster${input.backupsToS3 ? ', and give the service account `certitrack-backup` access to the backup bucket (IAM Roles for Service Accounts or EKS Pod Identity)' : ''}.`,
+    );
   steps.push('Push every image the workloads name to a registry the cluster pulls from (see the warnings).');
   steps.push('Preview with `kubectl kustomize .`, then apply with `kubectl apply -k .`.');
   steps.forEach((s, i) => out.push(`${i + 1}. ${s}`));
