@@ -10,6 +10,7 @@ import { runImportCompose, type ImportComposeFlags } from './import/import-comma
 import { certListCommand, certRenewCommand } from './cli/cert-commands.js';
 import { askYesNo, backupListCommand, backupRunCommand, backupVerifyCommand, restoreCommand } from './cli/backup-commands.js';
 import { withBackupTooling } from './cli/backup-tooling.js';
+import type { ExportKubernetesFlags } from './cli/export-command.js';
 import type { ManualRunResult } from './reconcilers/backup-reconciler.js';
 import { AGENT_VERSION } from './version.js';
 import { manifestJsonSchema } from './manifests/json-schema.js';
@@ -291,6 +292,26 @@ program
   .addHelpText('after', '\nExit codes: 0 everything translated, 3 written but something was not translated exactly (listed), 1 error (nothing written).')
   .action(async (file: string, flags: ImportComposeFlags) => {
     process.exitCode = await runImportCompose(file, flags, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+  });
+
+const exportCmd = program.command('export').description('translate the manifests for another platform');
+exportCmd
+  .command('kubernetes')
+  .description('write a kustomize base (one file per object, kustomization.yaml, README.md) for the same manifests; exit 0 when everything translated or is listed as a warning, 1 on error')
+  .argument('<dir>', 'folder of manifests')
+  .requiredOption('--out <dir>', 'folder to write to (outside the manifests folder)')
+  .option('--namespace <ns>', 'namespace of every object (kustomize namespace:, plus a Namespace object)')
+  .option('--storage-class <class>', 'storageClassName of every PersistentVolumeClaim (default: the cluster default, e.g. an EBS gp3 class)')
+  .option('--ingress', 'publish ports through an Ingress (TLS from the Certificates) instead of a Service of type LoadBalancer')
+  .option('--ingress-class <class>', 'ingressClassName of the Ingress and of the ACME http-01 solver')
+  .option('--allow-host-path', 'mount host paths outside the manifests folder from the node (hostPath) instead of failing')
+  .option('--agent-image <image>', 'the agent image Backup CronJobs run', `certitrack-agent:${AGENT_VERSION}`)
+  .option('--stack-outputs <file>', 'JSON object of CloudFormation outputs for ${cfn:Name} references')
+  .option('--force', 'overwrite files already in --out')
+  .action(async (dir: string, flags: ExportKubernetesFlags) => {
+    // Loaded on use: the Kubernetes models are large, and no other command needs them.
+    const { exportKubernetesCommand } = await import('./cli/export-command.js');
+    process.exitCode = await exportKubernetesCommand(dir, flags, process.stdout, process.stderr);
   });
 
 program

@@ -47,6 +47,8 @@ export interface LoadOptions {
   issued?: IssuedCertificates;
   /** Warnings are errors (--strict). */
   strict?: boolean;
+  /** Check the manifests alone (see CheckContext.offline): for `validate --offline` and `export`. */
+  offline?: boolean;
 }
 
 /**
@@ -112,6 +114,7 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
     root,
     rules: opts.rules ?? DEFAULT_HOST_RULES,
     issued: opts.issued,
+    offline: opts.offline === true,
     report: (resource: Resource, path: FieldPath, message: string, atKey?: boolean) => errors.push(errorAt(resource.source, path, message, atKey)),
     warn: (resource: Resource, path: FieldPath, message: string) => warnings.push(errorAt(resource.source, path, message)),
   };
@@ -241,6 +244,6 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
   return issue.message;
 }
 
-function sortErrors(errors: ManifestError[]): ManifestError[] {
+export function sortErrors(errors: ManifestError[]): ManifestError[] {
   return errors.sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1));
 }

@@ -21,6 +21,12 @@ export interface CheckContext {
   readonly rules: HostRules;
   /** Undefined where the agent's state is not at hand (`validate` without --state-dir). */
   readonly issued: IssuedCertificates | undefined;
+  /**
+   * The manifests alone, away from the host that runs them (`validate --offline` in a manifests
+   * repo's CI, `export`): whether secrets, secret files, build contexts and host paths exist is not
+   * asked; every rule about the manifests themselves, paths included, still is.
+   */
+  readonly offline: boolean;
   /** Record a problem at a field of a resource; `atKey` points at the key itself (for "unknown" or "duplicate"). */
   report(resource: Resource, path: FieldPath, message: string, atKey?: boolean): void;
   /** Record something risky that is allowed (an error with --strict). */

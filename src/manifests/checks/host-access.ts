@@ -13,8 +13,12 @@ function allowWith(ctx: CheckContext, setting: string, value: string): string {
   return `allow it with ${setting}: [${JSON.stringify(value)}] in the host policy ${file}`;
 }
 
-const insideFolderOrRoots = (ctx: CheckContext, real: string): boolean =>
-  isWithin(real, ctx.root) || ctx.rules.policy.allowedRoots.some((r) => isWithin(real, r));
+/**
+ * Offline (a manifests repo's CI, `export`), an absolute path belongs to a host whose policy is not
+ * at hand: only where relative paths lead is checked there.
+ */
+const insideFolderOrRoots = (ctx: CheckContext, real: string, written: string): boolean =>
+  (ctx.offline && isAbsolute(written)) || isWithin(real, ctx.root) || ctx.rules.policy.allowedRoots.some((r) => isWithin(real, r));
 
 function outsideRoots(ctx: CheckContext, res: Resource, path: FieldPath, what: string, written: string, real: string, suggest: string): void {
   ctx.report(res, path, `${what} ${written} is ${real}, outside the manifests folder and the allowed roots; ${allowWith(ctx, 'allowedRoots', suggest)}`);
@@ -27,12 +31,12 @@ function outsideRoots(ctx: CheckContext, res: Resource, path: FieldPath, what: s
  * now. Returns whether it passed.
  */
 export function checkReadablePath(ctx: CheckContext, res: Resource, path: FieldPath, written: string, full: string, what: string, mustExist = true): boolean {
-  if (mustExist && !existsSync(full)) {
+  if (mustExist && !ctx.offline && !existsSync(full)) {
     ctx.report(res, path, `${what} ${full} does not exist`);
     return false;
   }
   const real = realPathOf(full);
-  if (insideFolderOrRoots(ctx, real)) return true;
+  if (insideFolderOrRoots(ctx, real, written)) return true;
   outsideRoots(ctx, res, path, what, written, real, real);
   return false;
 }
@@ -40,7 +44,7 @@ export function checkReadablePath(ctx: CheckContext, res: Resource, path: FieldP
 /** A host path the agent writes (certificate files, a webroot, a local backup destination): inside the folder or an allowed root. */
 function checkWritablePath(ctx: CheckContext, res: Resource, path: FieldPath, written: string, what: string, isDirectory: boolean): void {
   const real = realPathOf(resolve(res.source.dir, written));
-  if (!insideFolderOrRoots(ctx, real)) outsideRoots(ctx, res, path, what, written, real, isDirectory ? real : dirname(real));
+  if (!insideFolderOrRoots(ctx, real, written)) outsideRoots(ctx, res, path, what, written, real, isDirectory ? real : dirname(real));
 }
 
 /**
@@ -53,7 +57,7 @@ function checkRelativeInside(ctx: CheckContext, res: Resource, path: FieldPath, 
     ctx.report(res, path, `${what} ${written} resolves to ${full}, outside the manifests folder; write host paths as absolute paths`);
     return false;
   }
-  if (!existsSync(full)) {
+  if (!ctx.offline && !existsSync(full)) {
     ctx.report(res, path, `${what} ${full} does not exist`);
     return false;
   }

@@ -35,11 +35,12 @@ export function checkSecretValues(ctx: CheckContext): void {
     if (typeof value === 'string') continue;
     let resolved: string | undefined;
     if ('secretRef' in value) {
+      if (ctx.offline) continue;
       resolved = ctx.secrets.get(value.secretRef);
       if (resolved === undefined) ctx.report(res, path, ctx.secrets.explainMissing(value.secretRef));
     } else {
       const file = secretFilePath(value.file, res.source.dir);
-      if (!checkReadablePath(ctx, res, path, value.file, file, 'secret file')) continue;
+      if (!checkReadablePath(ctx, res, path, value.file, file, 'secret file') || ctx.offline) continue;
       try {
         resolved = readSecretFile(file);
         ctx.secrets.remember(resolved);
