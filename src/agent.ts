@@ -15,6 +15,7 @@ import type { AgentHttpServer } from './server/http-server.js';
 import type { GitManifestSource } from './sources/git-source.js';
 import type { StackOutputsResult } from './aws/stack-outputs.js';
 import type { StatusBoard } from './state/status-board.js';
+import type { BackupCatalog } from './backup/backup-catalog.js';
 
 export interface AgentParts {
   config: AgentConfig;
@@ -34,6 +35,8 @@ export interface AgentParts {
   onReady?: () => void;
   /** The bootstrap stack's outputs for `${cfn:Name}` references in manifests. */
   cfnOutputs?: () => Promise<StackOutputsResult>;
+  /** Backup list/verify/restore over the current snapshot: what the CLI's tooling builds too, for the agent's API. */
+  backups?: BackupCatalog;
 }
 
 export interface ManifestLoadState {
