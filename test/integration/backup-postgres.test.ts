@@ -404,7 +404,7 @@ describe('Backup against real PostgreSQL', () => {
     await put('pruned/not-a-backup-id/keep.me');
     await put('other-backup/20200101T000000Z-eeee/manifest.json');
 
-    const { r, catalog } = tools();
+    const { r } = tools();
     const run = await r.runNow('pruned', desired, jobCtx);
     expect(run.record.succeeded, run.record.outputTail).toBe(true);
     const newId = run.outcome?.id as string;

@@ -9,6 +9,7 @@ import { LocalDestination } from '../../src/adapters/local-destination.js';
 import { BackupCatalog } from '../../src/backup/backup-catalog.js';
 import type { DestinationFactory } from '../../src/backup/destination-factory.js';
 import { ListingError } from '../../src/backup/destination.js';
+import { renderPlan } from '../../src/cli/plan-output.js';
 import { Controller } from '../../src/engine/controller.js';
 import { EngineMetrics } from '../../src/engine/engine-metrics.js';
 import type { DesiredState } from '../../src/manifests/desired-state.js';
@@ -208,7 +209,9 @@ describe('BackupReconciler scheduling, retries and retention', () => {
     expect(await controller.plan()).toEqual([{ kind: 'Backup', name: 'env', action: 'note', reason: 'first seen; next run at 2026-11-27T01:00:00.000Z' }]);
     await reconcileOnce(r, 'env', ctx());
     now = new Date('2026-11-27T01:00:10Z');
-    expect(await controller.plan()).toEqual([{ kind: 'Backup', name: 'env', action: 'run', reason: 'run due at 2026-11-27T01:00:00.000Z' }]);
+    const due = await controller.plan();
+    expect(due).toEqual([{ kind: 'Backup', name: 'env', action: 'run', reason: 'run due at 2026-11-27T01:00:00.000Z' }]);
+    expect(renderPlan(due)).toBe('  > Backup/env  run: run due at 2026-11-27T01:00:00.000Z\n\nPlan: 1 change(s).\n');
     expect(history.list('Backup/env')).toEqual([]);
     expect(await r.listOwned()).toEqual(['env']);
 
@@ -216,7 +219,36 @@ describe('BackupReconciler scheduling, retries and retention', () => {
     await reconcileOnce(r, 'env', ctx());
     await runner.idle('Backup/env');
     expect(history.list('Backup/env').map((run) => [run.trigger, run.scheduledFor])).toEqual([['schedule', '2026-11-27T01:00:00.000Z']]);
-    const [after] = await controller.plan();
-    expect(after).toMatchObject({ action: 'note', reason: expect.stringMatching(/^next run at 2026-11-28T01:00:00.000Z; retry 1 at 2026-11-27T01:01:10.000Z$/) });
+    const after = await controller.plan();
+    expect(after).toEqual([{ kind: 'Backup', name: 'env', action: 'note', reason: 'next run at 2026-11-28T01:00:00.000Z; retry 1 at 2026-11-27T01:01:10.000Z' }]);
+    expect(renderPlan(after)).toMatch(/^No changes\. .*\n\nNotes \(nothing will be done\):\n  Backup\/env: next run at 2026-11-28T01:00:00\.000Z; retry 1 at 2026-11-27T01:01:10\.000Z\n$/);
+  });
+
+  it('a finished run enqueues its own key, through the declared watch the controller dispatches to', async () => {
+    await mkdir(join(work, 'config'));
+    await writeFile(join(work, 'config', '.env'), 'A=1\n');
+    now = new Date('2026-11-27T00:30:00Z');
+    // Wired as main.ts wires it: the runner tells the controller, which asks each kind's mapEvent.
+    runner = new JobRunner(history, registry, { now: () => now, onFinished: (e) => controller.dispatch(e) });
+    const r = make();
+    expect(r.mapEvent({ type: 'job-finished', key: 'Backup/env', succeeded: true })).toEqual(['Backup/env']);
+    expect(r.mapEvent({ type: 'job-finished', key: 'Schedule/env', succeeded: true })).toEqual([]);
+    expect(r.mapEvent({ type: 'applied', key: 'Backup/env' })).toEqual([]);
+    const looks: string[] = [];
+    const observe = r.observe.bind(r);
+    r.observe = (name, c) => {
+      looks.push(name);
+      return observe(name, c);
+    };
+    const controller = new Controller({ reconcilers: [r], status, state, log, metrics: new EngineMetrics(new Registry(), kindNames), now: () => now });
+    await controller.setDesired(desired);
+    await controller.whenIdle();
+    expect(looks).toEqual(['env']);
+    // Nothing else is due for half an hour: only the run's end can cause the second look.
+    const run = await r.runNow('env', desired, jobCtx());
+    expect(run.record.succeeded, run.record.outputTail).toBe(true);
+    await controller.whenIdle();
+    expect(looks).toEqual(['env', 'env']);
+    await controller.stop();
   });
 });
