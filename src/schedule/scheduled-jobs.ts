@@ -8,7 +8,7 @@ import type { ScheduleFieldsSpec } from '../manifests/kinds/schedule-fields.js';
 import type { Resource } from '../manifests/resource.js';
 import type { Ownership } from '../reconcilers/ownership.js';
 import type { StatusBoard } from '../state/status-board.js';
-import type { JobContainer, JobObservation, RetireAction, SlotStep } from './job-plan.js';
+import type { JobContainer, JobObservation, RetireAction, SlotAction, SlotStep } from './job-plan.js';
 import type { JobFn, JobRunner } from './job-runner.js';
 import type { RunHistory, RunRecord, RunTrigger } from './run-history.js';
 
@@ -99,13 +99,14 @@ export class ScheduledJobs<K extends 'Schedule' | 'Backup'> {
   }
 
   /** bookmark → start in the background → report → requeue at the next slot. */
-  applySlot(job: ScheduledJob, slot: SlotStep, newRun: (trigger: RunTrigger) => JobRun, ctx: JobContext): ReconcileResult {
+  applySlot(job: ScheduledJob, action: SlotAction, newRun: (trigger: RunTrigger) => JobRun, ctx: JobContext): ReconcileResult {
+    const slot = action.slot;
     this.track(job);
     if (slot.bookmark) this.deps.history.setLastScheduled(job.key, slot.bookmark.at, slot.bookmark.scheduleId);
     if (slot.skippedMissed > 0) ctx.log.warn({ skipped: slot.skippedMissed }, 'missed slots skipped (runs once after downtime)');
     if (slot.start) {
       const { trigger, scheduledFor } = slot.start;
-      ctx.log.info({ ...(scheduledFor ? { due: scheduledFor.toISOString() } : {}), trigger }, 'starting the run');
+      ctx.log.info({ ...(scheduledFor ? { due: scheduledFor.toISOString() } : {}), trigger }, action.reason);
       void this.start(job, newRun(trigger), trigger, scheduledFor, ctx);
     }
     job.report(ctx.status, slot);

@@ -127,7 +127,7 @@ export class BackupReconciler implements Reconciler<'Backup', BackupObservation,
       const res = this.jobs.declared(ctx.desired, ctx.name);
       this.track(res);
       if (a.clearsRetry) this.retries.clear(ctx.key);
-      result = this.jobs.applySlot(this.jobOf(res), a.slot, (trigger) => this.newRun(res, trigger, ctx.log), ctx);
+      result = this.jobs.applySlot(this.jobOf(res), a, (trigger) => this.newRun(res, trigger, ctx.log), ctx);
     }
     return result;
   }

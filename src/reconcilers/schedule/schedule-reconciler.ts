@@ -65,7 +65,7 @@ export class ScheduleReconciler implements Reconciler<'Schedule', JobObservation
       else if (a.type === 'retire') result = (await this.jobs.retire(ctx.key, a, ctx)).result;
       else {
         const res = this.jobs.declared(ctx.desired, ctx.name);
-        result = this.jobs.applySlot(this.jobOf(res), a.slot, () => this.newRun(res, ctx.log), ctx);
+        result = this.jobs.applySlot(this.jobOf(res), a, () => this.newRun(res, ctx.log), ctx);
       }
     }
     return result;
