@@ -125,7 +125,7 @@ export class ScheduledJobs<K extends 'Schedule' | 'Backup'> {
   }
 
   /** Starts a run and resolves when it is recorded (undefined when Forbid skipped it); never rejects. */
-  async start(job: ScheduledJob, run: JobRun, trigger: RunTrigger, scheduledFor: Date | undefined, ctx: JobContext): Promise<RunRecord | undefined> {
+  private async start(job: ScheduledJob, run: JobRun, trigger: RunTrigger, scheduledFor: Date | undefined, ctx: JobContext): Promise<RunRecord | undefined> {
     try {
       const running = this.deps.runner.run(job.key, {
         policy: job.spec.concurrencyPolicy,
