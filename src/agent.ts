@@ -21,6 +21,7 @@ import type { AgentHttpServer } from './server/http-server.js';
 import type { GitManifestSource } from './sources/git-source.js';
 import type { StackOutputsResult } from './aws/stack-outputs.js';
 import type { StatusBoard } from './state/status-board.js';
+import type { BackupCatalog } from './backup/backup-catalog.js';
 
 export interface AgentParts {
   config: AgentConfig;
@@ -44,6 +45,8 @@ export interface AgentParts {
   checks?: { rules: HostRules; issued: () => IssuedCertificates };
   /** Scrubs every known secret from text (plan output). */
   scrub?: (text: string) => string;
+  /** Backup list/verify/restore over the current snapshot: what the CLI's tooling builds too, for the agent's API. */
+  backups?: BackupCatalog;
 }
 
 export interface ManifestLoadState {

@@ -9,14 +9,13 @@ import { configFrom, DEFAULTS, gitConfigFrom, type AgentConfig, type GitFlags } 
 import { runImportCompose, type ImportComposeFlags } from './import/import-command.js';
 import { certListCommand, certRenewCommand } from './cli/cert-commands.js';
 import { askYesNo, backupListCommand, backupRunCommand, backupVerifyCommand, restoreCommand } from './cli/backup-commands.js';
-import { withBackupTooling } from './cli/backup-tooling.js';
 import type { ExportKubernetesFlags } from './cli/export-command.js';
-import type { ManualRunResult } from './reconcilers/backup-reconciler.js';
+import type { ManualRunResult } from './reconcilers/backup/backup-reconciler.js';
 import { AGENT_VERSION } from './version.js';
 import { manifestJsonSchema } from './manifests/json-schema.js';
 import { validateFolder, type ValidateFlags } from './cli/validate-command.js';
 import { formatManifestError } from './manifests/source.js';
-import { buildAgent } from './main.js';
+import { buildAgent, buildBackupTooling } from './main.js';
 import { parseDuration } from './util/duration.js';
 
 /** Exit codes scripts can rely on (terraform's -detailed-exitcode for plan). */
@@ -259,7 +258,7 @@ withCommon(backup.command('list'))
   .argument('<name>', 'Backup name')
   .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
   .action(async (name: string, flags: CommonFlags & { manifests: string }) => {
-    process.exitCode = await withBackupTooling(toConfig(flags.manifests, flags), (r, desired) => backupListCommand(r, desired, name, process.stdout));
+    process.exitCode = await backupListCommand(await buildBackupTooling(toConfig(flags.manifests, flags)), name, process.stdout);
   });
 withCommon(backup.command('verify'))
   .description('re-read a backup (default: the newest complete one) and check sizes and sha256; exit 1 on any mismatch')
@@ -267,7 +266,7 @@ withCommon(backup.command('verify'))
   .argument('[id]', 'backup id')
   .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
   .action(async (name: string, id: string | undefined, flags: CommonFlags & { manifests: string }) => {
-    process.exitCode = await withBackupTooling(toConfig(flags.manifests, flags), (r, desired) => backupVerifyCommand(r, desired, name, id, process.stdout));
+    process.exitCode = await backupVerifyCommand(await buildBackupTooling(toConfig(flags.manifests, flags)), name, id, process.stdout);
   });
 withCommon(program.command('restore'))
   .description('restore backup ID of NAME: pg_restore into the database container, files back in place (asks first unless --yes)')
@@ -277,9 +276,8 @@ withCommon(program.command('restore'))
   .option('--yes', 'do not ask for confirmation')
   .action(async (name: string, id: string, flags: CommonFlags & { manifests: string; yes?: boolean }) => {
     const confirm = process.stdin.isTTY ? (q: string) => askYesNo(q, process.stdin, process.stdout) : undefined;
-    process.exitCode = await withBackupTooling(toConfig(flags.manifests, flags), (r, desired) =>
-      restoreCommand(r, desired, name, id, process.stdout, { yes: flags.yes === true, ...(confirm ? { confirm } : {}) }),
-    );
+    const catalog = await buildBackupTooling(toConfig(flags.manifests, flags));
+    process.exitCode = await restoreCommand(catalog, name, id, process.stdout, { yes: flags.yes === true, ...(confirm ? { confirm } : {}) });
   });
 
 program

@@ -1,4 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { resourceKey } from '../engine/reconcile.js';
+import type { DesiredState } from '../manifests/desired-state.js';
+import type { RunHistory } from '../schedule/run-history.js';
 import type { BackupStep } from './pipeline.js';
 
 /** Every step a failure is counted under; each series starts at 0. */
@@ -79,4 +82,16 @@ export class BackupMetrics {
   failed(backup: string, step: BackupStep | 'retention'): void {
     this.failures.inc({ backup, step });
   }
+}
+
+/**
+ * Seconds since each declared Backup last succeeded, from the persisted run history (so the figure
+ * is right straight after an agent restart); Backups that never succeeded are left out. What the
+ * host probes publish to CloudWatch as BackupAgeSeconds.
+ */
+export function backupAgeSamples(desired: DesiredState, history: RunHistory, now: Date): { name: string; value: number }[] {
+  return desired.list('Backup').flatMap((b) => {
+    const at = history.lastSuccess(resourceKey('Backup', b.name))?.finishedAt;
+    return at === undefined ? [] : [{ name: b.name, value: Math.max(0, (now.getTime() - Date.parse(at)) / 1000) }];
+  });
 }

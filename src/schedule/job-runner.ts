@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { type AgentEvent, parseResourceKey } from '../engine/reconcile.js';
 import type { ConcurrencyPolicy } from '../manifests/kinds/schedule-fields.js';
-import { parseResourceKey } from '../reconcilers/types.js';
 import { formatDuration } from '../util/duration.js';
 import type { RunHistory, RunRecord, RunTrigger } from './run-history.js';
 
@@ -24,8 +24,27 @@ interface InFlight {
   done: Promise<RunRecord>;
 }
 
+/** One run asked of the runner. */
+export interface RunRequest {
+  policy: ConcurrencyPolicy;
+  timeoutMs: number;
+  trigger: RunTrigger;
+  fn: JobFn;
+  /** The slot the run is for; absent for manual runs. */
+  scheduledFor?: Date;
+  /**
+   * Told once the run is recorded, before the job-finished event goes out, so that the reconcile
+   * the event causes sees what this writes (a backup's retry state, its status).
+   */
+  onRecorded?: (record: RunRecord) => void;
+}
+
+export type JobFinished = Extract<AgentEvent, { type: 'job-finished' }>;
+
 export interface JobRunnerOptions {
   now?: () => Date;
+  /** Told when a run has finished and is recorded (main.ts hands it to the controller's declared watches). */
+  onFinished?: (event: JobFinished) => void;
   log?: Logger;
   /** Scrubs secret values from output and error messages before they are stored. */
   redact?: (text: string) => string;
@@ -132,19 +151,13 @@ export class JobRunner {
   }
 
   /**
-   * Runs `fn` under `policy`: Forbid returns undefined (and counts a "skipped" run) when one is
+   * Runs `req.fn` under `req.policy`: Forbid returns undefined (and counts a "skipped" run) when one is
    * already running; Replace aborts the running ones, waits for them (up to the abort grace) and
    * then starts; Allow starts alongside. The returned promise settles when the run is recorded; it
    * never rejects for a job failure (that is in the record).
    */
-  async run(
-    key: string,
-    policy: ConcurrencyPolicy,
-    timeoutMs: number,
-    trigger: RunTrigger,
-    fn: JobFn,
-    scheduledFor?: Date,
-  ): Promise<RunRecord | undefined> {
+  async run(key: string, req: RunRequest): Promise<RunRecord | undefined> {
+    const { policy, trigger } = req;
     const current = [...(this.inFlight.get(key) ?? [])];
     if (current.length > 0 && policy === 'Forbid') {
       this.runs.inc({ ...jobLabels(key), result: 'skipped' });
@@ -158,7 +171,7 @@ export class JobRunner {
         await Promise.all(running.map((f) => f.done));
       }
     }
-    return this.start(key, timeoutMs, trigger, fn, scheduledFor);
+    return this.start(key, req);
   }
 
   /** Aborts the runs of one key, or of every key (shutdown); resolves when they are recorded. */
@@ -177,7 +190,8 @@ export class JobRunner {
     }
   }
 
-  private start(key: string, timeoutMs: number, trigger: RunTrigger, fn: JobFn, scheduledFor: Date | undefined): Promise<RunRecord> {
+  private start(key: string, req: RunRequest): Promise<RunRecord> {
+    const { timeoutMs, trigger, fn, scheduledFor } = req;
     const labels = jobLabels(key);
     const record = this.history.start(key, trigger, scheduledFor);
     const controller = new AbortController();
@@ -231,6 +245,13 @@ export class JobRunner {
       if (result === 'success') this.lastSuccess.set(labels, endSec);
       else this.failures.inc(labels);
       this.opts.log?.info({ key, runId: record.id, trigger, result, exitCode }, `run ${result}`);
+      try {
+        req.onRecorded?.(finished);
+      } catch (err) {
+        // Bookkeeping after the record must not lose the run or wedge whoever waits for it.
+        this.opts.log?.error({ key, err: this.redact((err as Error).message) }, 'recording the end of the run failed');
+      }
+      this.opts.onFinished?.({ type: 'job-finished', key, succeeded: finished.succeeded === true });
       return finished;
     })();
     return entry.done;
