@@ -36,6 +36,7 @@ interface CommonFlags {
   allowEmpty?: boolean;
   resync?: string;
   restartBackoff?: string;
+  awsInstanceId?: string;
 }
 
 const withCommon = (cmd: Command): Command =>
@@ -45,7 +46,8 @@ const withCommon = (cmd: Command): Command =>
     .option('--instance <name>', `prefix of every Docker object and owner label (default ${DEFAULTS.instance})`)
     .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
     .option('--allow-empty', 'allow an empty manifests folder to remove everything the agent owns')
-    .option('--restart-backoff <duration>', 'first crash-loop backoff step, doubling to 5 min (default 10s)');
+    .option('--restart-backoff <duration>', 'first crash-loop backoff step, doubling to 5 min (default 10s)')
+    .option('--aws-instance-id <id>', 'EC2 instance id for InstanceId: auto when IMDS cannot tell it, e.g. off EC2 (env CERTITRACK_AWS_INSTANCE_ID)');
 
 function toConfig(dir: string, flags: CommonFlags): AgentConfig {
   const ms = (text: string | undefined, flag: string): number | undefined => {
@@ -64,6 +66,7 @@ function toConfig(dir: string, flags: CommonFlags): AgentConfig {
     allowEmpty: flags.allowEmpty,
     resyncMs: ms(flags.resync, '--resync'),
     restartBackoffBaseMs: ms(flags.restartBackoff, '--restart-backoff'),
+    awsInstanceId: flags.awsInstanceId,
   });
 }
 
