@@ -36,7 +36,7 @@ import { StackOutputs } from './aws/stack-outputs.js';
 import { HostProbes, type Sample } from './metrics/host-probes.js';
 import { PublishLoop } from './metrics/publish-loop.js';
 import { MetricPublisher } from './metrics/publisher.js';
-import { AlarmReconciler } from './reconcilers/alarm-reconciler.js';
+import { AlarmReconciler } from './reconcilers/alarm/alarm-reconciler.js';
 import type { RestartRecord } from './reconcilers/service/restart-backoff.js';
 import { configureAcmeRetries } from './certificates/acme-http.js';
 import { CertificateReconciler } from './reconcilers/certificate-reconciler.js';
@@ -146,7 +146,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
       fromLegacy('Schedule', scheduleReconciler, status, now),
       fromLegacy('Backup', backupReconciler, status, now),
       fromLegacy('Certificate', certificateReconciler, status, now),
-      fromLegacy('Alarm', alarmReconciler, status, now),
+      alarmReconciler,
     ],
     status,
     state,
