@@ -39,7 +39,7 @@ import { MetricPublisher } from './metrics/publisher.js';
 import { AlarmReconciler } from './reconcilers/alarm/alarm-reconciler.js';
 import type { RestartRecord } from './reconcilers/service/restart-backoff.js';
 import { configureAcmeRetries } from './certificates/acme-http.js';
-import { CertificateReconciler } from './reconcilers/certificate-reconciler.js';
+import { CertificateReconciler } from './reconcilers/certificate/certificate-reconciler.js';
 import { AcmeResponder } from './server/acme-responder.js';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Snapshots } from './adapters/ec2-snapshots.js';
@@ -145,7 +145,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
       fromLegacy('Volume', new VolumeReconciler(docker, own, infra), status, now),
       fromLegacy('Schedule', scheduleReconciler, status, now),
       fromLegacy('Backup', backupReconciler, status, now),
-      fromLegacy('Certificate', certificateReconciler, status, now),
+      certificateReconciler,
       alarmReconciler,
     ],
     status,

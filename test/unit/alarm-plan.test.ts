@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { alarmSpec } from '../../src/manifests/kinds/alarm.js';
 import type { Resource } from '../../src/manifests/resource.js';
 import { AlarmSpecError, type DesiredAlarm, desiredAlarm, normalizeObserved, toPutInput } from '../../src/reconcilers/alarm/normalize.js';
-import { type AlarmAction, type AlarmObservation, diffAlarm, type ObservedAlarm, plan } from '../../src/reconcilers/alarm/plan.js';
+import { type AlarmAction, type AlarmObservation, type AlarmOwner, diffAlarm, type ObservedAlarm, plan } from '../../src/reconcilers/alarm/plan.js';
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:alerts';
 const OTHER = 'arn:aws:sns:eu-west-1:123456789012:other';
@@ -27,7 +27,7 @@ type AlarmResource = Resource<ReturnType<typeof alarmSpec.parse>>;
 const resource = (name: string, manifest: Record<string, unknown>): AlarmResource => ({ kind: 'Alarm', name, labels: {}, spec: alarmSpec.parse(manifest), source: { file: 'alarms.yaml', dir: '/m' } }) as unknown as AlarmResource;
 const cpu = resource('high-cpu', CPU_MANIFEST);
 const seen = (o: Partial<AlarmObservation> = {}): AlarmObservation => ({ byName: undefined, ownedForResource: [], ...o });
-const planFor = (r: AlarmResource | undefined, o: AlarmObservation, who = owner): AlarmAction[] => plan(r, o, NOW, who);
+const planFor = (r: AlarmResource | undefined, o: AlarmObservation, who: AlarmOwner = owner): AlarmAction[] => plan(r, o, NOW, who);
 
 /** What DescribeAlarms hands back for that alarm: absent lists undefined, other order, no defaults. */
 const described: MetricAlarm = {
