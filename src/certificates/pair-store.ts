@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, realpath, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
+import { fsyncDir, replaceAtomically, writeFileDurably } from '../state/atomic-write.js';
 
 /**
  * Key and certificate on disk as ONE unit (kubelet's AtomicWriter layout for Secret volumes):
@@ -71,38 +72,9 @@ export async function resolvePair(p: PairPaths, layout: PairLayout): Promise<{ c
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function writeDurably(path: string, data: string, mode: number): Promise<void> {
-  const fh = await open(path, 'wx', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.chmod(mode); // umask may have narrowed or widened what open() asked for
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** Points `path` at `target` with one rename, whatever was there (a plain file, another link). */
 async function switchLink(path: string, target: string): Promise<void> {
-  if ((await linkOf(path)) === target) return;
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.link`);
-  await symlink(target, tmp);
-  try {
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-  await fsyncDir(dirname(path));
+  if ((await linkOf(path)) !== target) await replaceAtomically(path, (tmp) => symlink(target, tmp));
 }
 
 const stamp = (): string => `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
@@ -113,8 +85,8 @@ async function writeVersion(p: PairPaths, chainPem: string | undefined, keyPem: 
   const name = stamp();
   const dir = join(p.store, name);
   await mkdir(dir, { mode: 0o755 });
-  if (keyPem !== undefined) await writeDurably(join(dir, KEY), keyPem, 0o600);
-  if (chainPem !== undefined) await writeDurably(join(dir, CERT), chainPem, 0o644);
+  if (keyPem !== undefined) await writeFileDurably(join(dir, KEY), keyPem, 0o600, 'wx');
+  if (chainPem !== undefined) await writeFileDurably(join(dir, CERT), chainPem, 0o644, 'wx');
   await fsyncDir(dir);
   return name;
 }

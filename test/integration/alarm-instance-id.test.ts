@@ -4,6 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { alarmSpec } from '../../src/manifests/kinds/alarm.js';
+import { desiredAlarm, toPutInput } from '../../src/reconcilers/alarm/normalize.js';
 import { runCli } from '../helpers/cli.js';
 import { type FakeCloudWatch, startFakeCloudWatch } from '../helpers/fake-cloudwatch-server.js';
 import { doc, writeManifest } from '../helpers/manifests.js';
@@ -16,6 +18,7 @@ import { doc, writeManifest } from '../helpers/manifests.js';
 const INSTANCE = `it-iid-${randomBytes(3).toString('hex')}`;
 const FLAG_ID = 'i-0123456789abcdef0';
 const ENV_ID = 'i-0fedcba9876543210';
+const CPU = { metric: { namespace: 'AWS/EC2', name: 'CPUUtilization', dimensions: { InstanceId: 'auto' } }, period: '5m', evaluationPeriods: 2, threshold: 80, comparison: '>' };
 
 let cw: FakeCloudWatch;
 let root: string;
@@ -35,7 +38,7 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'alarm-iid-'));
   manifests = join(root, 'manifests');
   await writeManifest(manifests, 'alarms.yaml', [
-    doc('Alarm', 'high-cpu', { metric: { namespace: 'AWS/EC2', name: 'CPUUtilization', dimensions: { InstanceId: 'auto' } }, period: '5m', evaluationPeriods: 2, threshold: 80, comparison: '>' }),
+    doc('Alarm', 'high-cpu', CPU),
   ]);
   env = {
     AWS_REGION: 'us-east-1',
@@ -45,29 +48,10 @@ beforeAll(async () => {
     CERTITRACK_AWS_ENDPOINT: cw.url,
     CERTITRACK_AWS_INSTANCE_ID: '',
   };
-  // The alarm as an earlier apply with --aws-instance-id FLAG_ID left it.
+  // The alarm as an earlier apply with --aws-instance-id FLAG_ID left it (the same request the agent sends).
   const client = new CloudWatchClient({ region: 'us-east-1', endpoint: cw.url, credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
-  await client.send(
-    new PutMetricAlarmCommand({
-      AlarmName: 'certitrack-high-cpu',
-      Namespace: 'AWS/EC2',
-      MetricName: 'CPUUtilization',
-      Statistic: 'Average',
-      Dimensions: [{ Name: 'InstanceId', Value: FLAG_ID }],
-      Period: 300,
-      EvaluationPeriods: 2,
-      DatapointsToAlarm: 2,
-      Threshold: 80,
-      ComparisonOperator: 'GreaterThanThreshold',
-      TreatMissingData: 'missing',
-      ActionsEnabled: true,
-      Tags: [
-        { Key: 'io.certitrack.managed-by', Value: 'certitrack-agent' },
-        { Key: 'io.certitrack.instance', Value: INSTANCE },
-        { Key: 'io.certitrack.alarm', Value: 'high-cpu' },
-      ],
-    }),
-  );
+  const earlier = desiredAlarm('high-cpu', alarmSpec.parse(CPU), { instance: INSTANCE, instanceId: FLAG_ID });
+  await client.send(new PutMetricAlarmCommand(toPutInput(earlier.alarm, earlier.tags)));
   client.destroy();
 }, 60_000);
 
