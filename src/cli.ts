@@ -38,6 +38,7 @@ interface CommonFlags {
   policy?: string;
   secretEnv?: string[];
   strict?: boolean;
+  awsInstanceId?: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -59,7 +60,8 @@ const withCommon = (cmd: Command): Command =>
     .option('--restart-backoff <duration>', 'first crash-loop backoff step, doubling to 5 min (default 10s)')
     .option(...policyOptions.policy)
     .option(...policyOptions.secretEnv)
-    .option(...policyOptions.strict);
+    .option(...policyOptions.strict)
+    .option('--aws-instance-id <id>', 'EC2 instance id for InstanceId: auto when IMDS cannot tell it, e.g. off EC2 (env CERTITRACK_AWS_INSTANCE_ID)');
 
 function toConfig(dir: string, flags: CommonFlags & { allowedHost?: string[] }): AgentConfig {
   const ms = (text: string | undefined, flag: string): number | undefined => {
@@ -82,6 +84,7 @@ function toConfig(dir: string, flags: CommonFlags & { allowedHost?: string[] }):
     secretEnv: flags.secretEnv,
     strict: flags.strict,
     allowedHosts: flags.allowedHost,
+    awsInstanceId: flags.awsInstanceId,
   });
 }
 

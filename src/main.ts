@@ -19,7 +19,6 @@ import { NetworkReconciler } from './reconcilers/network/network-reconciler.js';
 import { Ownership } from './reconcilers/ownership.js';
 import { ServiceMetrics } from './reconcilers/service/service-metrics.js';
 import { ServiceReconciler } from './reconcilers/service/service-reconciler.js';
-import { fromLegacy } from './reconcilers/types.js';
 import { resourceKey } from './engine/reconcile.js';
 import { VolumeReconciler } from './reconcilers/volume/volume-reconciler.js';
 import { ScheduleReconciler } from './reconcilers/schedule/schedule-reconciler.js';
@@ -35,17 +34,17 @@ import { Counter, Gauge } from 'prom-client';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchAdapter } from './adapters/cloudwatch.js';
-import { type AwsClientConfig, buildAwsContext, type AwsContext, resolveEndpoint } from './aws/context.js';
+import { AWS_RETRY, type AwsClientConfig, buildAwsContext, type AwsContext, resolveEndpoint } from './aws/context.js';
 import { looksLikeEc2 } from './aws/ec2-detect.js';
 import { StackOutputs } from './aws/stack-outputs.js';
 import { HostProbes, type Sample } from './metrics/host-probes.js';
 import { registerBuildInfo, sharedProcessMetrics } from './metrics/process-metrics.js';
 import { PublishLoop } from './metrics/publish-loop.js';
 import { MetricPublisher } from './metrics/publisher.js';
-import { AlarmReconciler } from './reconcilers/alarm-reconciler.js';
+import { AlarmReconciler } from './reconcilers/alarm/alarm-reconciler.js';
 import type { RestartRecord } from './reconcilers/service/restart-backoff.js';
 import { configureAcmeRetries } from './certificates/acme-http.js';
-import { CertificateReconciler } from './reconcilers/certificate-reconciler.js';
+import { CertificateReconciler } from './reconcilers/certificate/certificate-reconciler.js';
 import { ACME_CHALLENGE_PREFIX, AcmeResponder } from './server/acme-responder.js';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Snapshots } from './adapters/ec2-snapshots.js';
@@ -169,8 +168,8 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
       new VolumeReconciler(docker.volumes, own),
       scheduleReconciler,
       backupReconciler,
-      fromLegacy('Certificate', certificateReconciler, status, now),
-      fromLegacy('Alarm', alarmReconciler, status, now),
+      certificateReconciler,
+      alarmReconciler,
     ],
     status,
     state,
@@ -349,7 +348,7 @@ function backupParts(
 function s3ClientBase(config: AgentConfig, aws: AwsContext): AwsClientConfig {
   if (aws.enabled) return aws.clientConfig('S3');
   const endpoint = resolveEndpoint('S3', config.aws, process.env);
-  return { region: config.aws.region ?? 'us-east-1', ...(endpoint ? { endpoint } : {}) };
+  return { region: config.aws.region ?? 'us-east-1', ...AWS_RETRY, ...(endpoint ? { endpoint } : {}) };
 }
 
 function registerGitMetrics(registry: Registry, git: GitManifestSource): void {

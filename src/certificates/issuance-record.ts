@@ -30,7 +30,14 @@ export function emptyIssuanceRecord(): IssuanceRecord {
 
 /** Bookkeeping kept in the agent's state file, one entry per Certificate name. */
 export class IssuanceRecords {
+  private readonly versions = new Map<string, number>();
+
   constructor(private readonly state: DurableState) {}
+
+  /** Changes with every put or delete of this name (in this process): tells a reader its copy is stale. */
+  version(name: string): number {
+    return this.versions.get(name) ?? 0;
+  }
 
   get(name: string): IssuanceRecord {
     const stored = this.state.get<IssuanceRecord>(SECTION, name);
@@ -43,11 +50,13 @@ export class IssuanceRecords {
 
   /** Writes through to disk now: the order count must survive a crash right after an order. */
   async put(name: string, issuance: IssuanceRecord): Promise<void> {
+    this.versions.set(name, this.version(name) + 1);
     this.state.set(SECTION, name, issuance);
     await this.state.flush();
   }
 
   async delete(name: string): Promise<void> {
+    this.versions.set(name, this.version(name) + 1);
     this.state.delete(SECTION, name);
     await this.state.flush();
   }

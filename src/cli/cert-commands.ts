@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
-import { readCertificateFiles } from '../certificates/cert-store.js';
+import { readCertificatePair } from '../certificates/cert-store.js';
 import { issuerIdOf } from '../certificates/issuer-factory.js';
+import { pairPaths } from '../certificates/pair-store.js';
 import { renewalTime } from '../certificates/renewal-policy.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import type { ResourceStatus } from '../state/status-board.js';
@@ -65,7 +66,7 @@ export async function certListCommand(client: AgentClient): Promise<string> {
 export async function certRowsFromDisk(desired: DesiredState): Promise<CertRow[]> {
   const rows: CertRow[] = [];
   for (const res of desired.list('Certificate')) {
-    const disk = await readCertificateFiles(resolve(res.source.dir, res.spec.certFile), resolve(res.source.dir, res.spec.keyFile));
+    const { disk } = await readCertificatePair(pairPaths(resolve(res.source.dir, res.spec.certFile), resolve(res.source.dir, res.spec.keyFile)));
     const present = disk.state === 'present' ? disk : undefined;
     const problem = disk.state === 'missing' ? 'no certificate file' : disk.state === 'corrupt' ? disk.reason : disk.key !== 'ok' ? `key ${disk.key}` : null;
     rows.push({

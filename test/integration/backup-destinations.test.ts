@@ -1,3 +1,4 @@
+import { AWS_RETRY } from '../../src/aws/context.js';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -58,7 +59,7 @@ beforeEach(() => {
 
 describe('the destination factory', () => {
   it('builds S3 clients from the base config: its endpoint and region', async () => {
-    const factory = destinationFactory({ localDir: '/unused', s3: { region: 'eu-west-1', endpoint: proxyUrl } });
+    const factory = destinationFactory({ localDir: '/unused', s3: { region: 'eu-west-1', endpoint: proxyUrl, ...AWS_RETRY } });
     const { destination, prefix } = factory(backup('db', { prefix: 'prod', forcePathStyle: true }));
     expect(prefix).toBe('prod');
     await put(destination as S3Destination, 'prod/db/from-base');
@@ -68,14 +69,14 @@ describe('the destination factory', () => {
   });
 
   it('a spec\'s own endpoint and region win over the base', async () => {
-    const factory = destinationFactory({ localDir: '/unused', s3: { region: 'eu-west-1', endpoint: 'http://127.0.0.1:1' } });
+    const factory = destinationFactory({ localDir: '/unused', s3: { region: 'eu-west-1', endpoint: 'http://127.0.0.1:1', ...AWS_RETRY } });
     await put(factory(backup('own', { endpoint: proxyUrl, region: 'us-west-2', forcePathStyle: true })).destination as S3Destination, 'own/k');
     expect(seen.map((r) => r.region)).toContain('us-west-2');
     expect(seen.every((r) => r.region === 'us-west-2')).toBe(true);
   });
 
   it('local destinations: a relative path is the manifest folder\'s, none is the agent\'s own directory', () => {
-    const factory = destinationFactory({ localDir: '/var/lib/certitrack/backups', s3: { region: 'us-east-1' } });
+    const factory = destinationFactory({ localDir: '/var/lib/certitrack/backups', s3: { region: 'us-east-1', ...AWS_RETRY } });
     const res = backup('db', {});
     expect(factory({ ...res, spec: { ...res.spec, destination: { local: { path: 'dumps' } } } }).destination.description).toBe('/m/dumps');
     expect(factory({ ...res, spec: { ...res.spec, destination: undefined } }).destination.description).toBe('/var/lib/certitrack/backups');

@@ -1,3 +1,4 @@
+import { AWS_RETRY } from '../../src/aws/context.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -61,7 +62,7 @@ const jobCtx = { status: new StatusBoard(undefined), log };
 
 /** The reconciler and the catalog, over the same destinations (the real factory unless a test wraps it). */
 function tools(extra: Partial<BackupReconcilerOptions> = {}): { r: BackupReconciler; catalog: BackupCatalog } {
-  const destinations: DestinationFactory = extra.destinations ?? destinationFactory({ localDir: localBackups, s3: { region: 'us-east-1' } });
+  const destinations: DestinationFactory = extra.destinations ?? destinationFactory({ localDir: localBackups, s3: { region: 'us-east-1', ...AWS_RETRY } });
   const r = new BackupReconciler(adapter, history, runner, registry, {
     instance: INSTANCE,
     secrets,

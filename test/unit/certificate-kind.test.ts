@@ -49,7 +49,7 @@ spec:
     expect(renderCertList(rows)).toMatch(/^NAME\s+READY\s+DOMAINS[\s\S]*site\s+False\s+certitrack\.company\.com\s+selfSigned[\s\S]*no certificate file/);
   });
 
-  it('reports every problem: unknown reload service, wildcard over http-01, command and signal, shared files, missing secret', async () => {
+  it('reports every problem: unknown reload service, wildcard over http-01, command and signal, shared files, missing secret, key in another folder', async () => {
     const doc = (name: string, body: string) => `apiVersion: certitrack.io/v1\nkind: Certificate\nmetadata: { name: ${name} }\nspec:\n${body}---\n`;
     const acme = '  issuer: { acme: { directory: letsencrypt, email: ops@company.com, eab: { kid: k, hmacKey: { secretRef: EAB_HMAC } } } }\n';
     const res = await load(
@@ -57,7 +57,8 @@ spec:
         doc('wild', `  domains: ["*.company.com"]\n${acme}  certFile: ./2.pem\n  keyFile: ./2.key\n`) +
         doc('both', '  domains: [c.company.com]\n  certFile: ./3.pem\n  keyFile: ./3.key\n  reload: [{ service: nginx, command: [nginx, -s, reload], signal: SIGHUP }]\n') +
         doc('first', `  domains: [d.company.com]\n${acme}  certFile: ./ssl/cert.pem\n  keyFile: ./ssl/d.key\n`) +
-        doc('second', '  domains: [e.company.com]\n  certFile: ./ssl/cert.pem\n  keyFile: ./ssl/e.key\n  reload: [proxy]\n'),
+        doc('second', '  domains: [e.company.com]\n  certFile: ./ssl/cert.pem\n  keyFile: ./ssl/e.key\n  reload: [proxy]\n') +
+        doc('split', '  domains: [f.company.com]\n  certFile: ./certs/f.pem\n  keyFile: ./private/f.key\n'),
     );
     expect(res.ok).toBe(false);
     if (res.ok) return;
@@ -68,6 +69,7 @@ spec:
     expect(messages).toMatch(/service "proxy" is not declared/);
     expect(messages).toMatch(/ssl\/cert\.pem is already written by Certificate "first"/);
     expect(messages).toMatch(/secret EAB_HMAC is not defined/);
+    expect(messages).toMatch(/spec\.keyFile: keyFile must be in the same folder as certFile \(.*certs\): the pair is swapped as one unit there/);
   });
 
   it('accepts a full ACME certificate with a webroot challenge, its files in a root the host policy allows', async () => {

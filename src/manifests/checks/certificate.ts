@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Resource } from '../resource.js';
 import type { CertificateSpec } from '../kinds/certificate.js';
 import type { CheckContext } from './check-context.js';
@@ -15,6 +15,10 @@ export function checkCertificates(ctx: CheckContext): void {
     const certPath = resolve(cert.source.dir, spec.certFile);
     const keyPath = resolve(cert.source.dir, spec.keyFile);
     if (certPath === keyPath) ctx.report(cert, ['spec', 'keyFile'], 'keyFile must differ from certFile');
+    // Both are links into one version folder beside certFile (swapped as one unit); a container
+    // mounting only the key's folder would see a dangling link.
+    else if (dirname(certPath) !== dirname(keyPath))
+      ctx.report(cert, ['spec', 'keyFile'], `keyFile must be in the same folder as certFile (${dirname(certPath)}): the pair is swapped as one unit there`);
     for (const [field, path] of [
       ['certFile', certPath],
       ['keyFile', keyPath],

@@ -1,8 +1,9 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { lstatSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { parseCertificate } from '../../certificates/cert-store.js';
 import { keyMatchesCertificate } from '../../certificates/key-pair.js';
+import { pairPaths } from '../../certificates/pair-store.js';
 import { readBoundedFileSync } from '../../util/bounded-read.js';
 import type { Resource } from '../resource.js';
 import type { CertificateSpec } from '../kinds/certificate.js';
@@ -59,9 +60,21 @@ export function checkKeyFiles(ctx: CheckContext): void {
     } catch {
       continue; // absent: the agent creates it
     }
+    // The agent's own atomic layout: keyFile is its link into the pair's versions (certificates/pair-store.ts).
+    if (st.isSymbolicLink() && isAgentPairLink(resolve(cert.source.dir, cert.spec.certFile), keyPath)) continue;
     const problem = !st.isFile()
       ? 'is not a regular file'
       : ((text) => (text !== undefined && overwriteAllowed(ctx, cert, keyPath, text) ? undefined : 'is not a private key the agent wrote'))(readText(keyPath));
     if (problem) ctx.report(cert, ['spec', 'keyFile'], `${keyPath} already exists and ${problem}; the agent will not overwrite it. Remove or move it if it may be replaced`);
+  }
+}
+
+/** Whether keyFile is the link the agent's pair layout makes (`.certitrack-<certFile>/current/key.pem`). */
+function isAgentPairLink(certPath: string, keyPath: string): boolean {
+  const store = pairPaths(certPath, keyPath).store;
+  try {
+    return readlinkSync(keyPath) === relative(dirname(keyPath), join(store, 'current', 'key.pem'));
+  } catch {
+    return false;
   }
 }

@@ -1,11 +1,10 @@
 import type { ComparisonOperator, Dimension, MetricAlarm, MetricDataQuery, PutMetricAlarmInput, StandardUnit, Statistic } from '@aws-sdk/client-cloudwatch';
-import { LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../adapters/docker-types.js';
-import { type AlarmMetricQuery, type AlarmSpec, AUTO, effectiveAlarmName } from '../manifests/kinds/alarm.js';
-import { canonicalJson } from '../util/hash.js';
+import { LABEL_INSTANCE, LABEL_MANAGED_BY, MANAGED_BY_VALUE } from '../../adapters/docker-types.js';
+import { type AlarmMetricQuery, type AlarmSpec, AUTO, effectiveAlarmName } from '../../manifests/kinds/alarm.js';
 
 /**
- * Pure planning for the Alarm kind: desired (from the manifest) and observed (from DescribeAlarms)
- * are brought to one canonical shape, so that "the SDK left an absent list undefined", "AWS returned
+ * The Alarm kind's canonical shape: desired (from the manifest) and observed (from DescribeAlarms)
+ * are brought to it, so that "the SDK left an absent list undefined", "AWS returned
  * actions in another order" or "a default was written explicitly" never look like drift.
  */
 
@@ -77,7 +76,7 @@ function resolveDimensions(namespace: string, dims: Record<string, string>, inst
   if (namespace === 'AWS/EC2' && entries.length === 0) entries.push(['InstanceId', AUTO]);
   for (const [Name, value] of entries) {
     if (Name === 'InstanceId' && value === AUTO) {
-      if (!instanceId) throw new AlarmSpecError(`${where}: InstanceId "auto" needs this instance's id, and it is unknown (not on EC2: set aws.instanceId in the config)`);
+      if (!instanceId) throw new AlarmSpecError(`${where}: InstanceId "auto" needs this instance's id, and it is unknown (not on EC2: give it with --aws-instance-id or CERTITRACK_AWS_INSTANCE_ID)`);
       out.push({ Name, Value: instanceId });
     } else {
       out.push({ Name, Value: value });
@@ -186,27 +185,6 @@ export function normalizeObserved(a: MetricAlarm): NormalizedAlarm {
   return out;
 }
 
-export interface FieldChange {
-  field: keyof NormalizedAlarm;
-  from: unknown;
-  to: unknown;
-}
-
-const FIELDS: (keyof NormalizedAlarm)[] = [
-  'AlarmDescription', 'ActionsEnabled', 'AlarmActions', 'OKActions', 'InsufficientDataActions', 'Namespace', 'MetricName',
-  'Dimensions', 'Statistic', 'ExtendedStatistic', 'Period', 'Unit', 'Metrics', 'EvaluationPeriods', 'DatapointsToAlarm',
-  'Threshold', 'ComparisonOperator', 'TreatMissingData', 'EvaluateLowSampleCountPercentile',
-];
-
-/** Field-level differences, observed (`from`) → desired (`to`); empty when the alarm is as declared. */
-export function diffAlarm(desired: NormalizedAlarm, observed: NormalizedAlarm): FieldChange[] {
-  const changes: FieldChange[] = [];
-  for (const field of FIELDS) {
-    if (canonicalJson(desired[field] ?? null) !== canonicalJson(observed[field] ?? null)) changes.push({ field, from: observed[field], to: desired[field] });
-  }
-  return changes;
-}
-
 /** Tags to (re)apply: desired ones missing or different. Extra tags someone added are left alone. */
 export function missingTags(desired: Record<string, string>, observed: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
@@ -220,26 +198,6 @@ export function ownershipOf(tags: Record<string, string>, instance: string): Own
   if (tags[TAG_MANAGED_BY] !== MANAGED_BY_VALUE) return 'foreign';
   return tags[TAG_INSTANCE] === instance ? 'self' : 'other-instance';
 }
-
-export interface ObservedAlarm {
-  alarm: NormalizedAlarm;
-  arn: string;
-  tags: Record<string, string>;
-}
-
-export interface AlarmObservation {
-  /** Whatever alarm currently has the desired name (owned or not); undefined if none or nothing is desired. */
-  byName: ObservedAlarm | undefined;
-  /** Names of alarms this instance owns that were created for this resource (tag), whatever their name. */
-  ownedForResource: string[];
-}
-
-export type AlarmAction =
-  | { type: 'create'; input: PutMetricAlarmInput; reason: string }
-  | { type: 'update'; input: PutMetricAlarmInput; changes: FieldChange[]; reason: string }
-  | { type: 'tag'; alarmName: string; arn: string; tags: Record<string, string>; reason: string }
-  | { type: 'delete'; names: string[]; reason: string }
-  | { type: 'conflict'; alarmName: string; reason: string };
 
 /** The PutMetricAlarm request for a normalized alarm; `tags` only matter when it creates one. */
 export function toPutInput(alarm: NormalizedAlarm, tags?: Record<string, string>): PutMetricAlarmInput {
@@ -270,46 +228,4 @@ export function toPutInput(alarm: NormalizedAlarm, tags?: Record<string, string>
   }
   if (tags) input.Tags = Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : 1)).map(([Key, Value]) => ({ Key, Value }));
   return input;
-}
-
-const show = (v: unknown): string => {
-  const text = v === undefined ? 'unset' : typeof v === 'string' ? JSON.stringify(v) : canonicalJson(v);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-};
-
-export const describeChanges = (changes: FieldChange[]): string => changes.map((c) => `${c.field} ${show(c.from)} -> ${show(c.to)}`).join('; ');
-
-/**
- * What to do for one Alarm resource. Never acts on an alarm this instance does not own: a foreign
- * alarm under the desired name is a conflict, not an overwrite.
- */
-export function planAlarm(desired: DesiredAlarm | undefined, observed: AlarmObservation, instance: string): AlarmAction[] {
-  const actions: AlarmAction[] = [];
-  if (desired) {
-    const name = desired.alarm.AlarmName;
-    const current = observed.byName;
-    if (!current) {
-      actions.push({ type: 'create', input: toPutInput(desired.alarm, desired.tags), reason: `alarm ${name} does not exist` });
-    } else {
-      const owner = ownershipOf(current.tags, instance);
-      if (owner !== 'self') {
-        const whose = owner === 'foreign' ? `is not managed by ${MANAGED_BY_VALUE}` : `belongs to agent instance "${current.tags[TAG_INSTANCE] ?? '?'}"`;
-        actions.push({ type: 'conflict', alarmName: name, reason: `alarm ${name} already exists and ${whose}; leaving it untouched (delete it, or choose another spec.alarmName)` });
-      } else {
-        const changes = diffAlarm(desired.alarm, current.alarm);
-        if (changes.length > 0) actions.push({ type: 'update', input: toPutInput(desired.alarm), changes, reason: describeChanges(changes) });
-        const tags = missingTags(desired.tags, current.tags);
-        if (Object.keys(tags).length > 0) {
-          actions.push({ type: 'tag', alarmName: name, arn: current.arn, tags, reason: `tags ${Object.keys(tags).sort().join(', ')} missing or different` });
-        }
-      }
-    }
-    // A renamed alarm's old copy goes only once the new one can exist: never leave the host unwatched.
-    const blocked = actions.some((a) => a.type === 'conflict');
-    const stale = observed.ownedForResource.filter((n) => n !== name);
-    if (stale.length > 0 && !blocked) actions.push({ type: 'delete', names: stale.sort(), reason: `renamed to ${name}` });
-  } else if (observed.ownedForResource.length > 0) {
-    actions.push({ type: 'delete', names: [...observed.ownedForResource].sort(), reason: 'no longer declared' });
-  }
-  return actions;
 }
