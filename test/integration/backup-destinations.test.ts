@@ -87,7 +87,7 @@ describe('the composition root gives the CLI\'s catalog the same S3 settings as 
   let dir: string;
   beforeAll(async () => {
     dir = await tempDir('manifests');
-    await writeManifest(dir, 'b.yaml', [{ kind: 'Backup', name: 'nightly', spec: { sources: [{ file: { path: '/etc/hostname' } }], destination: { s3: { bucket: 'backups', forcePathStyle: true } } } }]);
+    await writeManifest(dir, 'b.yaml', [{ kind: 'Backup', name: 'nightly', spec: { sources: [{ file: { path: './b.yaml' } }], destination: { s3: { bucket: 'backups', forcePathStyle: true } } } }]);
     for (const file of ['01-file-hostname.gz', 'manifest.json']) await put(direct(), `nightly/20260302T020000Z-abcd/${file}`);
   });
   afterAll(() => removeDir(dir));

@@ -138,7 +138,10 @@ describe('against a running agent and a real Prometheus', () => {
     git(work, 'add', '-A');
     git(work, 'commit', '-q', '-m', 'observability test stack');
     git(work, 'push', '-q', 'origin', 'main');
-    const t = await startTestAgent('/nonexistent', instance, { git: { url: bare, branch: 'main', pollIntervalMs: 60_000, subdir: undefined, credentialsFile: undefined } });
+    // The certificate lives outside the checkout, where the host policy must allow it.
+    const policyFile = join(await tempDir('obs-policy'), 'policy.yaml');
+    await writeFile(policyFile, `allowedRoots: [${JSON.stringify(certs)}]\n`, { mode: 0o600 });
+    const t = await startTestAgent('/nonexistent', instance, { policyFile, git: { url: bare, branch: 'main', pollIntervalMs: 60_000, subdir: undefined, credentialsFile: undefined } });
     agent = t.agent;
     stateDir = t.stateDir;
     await agent.run();
