@@ -87,7 +87,7 @@ export class Agent {
     const { config, log, metrics, controller } = this.parts;
     this.parts.secrets.reload();
     const commit = this.sourceCommit;
-    const result = await this.loadSource();
+    const result = await this.loadSource(this.sourceDir, commit);
     metrics.manifestLoadTimestamp.setToCurrentTime();
     const errors = this.refusals(result);
     if (errors.length > 0 || !result.ok) {
@@ -101,6 +101,8 @@ export class Agent {
       if (!this.sourceCommit) this.scheduleRetry();
       return this.lastLoad;
     }
+    // Validated: only now may the commit's files reach what the resources point at.
+    if (commit) await this.syncWorkspace(commit);
     metrics.manifestLoadSuccess.set(1);
     this.lastLoad = { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [] };
     if (result.state.revision !== controller.current.revision || result.state.origin !== controller.current.origin) {
@@ -125,12 +127,28 @@ export class Agent {
 
   /**
    * Loads from the real path behind the folder, so a git checkout switched mid-load (the symlink
-   * moves) cannot mix two trees.
+   * moves) cannot mix two trees. A commit's resources are addressed at the git workspace: their
+   * relative paths are the same for every commit, so a commit that changes nothing else changes
+   * no spec hash and no certificate path.
    */
-  private async loadSource() {
-    const dir = await realpath(this.sourceDir).catch(() => this.sourceDir);
-    const origin = this.sourceCommit ? `git:${this.sourceCommit}` : this.parts.config.manifestsDir;
-    return loadManifests(dir, { secrets: this.parts.secrets, origin, cfnOutputs: this.parts.cfnOutputs, ...(this.sourceCommit ? { displayBase: dir } : {}) });
+  private async loadSource(sourceDir: string, commit: string | undefined) {
+    const dir = await realpath(sourceDir).catch(() => sourceDir);
+    const { secrets, cfnOutputs, git } = this.parts;
+    if (!commit || !git) return loadManifests(dir, { secrets, origin: this.parts.config.manifestsDir, cfnOutputs });
+    return loadManifests(dir, { secrets, origin: `git:${commit}`, cfnOutputs, displayBase: dir, addressAs: git.workspacePath });
+  }
+
+  /** Makes the workspace hold the commit's files; a failure is a failed load (retried), never a half-applied one. */
+  private async syncWorkspace(commit: string): Promise<void> {
+    const git = this.parts.git;
+    if (!git) return;
+    const changed = await git.syncWorkspace(commit);
+    if (changed.created.length + changed.updated.length + changed.removed.length === 0) return;
+    const { created, updated, removed } = changed;
+    this.parts.log.info(
+      { commit, workspace: git.workspacePath, created: created.length, updated: updated.length, removed: removed.length, files: [...updated, ...created, ...removed].slice(0, 20) },
+      'workspace synced',
+    );
   }
 
   /** Anything unexpected while loading is a rejected load like any other, never a crash. */
@@ -216,7 +234,7 @@ export class Agent {
   /** What `apply` would do, computed against the live engine without changing anything. */
   async plan(): Promise<{ load: ManifestLoadState; actions: PlannedAction[] }> {
     this.parts.secrets.reload();
-    const result = await this.loadSource();
+    const result = await this.loadSource(this.sourceDir, this.sourceCommit);
     const errors = this.refusals(result);
     if (!result.ok || errors.length > 0) {
       return { load: { ok: false, at: new Date().toISOString(), errors: errors.map(formatManifestError) }, actions: [] };

@@ -36,6 +36,13 @@ export interface LoadOptions {
   origin?: string;
   /** The bootstrap stack's outputs, for `${cfn:Name}` references; asked once per load, only if used. */
   cfnOutputs?: () => Promise<StackOutputsResult>;
+  /**
+   * Where the validated resources will find the folder's files: each `source.dir` (and so every
+   * relative path in a manifest) is moved from under `dir` to the same place under this folder.
+   * The files are read and checked in `dir`; git mode loads an immutable checkout this way while
+   * the resources point into the stable workspace the checkout is then synced into.
+   */
+  addressAs?: string;
 }
 
 /**
@@ -81,7 +88,8 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
     }
   }
 
-  const state = new DesiredState(unique, (opts.now ?? (() => new Date()))(), opts.origin ?? dir);
+  const loadedAt = (opts.now ?? (() => new Date()))();
+  const state = new DesiredState(unique, loadedAt, opts.origin ?? dir);
   for (const check of Object.values(crossDocumentChecks)) {
     check({
       state,
@@ -92,7 +100,10 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
   }
 
   if (errors.length > 0) return { ok: false, errors: sortErrors(errors), files: files.map(display) };
-  return { ok: true, state, files: files.map(display) };
+  if (opts.addressAs === undefined) return { ok: true, state, files: files.map(display) };
+  const stable = opts.addressAs;
+  const addressed = unique.map((r) => ({ ...r, source: r.source.addressedAt(join(stable, relative(resolve(dir), r.source.dir))) }));
+  return { ok: true, state: new DesiredState(addressed, loadedAt, state.origin), files: files.map(display) };
 }
 
 async function listManifestFiles(dir: string): Promise<string[]> {

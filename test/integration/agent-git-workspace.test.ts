@@ -1,0 +1,159 @@
+import { X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agent.js';
+import { cleanupInstance, containersOf, eventually, inspect, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { doc, idleService, toYaml } from '../helpers/manifests.js';
+
+// Issue 11, item 6: with manifests from git, relative paths resolve into one stable workspace, so a
+// commit recreates and re-issues only what it really changes.
+const instance = testInstance('gitws');
+let bare: string;
+let work: string;
+let stateDir: string;
+let agent: Agent;
+
+const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
+
+const COMMENT = '# deployed by the platform team\n';
+const web = (comment = '') =>
+  comment + toYaml([doc('Service', 'web', idleService({ volumes: ['./conf/web.conf:/etc/web.conf:ro', './ssl:/ssl:ro'] }))]);
+const api = (version: string, comment = '') => comment + toYaml([doc('Service', 'api', idleService({ env: { VERSION: version }, volumes: ['./conf:/conf:ro'] }))]);
+const certificate = toYaml([doc('Certificate', 'site', { domains: ['localhost'], issuer: { selfSigned: {} }, certFile: './ssl/cert.pem', keyFile: './ssl/key.pem' })]);
+
+/** Writes the files (null removes one), commits and pushes; returns the commit id. */
+async function commit(message: string, files: Record<string, string | null>): Promise<string> {
+  for (const [name, text] of Object.entries(files)) {
+    if (text === null) await rm(join(work, name), { force: true });
+    else {
+      await mkdir(dirname(join(work, name)), { recursive: true });
+      await writeFile(join(work, name), text);
+    }
+  }
+  git(work, 'add', '-A');
+  git(work, 'commit', '-q', '-m', message);
+  git(work, 'push', '-q', 'origin', 'main');
+  return git(work, 'rev-parse', 'HEAD');
+}
+
+async function startAgent(): Promise<Agent> {
+  const t = await startTestAgent('/nonexistent', instance, {
+    stateDir,
+    git: { url: bare, branch: 'main', pollIntervalMs: 60_000, subdir: 'manifests', credentialsFile: undefined },
+  });
+  await t.agent.run();
+  return t.agent;
+}
+
+/** Fetches now and waits until `sha` is the applied commit and every key of it has reconciled. */
+async function deployed(sha: string): Promise<void> {
+  await agent.parts.git!.syncNow();
+  await eventually(`commit ${sha.slice(0, 8)} applied`, () => agent.parts.git!.status().appliedCommit === sha && agent.parts.controller.isApplied(), 30_000);
+}
+
+const containerIds = async (): Promise<Record<string, string>> =>
+  Object.fromEntries((await containersOf(instance)).filter((c) => c.State === 'running').map((c) => [c.Labels['io.certitrack.service'] as string, c.Id]));
+const workspace = (): string => agent.parts.git!.workspacePath;
+const serial = async (): Promise<string> => new X509Certificate(await readFile(join(workspace(), 'ssl', 'cert.pem'))).serialNumber;
+const inContainer = (id: string, ...cmd: string[]): string => execFileSync('docker', ['exec', id, ...cmd], { encoding: 'utf8' });
+
+beforeAll(async () => {
+  bare = await tempDir('ws-bare');
+  work = await tempDir('ws-work');
+  stateDir = await tempDir('ws-state');
+  git(bare, 'init', '-q', '--bare', '-b', 'main');
+  git(work, 'init', '-q', '-b', 'main');
+  git(work, 'config', 'user.email', 'ops@example.com');
+  git(work, 'config', 'user.name', 'ops');
+  git(work, 'remote', 'add', 'origin', bare);
+  const first = await commit('first', {
+    'manifests/web.yaml': web(),
+    'manifests/api.yaml': api('1'),
+    'manifests/certificate.yaml': certificate,
+    'manifests/conf/web.conf': 'greeting hello\n',
+    'manifests/ssl/.gitkeep': '',
+    'README.md': 'outside the manifests folder\n',
+  });
+  agent = await startAgent();
+  await deployed(first);
+}, 90_000);
+
+afterAll(async () => {
+  await agent?.stop();
+  await cleanupInstance(instance);
+  for (const d of [bare, work, stateDir]) if (d) await removeDir(d);
+});
+
+describe('git commits change only what changed', () => {
+  it('points every relative path at the workspace, where the agent-written certificate sits beside the repository files', async () => {
+    const ids = await containerIds();
+    expect(Object.keys(ids).sort()).toEqual(['api', 'web']);
+    const mounts = (await inspect(ids.web!)).Mounts.map((m) => m.Source).sort();
+    expect(mounts).toEqual([join(workspace(), 'conf', 'web.conf'), join(workspace(), 'ssl')]);
+    expect((await readdir(join(workspace(), 'ssl'))).sort()).toEqual(['.gitkeep', 'cert.pem', 'key.pem']);
+    // The bind-mounted folder shows the certificate the agent wrote.
+    expect(inContainer(ids.web!, 'ls', '/ssl').split('\n').filter(Boolean).sort()).toEqual(['cert.pem', 'key.pem']);
+  });
+
+  it('recreates nothing and re-issues nothing for a comment-only commit', async () => {
+    const before = await containerIds();
+    const serialBefore = await serial();
+    const sha = await commit('comments only', { 'manifests/web.yaml': web(COMMENT), 'manifests/api.yaml': api('1', COMMENT) });
+    await deployed(sha);
+    expect(await containerIds()).toEqual(before);
+    expect(await serial()).toBe(serialBefore);
+  });
+
+  it('recreates only the one Service a commit changes', async () => {
+    const before = await containerIds();
+    const serialBefore = await serial();
+    const sha = await commit('api v2', { 'manifests/api.yaml': api('2', COMMENT) });
+    await deployed(sha);
+    const after = await containerIds();
+    expect(after.web).toBe(before.web);
+    expect(after.api).not.toBe(before.api);
+    expect(inContainer(after.api!, 'sh', '-c', 'echo $VERSION').trim()).toBe('2');
+    expect(await serial()).toBe(serialBefore);
+  });
+
+  it('brings a changed bind-mounted file to the running service', async () => {
+    const sha = await commit('greeting', { 'manifests/conf/web.conf': 'greeting bonjour, a longer line than before\n' });
+    await deployed(sha);
+    expect(inContainer((await containerIds()).web!, 'cat', '/etc/web.conf')).toBe('greeting bonjour, a longer line than before\n');
+    expect(inContainer((await containerIds()).api!, 'cat', '/conf/web.conf')).toBe('greeting bonjour, a longer line than before\n');
+  });
+
+  it('leaves the workspace untouched by a commit that fails validation', async () => {
+    const applied = agent.parts.git!.status().appliedCommit;
+    const before = await containerIds();
+    const conf = await readFile(join(workspace(), 'conf', 'web.conf'), 'utf8');
+    const listing = (await readdir(workspace(), { recursive: true })).sort();
+    await commit('broken', {
+      'manifests/conf/web.conf': 'greeting never\n',
+      'manifests/extra.conf': 'new file\n',
+      'manifests/api.yaml': api('3').replace('VERSION', 'not a valid name'),
+    });
+    await agent.parts.git!.syncNow();
+    await eventually('rejection', () => agent.lastLoad?.ok === false, 15_000);
+    expect(agent.lastLoad?.errors.join('\n')).toMatch(/^api\.yaml:\d+:\d+: spec\.env/m);
+    expect(await readFile(join(workspace(), 'conf', 'web.conf'), 'utf8')).toBe(conf);
+    expect((await readdir(workspace(), { recursive: true })).sort()).toEqual(listing);
+    expect(agent.parts.git!.status().appliedCommit).toBe(applied);
+    expect(await containerIds()).toEqual(before);
+  });
+
+  it('keeps containers and certificate across an agent restart, and removes files a fixed commit drops', async () => {
+    const fixed = await commit('fixed', { 'manifests/api.yaml': api('2', COMMENT), 'manifests/extra.conf': null, 'manifests/conf/web.conf': 'greeting hello\n' });
+    await agent.stop();
+    const before = await containerIds();
+    const serialBefore = await serial();
+    agent = await startAgent();
+    await deployed(fixed);
+    expect(await containerIds()).toEqual(before);
+    expect(await serial()).toBe(serialBefore);
+    expect(await readFile(join(workspace(), 'conf', 'web.conf'), 'utf8')).toBe('greeting hello\n');
+    expect((await readdir(workspace())).sort()).toEqual(['api.yaml', 'certificate.yaml', 'conf', 'ssl', 'web.yaml']);
+  });
+});
