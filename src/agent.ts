@@ -14,6 +14,7 @@ import { resourceKey, type PlannedAction } from './engine/reconcile.js';
 import type { AgentHttpServer } from './server/http-server.js';
 import type { GitManifestSource } from './sources/git-source.js';
 import type { StackOutputsResult } from './aws/stack-outputs.js';
+import type { StateDirLock } from './state/state-dir-lock.js';
 import type { StatusBoard } from './state/status-board.js';
 
 export interface AgentParts {
@@ -34,6 +35,26 @@ export interface AgentParts {
   onReady?: () => void;
   /** The bootstrap stack's outputs for `${cfn:Name}` references in manifests. */
   cfnOutputs?: () => Promise<StackOutputsResult>;
+  /** Held while this agent acts on the state dir (`run`, `apply`); released by stop(). */
+  lock?: StateDirLock;
+}
+
+/** How an interrupted `apply` ended: what was let finish, what got done, what was not started. */
+export interface ApplyInterruption {
+  reason: string;
+  /** Reconciles that were running when the interrupt came and were let finish. */
+  inFlight: string[];
+  /** Keys of the snapshot that reconciled to completion. */
+  done: string[];
+  /** Keys of the snapshot not (or not yet successfully) reconciled. */
+  pending: string[];
+}
+
+export interface ApplyResult {
+  converged: boolean;
+  load: ManifestLoadState;
+  notReady: string[];
+  interrupted?: ApplyInterruption;
 }
 
 export interface ManifestLoadState {
@@ -58,6 +79,7 @@ export class Agent {
   private sourceCommit: string | undefined;
   /** Where the HTTP server listens once `run` started it (port 0 resolves to a real port). */
   address: { host: string; port: number } | undefined;
+  private interruption: { reason: string; drained: Promise<{ inFlight: string[] }> } | undefined;
 
   constructor(readonly parts: AgentParts) {
     this.sourceDir = parts.config.manifestsDir;
@@ -208,27 +230,51 @@ export class Agent {
 
   /**
    * One pass to convergence for scripts and tests: load, reconcile, and wait until the revision is
-   * applied and every service is ready, or until the timeout.
+   * applied and every service is ready, or until the timeout. After {@link interrupt} it returns
+   * early, once the reconciles in flight have finished.
    */
   async applyOnce(
     timeoutMs: number,
     onProgress?: (p: { ready: number; total: number; notReady: string[]; elapsedMs: number }) => void,
-  ): Promise<{ converged: boolean; load: ManifestLoadState; notReady: string[] }> {
+  ): Promise<ApplyResult> {
     const { controller, events } = this.parts;
     controller.start();
     events.start();
     const load = await this.reload('apply');
-    if (!load.ok) return { converged: false, load, notReady: [] };
+    if (!load.ok) return { converged: false, load, notReady: [], ...(await this.interruptionOutcome()) };
     const started = Date.now();
     const deadline = started + timeoutMs;
     const total = this.parts.controller.current.list('Service').length;
     for (let tick = 0; ; tick++) {
+      if (this.interruption) return { converged: false, load, notReady: this.notReadyServices(), ...(await this.interruptionOutcome()) };
       const notReady = this.notReadyServices();
       if (tick % 10 === 9) onProgress?.({ ready: total - notReady.length, total, notReady, elapsedMs: Date.now() - started });
       if (controller.isApplied() && notReady.length === 0) return { converged: true, load, notReady };
       if (Date.now() > deadline) return { converged: false, load, notReady };
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /**
+   * Ends an {@link applyOnce} early (SIGINT, SIGTERM): no new reconcile starts from now on, and the
+   * ones in flight finish undisturbed, so no service is left between its old container and its new
+   * one. Safe to call before applyOnce, and more than once.
+   */
+  interrupt(reason: string): void {
+    this.interruption ??= { reason, drained: this.parts.controller.drain() };
+  }
+
+  private async interruptionOutcome(): Promise<{ interrupted?: ApplyInterruption }> {
+    if (!this.interruption) return {};
+    const { inFlight } = await this.interruption.drained;
+    const pending = this.parts.controller.pendingKeys();
+    const waiting = new Set(pending);
+    const done = this.parts.controller.current
+      .all()
+      .map((r) => resourceKey(r.kind, r.name))
+      .filter((key) => !waiting.has(key))
+      .sort();
+    return { interrupted: { reason: this.interruption.reason, inFlight, done, pending } };
   }
 
   /** What `apply` would do, computed against the live engine without changing anything. */
@@ -275,6 +321,7 @@ export class Agent {
     // After the controller: no new job may start while running ones are being stopped.
     await Promise.all((this.parts.extraStops ?? []).map((s) => s()));
     await server.close();
+    await this.parts.lock?.release();
     log.info('agent stopped; containers left running');
   }
 }

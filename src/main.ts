@@ -47,8 +47,14 @@ import type { BackupProgress } from './backup/run-backup.js';
 import { AGENT_VERSION } from './version.js';
 import { DurableState } from './state/durable-state.js';
 import { StatusBoard } from './state/status-board.js';
+import { StateDirLock } from './state/state-dir-lock.js';
 
 export interface BuildOptions {
+  /**
+   * Take the state dir's lock first (`run`, `apply`): fails at once naming the process that holds
+   * it. Read-only commands (`plan`) and in-process tests go without.
+   */
+  exclusive?: boolean;
   /** Overrides for tests: a logger writing to a buffer, a fake clock, another Docker client. */
   log?: Logger;
   docker?: DockerClients;
@@ -62,6 +68,21 @@ export interface BuildOptions {
  * the code base constructs a client or reaches for a global.
  */
 export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): Promise<Agent> {
+  if (!opts.exclusive) return assembleAgent(config, opts, undefined);
+  // Before anything reads or writes the state dir (state.json, hash.key).
+  const lock = await StateDirLock.acquire(config.stateDir);
+  try {
+    const agent = await assembleAgent(config, opts, lock);
+    const stale = lock.tookOverFrom;
+    if (stale) agent.parts.log.warn({ lockFile: lock.file, pid: stale.pid, command: stale.command, startedAt: stale.startedAt }, 'took over the lock of a process that is gone');
+    return agent;
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: StateDirLock | undefined): Promise<Agent> {
   const secrets = new ReloadableSecrets(config.secretsFile);
   const scrub = secretScrubber(() => secrets.values());
   const log = opts.log ?? createLogger({ level: config.logLevel, redact: scrub });
@@ -242,6 +263,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
       onReady();
     },
     cfnOutputs: () => stackOutputs.get(),
+    lock,
   });
   return agent;
 }

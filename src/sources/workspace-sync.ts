@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, readFile, rm, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../state/atomic-write.js';
+import { ignoreMissing } from '../util/ignore-missing.js';
 
 /** What one sync changed, as paths relative to the workspace root. */
 export interface WorkspaceSyncResult {
@@ -131,10 +132,7 @@ async function removeEmptyFolders(root: string, relDir: string): Promise<void> {
 }
 
 async function readRecord(file: string): Promise<string[]> {
-  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined;
-    throw err;
-  });
+  const text = await readFile(file, 'utf8').catch(ignoreMissing);
   if (text === undefined) return [];
   const parsed = JSON.parse(text) as Partial<SyncRecord>;
   return Array.isArray(parsed.files) ? parsed.files.filter((f): f is string => typeof f === 'string') : [];
@@ -152,9 +150,4 @@ function isRelative(path: string): boolean {
 
 function checkRelative(path: string): void {
   if (!isRelative(path)) throw new Error(`refusing to sync "${path}": not a path inside the repository`);
-}
-
-function ignoreMissing(err: NodeJS.ErrnoException): undefined {
-  if (err.code === 'ENOENT') return undefined;
-  throw err;
 }
