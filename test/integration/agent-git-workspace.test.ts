@@ -1,21 +1,19 @@
 import { X509Certificate } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent.js';
 import { cleanupInstance, containersOf, eventually, inspect, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { ManifestsRemote } from '../helpers/git-remote.js';
 import { doc, idleService, toYaml } from '../helpers/manifests.js';
 
 // Issue 11, item 6: with manifests from git, relative paths resolve into one stable workspace, so a
 // commit recreates and re-issues only what it really changes.
 const instance = testInstance('gitws');
-let bare: string;
-let work: string;
+let remote: ManifestsRemote;
 let stateDir: string;
 let agent: Agent;
-
-const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
 
 const COMMENT = '# deployed by the platform team\n';
 const web = (comment = '') =>
@@ -23,25 +21,12 @@ const web = (comment = '') =>
 const api = (version: string, comment = '') => comment + toYaml([doc('Service', 'api', idleService({ env: { VERSION: version }, volumes: ['./conf:/conf:ro'] }))]);
 const certificate = toYaml([doc('Certificate', 'site', { domains: ['localhost'], issuer: { selfSigned: {} }, certFile: './ssl/cert.pem', keyFile: './ssl/key.pem' })]);
 
-/** Writes the files (null removes one), commits and pushes; returns the commit id. */
-async function commit(message: string, files: Record<string, string | null>): Promise<string> {
-  for (const [name, text] of Object.entries(files)) {
-    if (text === null) await rm(join(work, name), { force: true });
-    else {
-      await mkdir(dirname(join(work, name)), { recursive: true });
-      await writeFile(join(work, name), text);
-    }
-  }
-  git(work, 'add', '-A');
-  git(work, 'commit', '-q', '-m', message);
-  git(work, 'push', '-q', 'origin', 'main');
-  return git(work, 'rev-parse', 'HEAD');
-}
+const commit = (message: string, files: Record<string, string | null>): Promise<string> => remote.commit(message, files);
 
 async function startAgent(): Promise<Agent> {
   const t = await startTestAgent('/nonexistent', instance, {
     stateDir,
-    git: { url: bare, branch: 'main', pollIntervalMs: 60_000, subdir: 'manifests', credentialsFile: undefined },
+    git: { url: remote.bare, branch: 'main', pollIntervalMs: 60_000, subdir: 'manifests', credentialsFile: undefined },
   });
   await t.agent.run();
   return t.agent;
@@ -60,14 +45,8 @@ const serial = async (): Promise<string> => new X509Certificate(await readFile(j
 const inContainer = (id: string, ...cmd: string[]): string => execFileSync('docker', ['exec', id, ...cmd], { encoding: 'utf8' });
 
 beforeAll(async () => {
-  bare = await tempDir('ws-bare');
-  work = await tempDir('ws-work');
+  remote = await ManifestsRemote.create();
   stateDir = await tempDir('ws-state');
-  git(bare, 'init', '-q', '--bare', '-b', 'main');
-  git(work, 'init', '-q', '-b', 'main');
-  git(work, 'config', 'user.email', 'ops@example.com');
-  git(work, 'config', 'user.name', 'ops');
-  git(work, 'remote', 'add', 'origin', bare);
   const first = await commit('first', {
     'manifests/web.yaml': web(),
     'manifests/api.yaml': api('1'),
@@ -83,7 +62,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent?.stop();
   await cleanupInstance(instance);
-  for (const d of [bare, work, stateDir]) if (d) await removeDir(d);
+  await remote?.remove();
+  if (stateDir) await removeDir(stateDir);
 });
 
 describe('git commits change only what changed', () => {

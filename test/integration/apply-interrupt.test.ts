@@ -54,6 +54,20 @@ async function dockerEvent(matches: (e: { Action: string; id: string }) => boole
   return { until, stop: () => abort.abort() };
 }
 
+/** `certitrack-agent run` on the same state dir, once it is listening. */
+async function startDaemon(): Promise<{ daemon: ChildProcess; exit: Promise<Exit> }> {
+  const daemon = spawnCli(['run', '-m', dir, '--state-dir', stateDir, '--instance', instance, '--listen', '127.0.0.1:0'], { LOG_LEVEL: 'info' });
+  const exit = finished(daemon);
+  let out = '';
+  await new Promise<void>((resolve) =>
+    daemon.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('"msg":"agent listening"')) resolve();
+    }),
+  );
+  return { daemon, exit };
+}
+
 const running = async (service: string) => (await containersOf(instance, service)).filter((c) => c.State === 'running');
 
 beforeAll(async () => {
@@ -95,15 +109,7 @@ describe('apply', () => {
   }, 90_000);
 
   it('refuses to run beside a daemon on the same state dir, naming its PID and command', async () => {
-    const daemon = spawnCli(['run', '-m', dir, ...flags().slice(0, 4), '--listen', '127.0.0.1:0'], { LOG_LEVEL: 'info' });
-    const daemonExit = finished(daemon);
-    let out = '';
-    await new Promise<void>((resolve) =>
-      daemon.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('"msg":"agent listening"')) resolve();
-      }),
-    );
+    const { daemon, exit: daemonExit } = await startDaemon();
     const refused = await runCli(['apply', dir, ...flags()]);
     daemon.kill('SIGTERM');
     const stopped = await daemonExit;
@@ -115,9 +121,7 @@ describe('apply', () => {
   }, 90_000);
 
   it('takes over the lock of a daemon that was killed, with a warning', async () => {
-    const daemon = spawnCli(['run', '-m', dir, ...flags().slice(0, 4), '--listen', '127.0.0.1:0'], { LOG_LEVEL: 'info' });
-    const daemonExit = finished(daemon);
-    await new Promise<void>((resolve) => daemon.stdout?.on('data', (d: Buffer) => d.toString().includes('"msg":"agent listening"') && resolve()));
+    const { daemon, exit: daemonExit } = await startDaemon();
     daemon.kill('SIGKILL');
     await daemonExit;
     expect(existsSync(join(stateDir, LOCK_FILE))).toBe(true);
