@@ -3,6 +3,7 @@
 #   certitrack-test/busybox   FROM scratch + Debian's busybox-static (~2 MB, about a second)
 #   certitrack-test/debian    debootstrap --variant=minbase bookworm, imported (about a minute, once)
 #   certitrack-test/<dir>     every test/images/<dir>/Dockerfile, built on top of those
+#   certitrack-agent:<version> the agent itself (docker/agent/Dockerfile), also tagged latest
 # Images whose inputs did not change are skipped (a hash of the build context is kept as a label).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,4 +47,23 @@ for dir in test/images/*/; do
   log "building $tag"
   docker build -q --label "io.certitrack.context-hash=$hash" -t "$tag" "$dir" >/dev/null
 done
+# The agent's image, from a staged context: this host's node binary, dist/ and the production
+# node_modules. Its hash covers what goes in, so an unchanged agent is not staged at all.
+version=$(node -p "require('./package.json').version")
+node_bin=$(command -v node)
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+  || { log "node $(node --version) is too old for the agent image (needs >= 20.19)"; exit 1; }
+[ -f dist/cli.js ] || npm run --silent build
+hash=$({ sha256sum docker/agent/Dockerfile package.json package-lock.json "$node_bin"; find dist -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
+if [ "$(label_of "certitrack-agent:$version")" != "$hash" ]; then
+  log "building certitrack-agent:$version"
+  ctx=$(mktemp -d)
+  mkdir "$ctx/agent"
+  cp docker/agent/Dockerfile "$ctx/"
+  cp "$node_bin" "$ctx/node"
+  cp -r dist package.json package-lock.json "$ctx/agent/"
+  (cd "$ctx/agent" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null)
+  docker build -q --label "io.certitrack.context-hash=$hash" -t "certitrack-agent:$version" -t certitrack-agent:latest "$ctx" >/dev/null
+  rm -rf "$ctx"
+fi
 log "images ready"

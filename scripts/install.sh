@@ -277,6 +277,11 @@ seed_host_files() {
   if [ ! -f "$DATA_DIR/nginx/nginx.conf" ] && [ -f "$SRC_DIR/nginx/nginx.conf" ]; then
     install -m 0644 "$SRC_DIR/nginx/nginx.conf" "$DATA_DIR/nginx/nginx.conf"
   fi
+  # The host policy (docs/security.md): what manifests may touch beyond their folder. Root-owned,
+  # not group/other-writable, or the agent refuses it.
+  if [ ! -f "$CONF_DIR/policy.yaml" ] && [ -f "$SRC_DIR/policy.yaml" ]; then
+    install -m 0644 "$SRC_DIR/policy.yaml" "$CONF_DIR/policy.yaml"
+  fi
 }
 
 main() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian 12 machine needs to run the agent and its tests, idempotent:
-# Debian packages (Docker Engine, busybox, debootstrap, Pebble, git), a running dockerd,
+# Debian packages (Docker Engine, busybox, debootstrap, Pebble, git, Prometheus, kubectl), a running dockerd,
 # node modules, the compiled agent, and the locally built images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,10 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v pebble >/dev/null 2>&1 || missing+=(pebble)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v git >/dev/null 2>&1 || missing+=(git)
+# promtool and a real Prometheus for the shipped rules and dashboard (test/integration/observability.test.ts).
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# `kubectl kustomize` renders what `export kubernetes` writes (a newer kubectl, if present, does too).
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 # The peer the benchmarks measure against (npm run bench); not needed by the tests.
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,4 +1,5 @@
 import { realpath } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AgentConfig } from './config.js';
@@ -8,6 +9,11 @@ import type { EngineMetrics } from './engine/engine-metrics.js';
 import type { DesiredState } from './manifests/desired-state.js';
 import { FolderWatcher } from './manifests/folder-watcher.js';
 import { loadManifests, type LoadResult } from './manifests/load.js';
+import type { IssuedCertificates } from './manifests/checks/check-context.js';
+import type { HostRules } from './manifests/host-policy.js';
+import { scrubDeep } from './log.js';
+import { AGENT_SOCKET_FILE } from './server/unix-socket.js';
+import { AGENT_VERSION } from './version.js';
 import type { ReloadableSecrets } from './manifests/reloadable-secrets.js';
 import { formatManifestError, type ManifestError } from './manifests/source.js';
 import { resourceKey, type PlannedAction } from './engine/reconcile.js';
@@ -16,6 +22,7 @@ import type { GitManifestSource } from './sources/git-source.js';
 import type { StackOutputsResult } from './aws/stack-outputs.js';
 import type { StateDirLock } from './state/state-dir-lock.js';
 import type { StatusBoard } from './state/status-board.js';
+import type { BackupCatalog } from './backup/backup-catalog.js';
 
 export interface AgentParts {
   config: AgentConfig;
@@ -35,6 +42,12 @@ export interface AgentParts {
   onReady?: () => void;
   /** The bootstrap stack's outputs for `${cfn:Name}` references in manifests. */
   cfnOutputs?: () => Promise<StackOutputsResult>;
+  /** The host policy checks run on every load, with what the agent issued (the keyFile rule). */
+  checks?: { rules: HostRules; issued: () => IssuedCertificates };
+  /** Scrubs every known secret from text (plan output). */
+  scrub?: (text: string) => string;
+  /** Backup list/verify/restore over the current snapshot: what the CLI's tooling builds too, for the agent's API. */
+  backups?: BackupCatalog;
   /** Held while this agent acts on the state dir (`run`, `apply`); released by stop(). */
   lock?: StateDirLock;
 }
@@ -62,10 +75,17 @@ export interface ManifestLoadState {
   at: string;
   revision?: string;
   errors: string[];
+  /** Allowed risks (a secret too short to scrub safely, a secrets file others can read); errors with --strict. */
+  warnings: string[];
 }
 
 /** While the manifests are broken or missing, look for a fix this often (besides file events). */
 const RETRY_LOAD_MS = 5000;
+/**
+ * The loader never opens FIFOs or devices, but a read can still hang (a stuck network file
+ * system): past this the load counts as failed, so the reloads after it are not held up.
+ */
+export const LOAD_TIMEOUT_MS = 60_000;
 
 /** The running agent: manifests in, controller turning, events followed, HTTP served. */
 export class Agent {
@@ -79,6 +99,7 @@ export class Agent {
   private sourceCommit: string | undefined;
   /** Where the HTTP server listens once `run` started it (port 0 resolves to a real port). */
   address: { host: string; port: number } | undefined;
+  private readonly startedAt = new Date().toISOString();
   private interruption: { reason: string; drained: Promise<{ inFlight: string[] }> } | undefined;
 
   constructor(readonly parts: AgentParts) {
@@ -110,6 +131,8 @@ export class Agent {
     this.parts.secrets.reload();
     const commit = this.sourceCommit;
     const result = await this.loadSource(this.sourceDir, commit);
+    const warnings = result.warnings.map(formatManifestError);
+    for (const w of warnings) log.warn({ reason }, `manifest warning: ${w}`);
     metrics.manifestLoadTimestamp.setToCurrentTime();
     const errors = this.refusals(result);
     if (errors.length > 0 || !result.ok) {
@@ -118,7 +141,7 @@ export class Agent {
       const lines = errors.map(formatManifestError);
       for (const line of lines) log.error({ reason }, `manifest rejected: ${line}`);
       log.warn({ keptRevision: controller.current.revision }, 'manifests rejected as a whole; the last good state stays applied');
-      this.lastLoad = { ok: false, at: new Date().toISOString(), errors: lines };
+      this.lastLoad = { ok: false, at: new Date().toISOString(), errors: lines, warnings };
       // A git commit never changes; a local folder may be fixed (or come back) without an event.
       if (!this.sourceCommit) this.scheduleRetry();
       return this.lastLoad;
@@ -126,7 +149,7 @@ export class Agent {
     // Validated: only now may the commit's files reach what the resources point at.
     if (commit) await this.syncWorkspace(commit);
     metrics.manifestLoadSuccess.set(1);
-    this.lastLoad = { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [] };
+    this.lastLoad = { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [], warnings };
     if (result.state.revision !== controller.current.revision || result.state.origin !== controller.current.origin) {
       log.info({ revision: result.state.revision, resources: result.state.size, reason, origin: result.state.origin }, 'manifests loaded');
       await controller.setDesired(result.state);
@@ -153,11 +176,30 @@ export class Agent {
    * relative paths are the same for every commit, so a commit that changes nothing else changes
    * no spec hash and no certificate path.
    */
-  private async loadSource(sourceDir: string, commit: string | undefined) {
+  private async loadSource(sourceDir: string, commit: string | undefined): Promise<LoadResult> {
     const dir = await realpath(sourceDir).catch(() => sourceDir);
-    const { secrets, cfnOutputs, git } = this.parts;
-    if (!commit || !git) return loadManifests(dir, { secrets, origin: this.parts.config.manifestsDir, cfnOutputs });
-    return loadManifests(dir, { secrets, origin: `git:${commit}`, cfnOutputs, displayBase: dir, addressAs: git.workspacePath });
+    const { checks, git } = this.parts;
+    const load = loadManifests(dir, {
+      secrets: this.parts.secrets,
+      origin: commit ? `git:${commit}` : this.parts.config.manifestsDir,
+      cfnOutputs: this.parts.cfnOutputs,
+      strict: this.parts.config.strict,
+      ...(checks ? { rules: checks.rules, issued: checks.issued() } : {}),
+      ...(commit && git ? { displayBase: dir, addressAs: git.workspacePath } : {}),
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<LoadResult>((resolve) => {
+      timer = setTimeout(() => {
+        const message = `reading the manifests did not finish within ${LOAD_TIMEOUT_MS / 1000} s (a file that cannot be read to the end?); the last good state stays applied`;
+        resolve({ ok: false, files: [], warnings: [], errors: [{ file: dir, line: 1, col: 1, path: '', message }] });
+      }, LOAD_TIMEOUT_MS);
+      timer.unref();
+    });
+    try {
+      return await Promise.race([load, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Makes the workspace hold the commit's files; a failure is a failed load (retried), never a half-applied one. */
@@ -179,7 +221,7 @@ export class Agent {
     this.parts.metrics.manifestLoadSuccess.set(0);
     this.parts.metrics.manifestLoadErrors.inc();
     this.parts.log.error({ reason, err: message }, 'loading manifests failed; the last good state stays applied');
-    this.lastLoad = { ok: false, at: new Date().toISOString(), errors: [message] };
+    this.lastLoad = { ok: false, at: new Date().toISOString(), errors: [message], warnings: [] };
     this.scheduleRetry();
     return this.lastLoad;
   }
@@ -198,6 +240,7 @@ export class Agent {
     const { config, log, server, events, controller } = this.parts;
     const addr = await server.listen(config.listen);
     this.address = { host: addr.address, port: addr.port };
+    await server.listenSocket(join(config.stateDir, AGENT_SOCKET_FILE));
     log.info({ address: `${addr.address}:${addr.port}`, manifests: config.manifestsDir, instance: config.instance }, 'agent listening');
     controller.start();
     events.start();
@@ -281,13 +324,15 @@ export class Agent {
   async plan(): Promise<{ load: ManifestLoadState; actions: PlannedAction[] }> {
     this.parts.secrets.reload();
     const result = await this.loadSource(this.sourceDir, this.sourceCommit);
+    const warnings = result.warnings.map(formatManifestError);
     const errors = this.refusals(result);
     if (!result.ok || errors.length > 0) {
-      return { load: { ok: false, at: new Date().toISOString(), errors: errors.map(formatManifestError) }, actions: [] };
+      return { load: { ok: false, at: new Date().toISOString(), errors: errors.map(formatManifestError), warnings }, actions: [] };
     }
     this.parts.controller.useSnapshot(result.state);
     const actions = await this.parts.controller.plan();
-    return { load: { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [] }, actions };
+    const scrub = this.parts.scrub ?? ((t: string) => t);
+    return { load: { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [], warnings }, actions: scrubDeep(actions, scrub) };
   }
 
   notReadyServices(): string[] {
@@ -298,9 +343,16 @@ export class Agent {
       .filter((name) => !this.parts.status.isTrue(resourceKey('Service', name), 'Ready'));
   }
 
+  /** Who this is, for a client that must check it reached the agent it meant (GET /v1/info). */
+  info(): Record<string, unknown> {
+    const { config } = this.parts;
+    return { instance: config.instance, version: AGENT_VERSION, pid: process.pid, startedAt: this.startedAt, stateDir: config.stateDir, manifests: config.manifestsDir };
+  }
+
   statusDocument(): Record<string, unknown> {
     const { controller, status } = this.parts;
     return {
+      agent: { instance: this.parts.config.instance, version: AGENT_VERSION },
       revision: controller.current.revision,
       appliedRevision: controller.applied ?? null,
       origin: controller.current.origin,

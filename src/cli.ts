@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { agentUrl, fetchStatus, postTrigger, postTriggerStreaming, renderStatus } from './cli/status-command.js';
+import { AgentClient, triggerPath, type ClientFlags } from './cli/agent-client.js';
+import { fetchStatus, renderStatus } from './cli/status-command.js';
 import { renderPlan } from './cli/plan-output.js';
 import { renderInterruption } from './cli/apply-output.js';
 import type { Agent } from './agent.js';
@@ -10,14 +11,13 @@ import { configFrom, DEFAULTS, gitConfigFrom, type AgentConfig, type GitFlags } 
 import { runImportCompose, type ImportComposeFlags } from './import/import-command.js';
 import { certListCommand, certRenewCommand } from './cli/cert-commands.js';
 import { askYesNo, backupListCommand, backupRunCommand, backupVerifyCommand, restoreCommand } from './cli/backup-commands.js';
-import { withBackupTooling } from './cli/backup-tooling.js';
-import type { ManualRunResult } from './reconcilers/backup-reconciler.js';
+import type { ExportKubernetesFlags } from './cli/export-command.js';
+import type { ManualRunResult } from './reconcilers/backup/backup-reconciler.js';
 import { AGENT_VERSION } from './version.js';
 import { manifestJsonSchema } from './manifests/json-schema.js';
-import { loadManifests } from './manifests/load.js';
-import { EnvFileSecrets } from './manifests/secrets.js';
+import { validateFolder, type ValidateFlags } from './cli/validate-command.js';
 import { formatManifestError } from './manifests/source.js';
-import { buildAgent } from './main.js';
+import { buildAgent, buildBackupTooling } from './main.js';
 import { parseDuration } from './util/duration.js';
 
 /** Exit codes scripts can rely on (terraform's -detailed-exitcode for plan; 128 + SIGINT for an interrupted apply). */
@@ -37,7 +37,20 @@ interface CommonFlags {
   allowEmpty?: boolean;
   resync?: string;
   restartBackoff?: string;
+  policy?: string;
+  secretEnv?: string[];
+  strict?: boolean;
+  awsInstanceId?: string;
 }
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/** The flags every command that validates manifests takes (docs/security.md). */
+const policyOptions = {
+  policy: ['--policy <file>', 'host policy: what manifests may touch beyond their folder (default /etc/certitrack/policy.yaml if present, env CERTITRACK_POLICY)'],
+  secretEnv: ['--secret-env <name>', 'an environment variable of the agent that { secretRef } may read (repeatable; never CERTITRACK_* or AWS_*)', collect],
+  strict: ['--strict', 'treat warnings (a secret too short to scrub safely, a secrets file others can read) as errors'],
+} as const;
 
 const withCommon = (cmd: Command): Command =>
   cmd
@@ -46,9 +59,13 @@ const withCommon = (cmd: Command): Command =>
     .option('--instance <name>', `prefix of every Docker object and owner label (default ${DEFAULTS.instance})`)
     .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
     .option('--allow-empty', 'allow an empty manifests folder to remove everything the agent owns')
-    .option('--restart-backoff <duration>', 'first crash-loop backoff step, doubling to 5 min (default 10s)');
+    .option('--restart-backoff <duration>', 'first crash-loop backoff step, doubling to 5 min (default 10s)')
+    .option(...policyOptions.policy)
+    .option(...policyOptions.secretEnv)
+    .option(...policyOptions.strict)
+    .option('--aws-instance-id <id>', 'EC2 instance id for InstanceId: auto when IMDS cannot tell it, e.g. off EC2 (env CERTITRACK_AWS_INSTANCE_ID)');
 
-function toConfig(dir: string, flags: CommonFlags): AgentConfig {
+function toConfig(dir: string, flags: CommonFlags & { allowedHost?: string[] }): AgentConfig {
   const ms = (text: string | undefined, flag: string): number | undefined => {
     if (text === undefined) return undefined;
     const v = parseDuration(text);
@@ -65,6 +82,11 @@ function toConfig(dir: string, flags: CommonFlags): AgentConfig {
     allowEmpty: flags.allowEmpty,
     resyncMs: ms(flags.resync, '--resync'),
     restartBackoffBaseMs: ms(flags.restartBackoff, '--restart-backoff'),
+    policyFile: flags.policy,
+    secretEnv: flags.secretEnv,
+    strict: flags.strict,
+    allowedHosts: flags.allowedHost,
+    awsInstanceId: flags.awsInstanceId,
   });
 }
 
@@ -78,7 +100,8 @@ withCommon(program.command('run'))
   .option('--git-credentials <file>', 'git-credentials lines (HTTPS) or a private key (SSH)')
   .option('--listen <host:port>', `HTTP address for /healthz /readyz /metrics /status (default ${DEFAULTS.listen})`)
   .option('--resync <duration>', 'full resync period (default 5m)')
-  .action(async (flags: CommonFlags & GitFlags & { manifests?: string }) => {
+  .option('--allowed-host <name>', 'a Host name the TCP listener answers besides its own address, e.g. the name nginx forwards with (repeatable; env CERTITRACK_ALLOWED_HOSTS)', collect)
+  .action(async (flags: CommonFlags & GitFlags & { manifests?: string; allowedHost?: string[] }) => {
     const git = gitConfigFrom(flags);
     if (!git && !flags.manifests) throw new Error('give --manifests DIR or --git-url URL');
     const agent = await buildAgent({ ...toConfig(flags.manifests ?? '.', flags), git }, { exclusive: true });
@@ -98,22 +121,25 @@ program
   .command('validate')
   .description('check every manifest; print all errors with file:line:col; exit 1 if any')
   .argument('<dir>', 'folder of manifests')
-  .option('--secrets-file <file>', 'check that referenced secrets exist in this file')
+  .option('--secrets-file <file>', 'check that referenced secrets exist in this file (env CERTITRACK_SECRETS_FILE)')
   .option('--stack-outputs <file>', 'JSON object of CloudFormation outputs for ${cfn:Name} references (offline checks)')
+  .option('--state-dir <dir>', "the agent's state dir, for the keyFile rule (which keys the agent wrote); read only")
+  .option(...policyOptions.policy)
+  .option(...policyOptions.secretEnv)
+  .option(...policyOptions.strict)
   .option('-o, --output <format>', 'text or json', 'text')
-  .action(async (dir: string, flags: { secretsFile?: string; stackOutputs?: string; output: string }) => {
-    const outputs = flags.stackOutputs ? (JSON.parse(await readFile(flags.stackOutputs, 'utf8')) as Record<string, string>) : undefined;
-    const result = await loadManifests(dir, {
-      secrets: new EnvFileSecrets(flags.secretsFile),
-      cfnOutputs: async () => (outputs ? { ok: true, outputs } : { ok: false, reason: 'pass --stack-outputs FILE to check references offline' }),
-    });
+  .action(async (dir: string, flags: ValidateFlags & { output: string }) => {
+    const result = await validateFolder(dir, flags);
     if (flags.output === 'json') {
-      process.stdout.write(JSON.stringify(result.ok ? { ok: true, revision: result.state.revision, resources: result.state.size, files: result.files } : { ok: false, errors: result.errors }, null, 2) + '\n');
-    } else if (result.ok) {
-      process.stdout.write(`${result.files.length} file(s), ${result.state.size} resource(s) valid; revision ${result.state.revision}\n`);
+      const warnings = result.warnings;
+      process.stdout.write(JSON.stringify(result.ok ? { ok: true, revision: result.state.revision, resources: result.state.size, files: result.files, warnings } : { ok: false, errors: result.errors, warnings }, null, 2) + '\n');
     } else {
-      for (const e of result.errors) process.stderr.write(formatManifestError(e) + '\n');
-      process.stderr.write(`${result.errors.length} error(s)\n`);
+      for (const w of result.warnings) process.stderr.write(`warning: ${formatManifestError(w)}\n`);
+      if (result.ok) process.stdout.write(`${result.files.length} file(s), ${result.state.size} resource(s) valid; revision ${result.state.revision}\n`);
+      else {
+        for (const e of result.errors) process.stderr.write(formatManifestError(e) + '\n');
+        process.stderr.write(`${result.errors.length} error(s)\n`);
+      }
     }
     process.exitCode = result.ok ? EXIT.ok : EXIT.error;
   });
@@ -125,6 +151,7 @@ withCommon(program.command('plan'))
   .action(async (dir: string, flags: CommonFlags & { output: string }) => {
     const agent = await buildAgent(toConfig(dir, { ...flags, logLevel: flags.logLevel ?? 'warn' }));
     const { load, actions } = await agent.plan();
+    for (const w of load.warnings) process.stderr.write(`warning: ${w}\n`);
     if (!load.ok) {
       for (const e of load.errors) process.stderr.write(e + '\n');
       process.exitCode = EXIT.error;
@@ -164,6 +191,7 @@ withCommon(program.command('apply'))
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
     await agent.stop();
+    for (const w of result.load.warnings) process.stderr.write(`warning: ${w}\n`);
     if (result.interrupted) {
       process.stderr.write(renderInterruption(result.interrupted));
       process.exit(EXIT.interrupted);
@@ -178,27 +206,43 @@ withCommon(program.command('apply'))
     process.exit(result.converged ? EXIT.ok : EXIT.error);
   });
 
-program
-  .command('status')
+/**
+ * Where a client command finds the running agent: its root-only socket in --state-dir (no flags
+ * needed as root), or --listen plus the API token (docs/security.md). With --instance, the agent
+ * that answers must be that instance.
+ */
+const withClient = (cmd: Command): Command =>
+  cmd
+    .option('--state-dir <dir>', `the running agent's state dir, where its socket and API token are (default ${DEFAULTS.stateDir}, env CERTITRACK_STATE_DIR)`)
+    .option('--listen <host:port>', "reach the agent over TCP at this address instead of its socket (needs the API token)")
+    .option('--token-file <file>', 'the API token for --listen (default <state-dir>/api.token)')
+    .option('--instance <name>', 'refuse to talk to an agent of another instance');
+
+async function clientFor(flags: ClientFlags & { instance?: string }): Promise<AgentClient> {
+  const client = AgentClient.from(flags);
+  if (flags.instance !== undefined) await client.info(flags.instance);
+  return client;
+}
+
+type ClientCommandFlags = ClientFlags & { instance?: string };
+
+withClient(program.command('status'))
   .description('show the status of a running agent')
-  .addOption(new Option('--listen <host:port>', 'the agent\'s HTTP address').default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen))
   .option('-o, --output <format>', 'text or json', 'text')
-  .action(async (flags: { listen: string; output: string }) => {
-    const doc = await fetchStatus(agentUrl(flags.listen));
+  .action(async (flags: ClientCommandFlags & { output: string }) => {
+    const doc = await fetchStatus(await clientFor(flags));
     process.stdout.write(flags.output === 'json' ? JSON.stringify(doc, null, 2) + '\n' : renderStatus(doc));
     process.exitCode = doc.manifests && !doc.manifests.ok ? EXIT.error : EXIT.ok;
   });
 
-program
-  .command('run-now')
+withClient(program.command('run-now'))
   .description('ask the running agent to run a job now, e.g. Schedule/db-vacuum; waits for it and prints the run')
   .argument('<kind/name>', 'resource key')
-  .addOption(new Option('--listen <host:port>', "the agent's HTTP address").default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen))
   .option('-o, --output <format>', 'text or json', 'text')
-  .action(async (key: string, flags: { listen: string; output: string }) => {
+  .action(async (key: string, flags: ClientCommandFlags & { output: string }) => {
     const [kind, name] = key.split('/');
     if (!kind || !name) throw new Error(`expected KIND/NAME, got "${key}"`);
-    const body = await postTrigger(flags.listen, kind, name);
+    const body = await (await clientFor(flags)).postJson(triggerPath(kind, name));
     if (flags.output === 'json') process.stdout.write(JSON.stringify(body, null, 2) + '\n');
     else {
       const run = body as { succeeded?: boolean; exitCode?: number; outputTail?: string; error?: string };
@@ -209,32 +253,26 @@ program
   });
 
 const cert = program.command('cert').description('certificates');
-cert
-  .command('list')
+withClient(cert.command('list'))
   .description('certificates of the running agent: domains, issuer, serial, expiry, next renewal')
-  .addOption(new Option('--listen <host:port>', "the agent's HTTP address").default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen))
-  .action(async (flags: { listen: string }) => {
-    process.stdout.write(await certListCommand(flags.listen));
+  .action(async (flags: ClientCommandFlags) => {
+    process.stdout.write(await certListCommand(await clientFor(flags)));
   });
-cert
-  .command('renew')
+withClient(cert.command('renew'))
   .description('renew a certificate now (the running agent orders it, within its rate bound)')
   .argument('<name>', 'Certificate name')
-  .addOption(new Option('--listen <host:port>', "the agent's HTTP address").default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen))
-  .action(async (name: string, flags: { listen: string }) => {
-    process.stdout.write(await certRenewCommand(flags.listen, name));
+  .action(async (name: string, flags: ClientCommandFlags) => {
+    process.stdout.write(await certRenewCommand(await clientFor(flags), name));
   });
 
 const backup = program.command('backup').description('backups: run now, list, verify');
-const listenOption = () => new Option('--listen <host:port>', "the running agent's HTTP address").default(process.env.CERTITRACK_LISTEN ?? DEFAULTS.listen);
-backup
-  .command('run')
+withClient(backup.command('run'))
   .description('run a backup now in the running agent and wait, with progress (bytes, rate)')
   .argument('<name>', 'Backup name')
-  .addOption(listenOption())
-  .action(async (name: string, flags: { listen: string }) => {
+  .action(async (name: string, flags: ClientCommandFlags) => {
+    const client = await clientFor(flags);
     process.exitCode = await backupRunCommand(
-      (onProgress) => postTriggerStreaming(flags.listen, 'Backup', name, onProgress as (p: unknown) => void) as Promise<ManualRunResult>,
+      (onProgress) => client.postStreaming(triggerPath('Backup', name), onProgress as (p: unknown) => void) as Promise<ManualRunResult>,
       name,
       process.stdout,
     );
@@ -244,7 +282,7 @@ withCommon(backup.command('list'))
   .argument('<name>', 'Backup name')
   .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
   .action(async (name: string, flags: CommonFlags & { manifests: string }) => {
-    process.exitCode = await withBackupTooling(toConfig(flags.manifests, flags), (r, desired) => backupListCommand(r, desired, name, process.stdout));
+    process.exitCode = await backupListCommand(await buildBackupTooling(toConfig(flags.manifests, flags)), name, process.stdout);
   });
 withCommon(backup.command('verify'))
   .description('re-read a backup (default: the newest complete one) and check sizes and sha256; exit 1 on any mismatch')
@@ -252,7 +290,7 @@ withCommon(backup.command('verify'))
   .argument('[id]', 'backup id')
   .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
   .action(async (name: string, id: string | undefined, flags: CommonFlags & { manifests: string }) => {
-    process.exitCode = await withBackupTooling(toConfig(flags.manifests, flags), (r, desired) => backupVerifyCommand(r, desired, name, id, process.stdout));
+    process.exitCode = await backupVerifyCommand(await buildBackupTooling(toConfig(flags.manifests, flags)), name, id, process.stdout);
   });
 withCommon(program.command('restore'))
   .description('restore backup ID of NAME: pg_restore into the database container, files back in place (asks first unless --yes)')
@@ -262,9 +300,8 @@ withCommon(program.command('restore'))
   .option('--yes', 'do not ask for confirmation')
   .action(async (name: string, id: string, flags: CommonFlags & { manifests: string; yes?: boolean }) => {
     const confirm = process.stdin.isTTY ? (q: string) => askYesNo(q, process.stdin, process.stdout) : undefined;
-    process.exitCode = await withBackupTooling(toConfig(flags.manifests, flags), (r, desired) =>
-      restoreCommand(r, desired, name, id, process.stdout, { yes: flags.yes === true, ...(confirm ? { confirm } : {}) }),
-    );
+    const catalog = await buildBackupTooling(toConfig(flags.manifests, flags));
+    process.exitCode = await restoreCommand(catalog, name, id, process.stdout, { yes: flags.yes === true, ...(confirm ? { confirm } : {}) });
   });
 
 program
@@ -277,6 +314,26 @@ program
   .addHelpText('after', '\nExit codes: 0 everything translated, 3 written but something was not translated exactly (listed), 1 error (nothing written).')
   .action(async (file: string, flags: ImportComposeFlags) => {
     process.exitCode = await runImportCompose(file, flags, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+  });
+
+const exportCmd = program.command('export').description('translate the manifests for another platform');
+exportCmd
+  .command('kubernetes')
+  .description('write a kustomize base (one file per object, kustomization.yaml, README.md) for the same manifests; exit 0 when everything translated or is listed as a warning, 1 on error')
+  .argument('<dir>', 'folder of manifests')
+  .requiredOption('--out <dir>', 'folder to write to (outside the manifests folder)')
+  .option('--namespace <ns>', 'namespace of every object (kustomize namespace:, plus a Namespace object)')
+  .option('--storage-class <class>', 'storageClassName of every PersistentVolumeClaim (default: the cluster default, e.g. an EBS gp3 class)')
+  .option('--ingress', 'publish ports through an Ingress (TLS from the Certificates) instead of a Service of type LoadBalancer')
+  .option('--ingress-class <class>', 'ingressClassName of the Ingress and of the ACME http-01 solver')
+  .option('--allow-host-path', 'mount host paths outside the manifests folder from the node (hostPath) instead of failing')
+  .option('--agent-image <image>', 'the agent image Backup CronJobs run', `certitrack-agent:${AGENT_VERSION}`)
+  .option('--stack-outputs <file>', 'JSON object of CloudFormation outputs for ${cfn:Name} references')
+  .option('--force', 'overwrite files already in --out')
+  .action(async (dir: string, flags: ExportKubernetesFlags) => {
+    // Loaded on use: the Kubernetes models are large, and no other command needs them.
+    const { exportKubernetesCommand } = await import('./cli/export-command.js');
+    process.exitCode = await exportKubernetesCommand(dir, flags, process.stdout, process.stderr);
   });
 
 program

@@ -30,6 +30,14 @@ export interface AgentConfig {
   diskPaths: string[];
   /** Image with sh and tar for volume backups (no registry here: a locally built busybox). */
   helperImage: string;
+  /** The host policy file (--policy, env CERTITRACK_POLICY); undefined: /etc/certitrack/policy.yaml if it exists. */
+  policyFile: string | undefined;
+  /** Host names the TCP listener answers besides its own address (--allowed-host, env CERTITRACK_ALLOWED_HOSTS). */
+  allowedHosts: string[];
+  /** Environment variables secretRef may read (--secret-env, env CERTITRACK_SECRET_ENV), besides the policy's. */
+  secretEnv: string[];
+  /** Validation warnings (a secret too short to scrub safely) are errors. */
+  strict: boolean;
 }
 
 export interface GitSourceConfig {
@@ -76,7 +84,28 @@ export function gitConfigFrom(flags: GitFlags, env: NodeJS.ProcessEnv = process.
   };
 }
 
-export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & { manifestsDir: string }, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+/** A repeatable flag's values, or the comma-separated environment variable's. */
+function list(v: unknown, fromEnv: string | undefined): string[] {
+  if (Array.isArray(v)) return v.map(String);
+  return (fromEnv ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+}
+
+/** What EC2 instance ids look like (8 or 17 hex digits after `i-`). */
+const INSTANCE_ID = /^i-([0-9a-f]{8}|[0-9a-f]{17})$/;
+
+/**
+ * The instance id for `InstanceId: auto` when IMDS cannot tell it (off EC2, or IMDS disabled):
+ * `--aws-instance-id`, else CERTITRACK_AWS_INSTANCE_ID. On EC2 it overrides what IMDS says.
+ */
+export function awsInstanceIdFrom(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = flag ?? (env.CERTITRACK_AWS_INSTANCE_ID || undefined);
+  if (value === undefined) return undefined;
+  const where = flag !== undefined ? '--aws-instance-id' : 'CERTITRACK_AWS_INSTANCE_ID';
+  if (!INSTANCE_ID.test(value)) throw new Error(`${where}: "${value}" is not an EC2 instance id (i- and 8 or 17 hex digits, e.g. i-0123456789abcdef0)`);
+  return value;
+}
+
+export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & { manifestsDir: string; awsInstanceId?: string }, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const str = (v: unknown, fallback: string): string => (typeof v === 'string' && v !== '' ? v : fallback);
   const num = (v: unknown, fallback: number): number => (v === undefined ? fallback : Number(v));
   const instance = str(opts.instance ?? env.CERTITRACK_INSTANCE, DEFAULTS.instance);
@@ -99,9 +128,14 @@ export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & {
     aws: (opts.aws as AwsConfig | undefined) ?? {
       stackName: env.CERTITRACK_STACK_NAME || undefined,
       endpoint: env.CERTITRACK_AWS_ENDPOINT || undefined,
+      instanceId: awsInstanceIdFrom(opts.awsInstanceId, env),
     },
     healthUrl: str(opts.healthUrl ?? env.CERTITRACK_HEALTH_URL, '') || undefined,
     helperImage: str(opts.helperImage ?? env.CERTITRACK_HELPER_IMAGE, 'busybox:1.36'),
     diskPaths: Array.isArray(opts.diskPaths) ? (opts.diskPaths as string[]) : (env.CERTITRACK_DISK_PATHS ?? '/').split(',').filter(Boolean),
+    policyFile: typeof (opts.policyFile ?? env.CERTITRACK_POLICY) === 'string' ? resolve(String(opts.policyFile ?? env.CERTITRACK_POLICY)) : undefined,
+    allowedHosts: list(opts.allowedHosts, env.CERTITRACK_ALLOWED_HOSTS),
+    secretEnv: list(opts.secretEnv, env.CERTITRACK_SECRET_ENV),
+    strict: opts.strict === true,
   };
 }

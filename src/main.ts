@@ -1,6 +1,6 @@
 import Dockerode from 'dockerode';
-import type { Logger } from 'pino';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { DestinationStream, Logger } from 'pino';
+import { Registry } from 'prom-client';
 import { dockerClients, type DockerClients } from './adapters/docker/index.js';
 import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
@@ -9,41 +9,54 @@ import { DockerEvents } from './engine/docker-events.js';
 import { EngineMetrics } from './engine/engine-metrics.js';
 import { kindNames } from './manifests/kinds/index.js';
 import { ReloadableSecrets } from './manifests/reloadable-secrets.js';
+import { MIN_SAFE_SECRET_LENGTH, RememberedSecrets } from './manifests/secrets.js';
+import { type HostPolicy, type HostRules, hostRules, loadHostPolicy } from './manifests/host-policy.js';
+import { IssuanceRecords } from './certificates/issuance-record.js';
+import { ensureApiToken } from './server/api-token.js';
+import { RequestRejections } from './server/rejections.js';
 import { createLogger, secretScrubber } from './log.js';
 import { NetworkReconciler } from './reconcilers/network/network-reconciler.js';
 import { Ownership } from './reconcilers/ownership.js';
 import { ServiceMetrics } from './reconcilers/service/service-metrics.js';
 import { ServiceReconciler } from './reconcilers/service/service-reconciler.js';
-import { fromLegacy } from './reconcilers/types.js';
+import { resourceKey } from './engine/reconcile.js';
 import { VolumeReconciler } from './reconcilers/volume/volume-reconciler.js';
-import { ScheduleReconciler } from './reconcilers/schedule-reconciler.js';
+import { ScheduleReconciler } from './reconcilers/schedule/schedule-reconciler.js';
 import { RunHistory } from './schedule/run-history.js';
 import { JobRunner } from './schedule/job-runner.js';
 import { AgentHttpServer } from './server/http-server.js';
-import { createTriggerHandler, type Trigger } from './server/trigger-handler.js';
+import { createTriggerHandler, TRIGGER_PREFIX, type Trigger } from './server/trigger-handler.js';
 import { notifyReady, notifyStopping, notifyWatchdog, watchdogIntervalMs } from './server/sd-notify.js';
 import { GitManifestSource } from './sources/git-source.js';
-import { createWebhookRoute } from './sources/webhook.js';
+import { createWebhookRoute, WEBHOOK_PATH } from './sources/webhook.js';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchAdapter } from './adapters/cloudwatch.js';
-import { buildAwsContext, type AwsContext } from './aws/context.js';
+import { AWS_RETRY, type AwsClientConfig, buildAwsContext, type AwsContext, resolveEndpoint } from './aws/context.js';
 import { looksLikeEc2 } from './aws/ec2-detect.js';
 import { StackOutputs } from './aws/stack-outputs.js';
 import { HostProbes, type Sample } from './metrics/host-probes.js';
+import { registerBuildInfo, sharedProcessMetrics } from './metrics/process-metrics.js';
 import { PublishLoop } from './metrics/publish-loop.js';
 import { MetricPublisher } from './metrics/publisher.js';
-import { AlarmReconciler } from './reconcilers/alarm-reconciler.js';
+import { AlarmReconciler } from './reconcilers/alarm/alarm-reconciler.js';
 import type { RestartRecord } from './reconcilers/service/restart-backoff.js';
 import { configureAcmeRetries } from './certificates/acme-http.js';
-import { CertificateReconciler } from './reconcilers/certificate-reconciler.js';
-import { AcmeResponder } from './server/acme-responder.js';
+import { CertificateReconciler } from './reconcilers/certificate/certificate-reconciler.js';
+import { ACME_CHALLENGE_PREFIX, AcmeResponder } from './server/acme-responder.js';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Snapshots } from './adapters/ec2-snapshots.js';
-import { BackupReconciler, backupOptionsFrom } from './reconcilers/backup-reconciler.js';
+import { BackupReconciler } from './reconcilers/backup/backup-reconciler.js';
 import type { BackupProgress } from './backup/run-backup.js';
+import { BackupCatalog } from './backup/backup-catalog.js';
+import { backupAgeSamples } from './backup/backup-metrics.js';
+import { type DestinationFactory, destinationFactory } from './backup/destination-factory.js';
+import type { DesiredState } from './manifests/desired-state.js';
+import { loadManifests } from './manifests/load.js';
+import { EnvFileSecrets, type SecretSource } from './manifests/secrets.js';
+import { formatManifestError } from './manifests/source.js';
 import { AGENT_VERSION } from './version.js';
 import { DurableState } from './state/durable-state.js';
 import { StatusBoard } from './state/status-board.js';
@@ -57,6 +70,8 @@ export interface BuildOptions {
   exclusive?: boolean;
   /** Overrides for tests: a logger writing to a buffer, a fake clock, another Docker client. */
   log?: Logger;
+  /** Where the agent's own (scrubbed) log goes instead of stdout; tests read it. Ignored with `log`. */
+  logTo?: DestinationStream;
   docker?: DockerClients;
   now?: () => Date;
   /** An AWS context built elsewhere (tests point it at a local CloudWatch endpoint). */
@@ -83,13 +98,18 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
 }
 
 async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: StateDirLock | undefined): Promise<Agent> {
-  const secrets = new ReloadableSecrets(config.secretsFile);
-  const scrub = secretScrubber(() => secrets.values());
-  const log = opts.log ?? createLogger({ level: config.logLevel, redact: scrub });
+  const { policy, rules } = hostPolicyOf(config);
+  const secrets = new ReloadableSecrets(config.secretsFile, [...config.secretEnv, ...policy.secretEnv]);
+  // The agent's own secrets (webhook secret, API token) are scrubbed like the manifests' ones.
+  const ownSecrets = new RememberedSecrets();
+  if (config.webhookSecret) ownSecrets.add(config.webhookSecret);
+  const allSecrets = combinedValues(() => secrets.values(), () => ownSecrets.list());
+  const scrub = secretScrubber(allSecrets);
+  const log = opts.log ?? createLogger({ level: config.logLevel, redact: scrub, ...(opts.logTo ? { destination: opts.logTo, pretty: false } : {}) });
   const now = opts.now ?? (() => new Date());
 
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'certitrack_agent_' });
+  registerBuildInfo(registry, AGENT_VERSION);
   const metrics = new EngineMetrics(registry, kindNames);
 
   const stateFlushFailures = new Counter({
@@ -102,7 +122,11 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
       stateFlushFailures.inc();
       log.error({ err: err.message }, 'writing state.json failed; will retry with the next change');
     },
+    // Structured bookkeeping (timestamps, ids) must survive: only values long enough to be unambiguous.
+    redact: secretScrubber(allSecrets, { minLength: MIN_SAFE_SECRET_LENGTH }),
   });
+  const apiToken = await ensureApiToken(config.stateDir);
+  ownSecrets.add(apiToken);
   const status = new StatusBoard(state, now);
   status.setRedactor(scrub);
 
@@ -130,8 +154,8 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
   // One run history and one job runner for every scheduled kind (Schedule, Backup).
   const history = new RunHistory(state, now);
   history.recoverInterrupted();
-  const runner = new JobRunner(history, registry, { now, log, redact: scrub });
-  const scheduleReconciler = new ScheduleReconciler(docker, history, runner, { instance: config.instance, secrets, now, log });
+  const runner = new JobRunner(history, registry, { now, log, redact: scrub, onFinished: (event) => controller.dispatch(event) });
+  const scheduleReconciler = new ScheduleReconciler(docker, history, runner, { instance: config.instance, secrets });
 
   const alarmReconciler = new AlarmReconciler(cloudwatch, aws, registry, { instance: config.instance });
 
@@ -146,13 +170,15 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     now,
   });
 
+  const backups = backupParts(config, aws, { docker, secrets, log, now, desired: () => controller.current, runner });
   const backupReconciler = new BackupReconciler(docker, history, runner, registry, {
-    ...backupOptionsFrom(config, { secrets, state, agentVersion: AGENT_VERSION, log }),
-    snapshots:
-      aws.enabled && aws.instanceId
-        ? new Ec2Snapshots(new EC2Client(aws.clientConfig('EC2')), { instanceId: aws.instanceId, region: aws.region })
-        : undefined,
-    onRunFinished: (key) => controller.enqueue(key),
+    instance: config.instance,
+    secrets,
+    state,
+    agentVersion: AGENT_VERSION,
+    helperImage: config.helperImage,
+    destinations: backups.destinations,
+    ...(backups.snapshots ? { snapshots: backups.snapshots } : {}),
     now,
   });
 
@@ -161,10 +187,10 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
       serviceReconciler,
       new NetworkReconciler(docker, own, state),
       new VolumeReconciler(docker.volumes, own),
-      fromLegacy('Schedule', scheduleReconciler, status, now),
-      fromLegacy('Backup', backupReconciler, status, now),
-      fromLegacy('Certificate', certificateReconciler, status, now),
-      fromLegacy('Alarm', alarmReconciler, status, now),
+      scheduleReconciler,
+      backupReconciler,
+      certificateReconciler,
+      alarmReconciler,
     ],
     status,
     state,
@@ -184,8 +210,9 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
   });
 
   let agent: Agent | undefined;
+  const rejections = new RequestRejections(registry, log);
   const server = new AgentHttpServer({
-    registry,
+    registries: [sharedProcessMetrics(), registry],
     healthz: () => {
       const idleFor = Date.now() - controller.lastActivity;
       // The loop must have turned within two resync periods; otherwise it is wedged.
@@ -198,22 +225,32 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
       return { ok: applied && notReady.length === 0, detail: { revision: controller.current.revision, appliedRevision: controller.applied ?? null, notReady } };
     },
     status: () => agent?.statusDocument() ?? {},
+    info: () => agent?.info() ?? {},
+    security: { token: apiToken, allowedHosts: config.allowedHosts, rejections, scrub },
   });
 
   const triggers = new Map<string, Trigger>([
-    ['Schedule', (name) => scheduleReconciler.runNow(name, controller.current)],
-    ['Backup', (name, onProgress) => backupReconciler.runNow(name, controller.current, onProgress as ((p: BackupProgress) => void) | undefined)],
+    ['Schedule', (name) => scheduleReconciler.runNow(name, controller.current, { status, log: log.child({ key: resourceKey('Schedule', name) }) })],
+    [
+      'Backup',
+      (name, onProgress) =>
+        backupReconciler.runNow(name, controller.current, { status, log: log.child({ key: resourceKey('Backup', name) }) }, onProgress as ((p: BackupProgress) => void) | undefined),
+    ],
     ['Certificate', (name) => certificateReconciler.renewNow(name, controller.current, { log: log.child({ key: `Certificate/${name}` }), status })],
   ]);
-  server.mount(acmeResponder.handle);
-  server.mount(createTriggerHandler(triggers));
+  server.mount(acmeResponder.handle, { path: ACME_CHALLENGE_PREFIX, access: 'open', anyHost: true });
+  server.mount(createTriggerHandler(triggers, { scrub, onRateLimited: (req) => rejections.reject('rate_limited', req.socket.remoteAddress) }), { path: TRIGGER_PREFIX, access: 'token' });
 
   const git = config.git
     ? new GitManifestSource({ ...config.git, workDir: join(config.stateDir, 'git'), log })
     : undefined;
   if (git) {
     registerGitMetrics(registry, git);
-    if (config.webhookSecret) server.mount(createWebhookRoute({ secret: config.webhookSecret, onTrigger: () => git.syncNow(), log }));
+    if (config.webhookSecret) {
+      const hook = createWebhookRoute({ secret: config.webhookSecret, onTrigger: () => git.syncNow(), log, onRejected: (reason, req) => rejections.reject(reason, req.socket.remoteAddress) });
+      // Signed by the git host, which sends its own Host name: open, any Host, its own body limit.
+      server.mount(hook, { path: WEBHOOK_PATH, access: 'open', anyHost: true, ownBody: true });
+    }
   }
 
   const probes = new HostProbes(
@@ -222,13 +259,7 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     {
       containerRestarts: async (): Promise<Sample[]> =>
         state.entries<RestartRecord>('restarts').map(([name, rec]) => ({ name, value: rec.restarts })),
-      // From the persisted run history, so the figure is right straight after an agent restart.
-      backupAges: async (): Promise<Sample[]> =>
-        controller.current.list('Backup').flatMap((b) => {
-          const last = history.lastSuccess(`Backup/${b.name}`);
-          const at = last?.finishedAt ? new Date(last.finishedAt).getTime() : undefined;
-          return at === undefined ? [] : [{ name: b.name, value: Math.max(0, (now().getTime() - at) / 1000) }];
-        }),
+      backupAges: async (): Promise<Sample[]> => backupAgeSamples(controller.current, history, now()),
       certificateDays: async (): Promise<Sample[]> =>
         status.all().flatMap((r) => {
           const notAfter = r.kind === 'Certificate' && typeof r.details.notAfter === 'string' ? Date.parse(r.details.notAfter) : NaN;
@@ -256,8 +287,10 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     await notifyStopping();
   });
 
+  const issuances = new IssuanceRecords(state);
   agent = new Agent({
-    config, log, registry, secrets, status, controller, events, server, metrics, extraStops: stops, git,
+    config, log, registry, secrets, status, controller, events, server, metrics, extraStops: stops, git, scrub, backups: backups.catalog,
+    checks: { rules, issued: () => issuances.issued() },
     onReady: () => {
       publishLoop.start();
       onReady();
@@ -266,6 +299,78 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     lock,
   });
   return agent;
+}
+
+/** The host policy a config names, and the rules it gives with the agent's own protected paths. */
+function hostPolicyOf(config: AgentConfig): { policy: HostPolicy; rules: HostRules } {
+  const policy = loadHostPolicy({ file: config.policyFile, manifestsDir: config.manifestsDir });
+  return { policy, rules: hostRules(policy, { stateDir: config.stateDir, secretsFile: config.secretsFile, dockerSocket: config.dockerSocket }) };
+}
+
+/** One list of two sources' values, with a stable identity until either changes (the scrubber caches on it). */
+function combinedValues(a: () => readonly string[], b: () => readonly string[]): () => readonly string[] {
+  let last: { a: readonly string[]; b: readonly string[]; all: readonly string[] } | undefined;
+  return () => {
+    const va = a();
+    const vb = b();
+    if (last?.a !== va || last.b !== vb) last = { a: va, b: vb, all: [...va, ...vb] };
+    return last.all;
+  };
+}
+
+/**
+ * What `backup list|verify` and `restore` need, built by the one composition root: the catalog over
+ * the manifests in `config.manifestsDir`. It reads and writes the destinations and containers
+ * directly, so it works with the agent stopped, and it keeps no state of its own (the agent's
+ * state.json has one writer).
+ */
+export async function buildBackupTooling(config: AgentConfig, opts: BuildOptions = {}): Promise<BackupCatalog> {
+  const { policy, rules } = hostPolicyOf(config);
+  const secrets = new EnvFileSecrets(config.secretsFile, { allowEnv: [...config.secretEnv, ...policy.secretEnv] });
+  const loaded = await loadManifests(config.manifestsDir, { secrets, rules });
+  if (!loaded.ok) throw new Error(`manifests rejected:\n${loaded.errors.map(formatManifestError).join('\n')}`);
+  const log = opts.log ?? createLogger({ level: 'warn', redact: secretScrubber(() => secrets.values()) });
+  const docker = opts.docker ?? dockerClients(new Dockerode({ socketPath: config.dockerSocket }));
+  const aws = opts.aws ?? (await buildAwsContext(awsConfigFor(config)));
+  return backupParts(config, aws, { docker, secrets, log, now: opts.now ?? (() => new Date()), desired: () => loaded.state }).catalog;
+}
+
+/** The backup parts the agent and the CLI's tooling share: destinations, EBS snapshots, the catalog. */
+function backupParts(
+  config: AgentConfig,
+  aws: AwsContext,
+  deps: { docker: DockerClients; secrets: SecretSource; log: Logger; now: () => Date; desired: () => DesiredState; runner?: JobRunner },
+): { destinations: DestinationFactory; snapshots: Ec2Snapshots | undefined; catalog: BackupCatalog } {
+  const destinations = destinationFactory({
+    // Backups without a destination live under the agent's state dir.
+    localDir: join(config.stateDir, 'backups'),
+    s3: s3ClientBase(config, aws),
+    warn: (backup, message) => deps.log.warn({ backup }, message),
+  });
+  const snapshots = aws.enabled && aws.instanceId ? new Ec2Snapshots(new EC2Client(aws.clientConfig('EC2')), { instanceId: aws.instanceId, region: aws.region }) : undefined;
+  const runner = deps.runner;
+  const catalog = new BackupCatalog({
+    desired: deps.desired,
+    destinations,
+    sources: { docker: deps.docker, own: new Ownership(config.instance), secrets: deps.secrets, helperImage: config.helperImage },
+    instance: config.instance,
+    ...(snapshots ? { snapshots } : {}),
+    ...(runner ? { isRunning: (key: string) => runner.isRunning(key) } : {}),
+    scrub: secretScrubber(() => deps.secrets.values()),
+    now: deps.now,
+    log: deps.log,
+  });
+  return { destinations, snapshots, catalog };
+}
+
+/**
+ * The S3 client options backups start from: the AWS context's region and endpoint override. With
+ * AWS disabled an endpoint override (an emulator) still applies, in the SDK's default region.
+ */
+function s3ClientBase(config: AgentConfig, aws: AwsContext): AwsClientConfig {
+  if (aws.enabled) return aws.clientConfig('S3');
+  const endpoint = resolveEndpoint('S3', config.aws, process.env);
+  return { region: config.aws.region ?? 'us-east-1', ...AWS_RETRY, ...(endpoint ? { endpoint } : {}) };
 }
 
 function registerGitMetrics(registry: Registry, git: GitManifestSource): void {

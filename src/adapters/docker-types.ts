@@ -31,6 +31,8 @@ export interface ContainerDetails extends ContainerSummary {
   finishedAt: Date | undefined;
   /** undefined when the container has no healthcheck. */
   health: 'starting' | 'healthy' | 'unhealthy' | undefined;
+  /** What the last healthcheck probe printed (trimmed), to say why a container is not healthy. */
+  healthOutput?: string;
   oomKilled: boolean;
   image: string;
   /** IPv4 address per attached network name. */

@@ -14,16 +14,29 @@ export interface AwsConfig {
   endpoints?: Partial<Record<AwsServiceId, string>>;
   /** The bootstrap CloudFormation stack whose outputs manifests may reference. */
   stackName?: string;
-  /** Overrides the instance id from IMDS (useful off EC2, e.g. against an emulator). */
+  /**
+   * Overrides the instance id from IMDS: off EC2 (an emulator, a test host) `InstanceId: auto` in an
+   * Alarm resolves to this. From `--aws-instance-id` or CERTITRACK_AWS_INSTANCE_ID.
+   */
   instanceId?: string;
   /** Set false to skip IMDS entirely (also honoured: AWS_EC2_METADATA_DISABLED=true). */
   imds?: boolean;
 }
 
+/**
+ * Retries of every AWS call, set here once: the SDK's standard strategy (exponential backoff with
+ * full jitter, a client-side retry quota, throttling and 5xx and network errors retried, rejected
+ * requests not). Callers add no retry loop of their own on top.
+ */
+export const AWS_RETRY = { maxAttempts: 3, retryMode: 'standard' } as const;
+
 /** Options every SDK v3 client constructor accepts; spread into `new XxxClient(...)`. */
 export interface AwsClientConfig {
   region: string;
   endpoint?: string;
+  /** Tries per call, the first included (see {@link AWS_RETRY}). */
+  maxAttempts: number;
+  retryMode: 'standard' | 'adaptive';
   /**
    * Emulators do not implement the flexible checksums SDK v3 sends by default; with an endpoint
    * override only checksums the API requires are computed and validated.
@@ -83,7 +96,7 @@ export async function buildAwsContext(config: AwsConfig = {}, deps: AwsContextDe
   const region = config.region ?? fromEnv ?? identity?.region;
   if (!region) {
     const imdsWhy = imdsResult.ok ? '' : `; ${imdsResult.reason}`;
-    return { enabled: false, reason: `no AWS region: set aws.region in the config or AWS_REGION${imdsWhy}`, identity, instanceId };
+    return { enabled: false, reason: `no AWS region: set AWS_REGION${imdsWhy}`, identity, instanceId };
   }
   const regionSource = config.region ? 'config' : fromEnv ? 'env' : 'imds';
 
@@ -104,8 +117,8 @@ export async function buildAwsContext(config: AwsConfig = {}, deps: AwsContextDe
     endpointFor,
     clientConfig: (service) => {
       const endpoint = endpointFor(service);
-      if (!endpoint) return { region };
-      return { region, endpoint, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' };
+      if (!endpoint) return { region, ...AWS_RETRY };
+      return { region, endpoint, ...AWS_RETRY, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' };
     },
   };
 }

@@ -8,7 +8,9 @@ import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { LABEL_JOB, LABEL_SERVICE } from '../adapters/docker-types.js';
 import type { DockerClients } from '../adapters/docker/index.js';
+import { resourceKey } from '../engine/reconcile.js';
 import type { BackupSource, BackupSpec } from '../manifests/kinds/backup.js';
+import type { Resource } from '../manifests/resource.js';
 import { resolveValue, type SecretSource } from '../manifests/secrets.js';
 import type { Ownership } from '../reconcilers/ownership.js';
 import { TailBuffer } from '../adapters/demux.js';
@@ -25,6 +27,14 @@ export interface SourceContext {
   /** "Backup/<name>", put on helper containers so leftovers can be found and removed. */
   jobKey: string;
   log?: Logger;
+}
+
+/** What every source context of this agent shares; {@link sourceContextFor} adds the Backup's own. */
+export type SourceDeps = Pick<SourceContext, 'docker' | 'own' | 'secrets' | 'helperImage'>;
+
+/** The context a Backup's sources are backed up and restored in: paths relative to its manifest, helpers labelled with its key. */
+export function sourceContextFor(deps: SourceDeps, res: Resource<BackupSpec>, log?: Logger): SourceContext {
+  return { ...deps, baseDir: res.source.dir, jobKey: resourceKey('Backup', res.name), ...(log ? { log } : {}) };
 }
 
 /** A source ready to stream: where its object goes, how it is compressed, what the manifest says about it. */

@@ -1,9 +1,8 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import type { CertificateKeyType } from '../manifests/kinds/certificate.js';
-import { writeFileAtomic } from '../state/atomic-write.js';
 import { keyMatchesCertificate, keyTypeOf } from './key-pair.js';
+import { type PairLayout, type PairPaths, pairLayout, resolvePair } from './pair-store.js';
 
 /** What a certificate says about itself; never includes key material. */
 export interface CertificateInfo {
@@ -91,13 +90,11 @@ export async function readCertificateFiles(certPath: string, keyPath: string): P
 }
 
 /**
- * Puts a new key and chain in place, each file atomically (a reader sees the old file or the new,
- * never half of one). The key goes first: the pair is mismatched only between two renames, and a
- * reload happens after both.
+ * The pair at certFile/keyFile as a reader sees it in one consistent look (both files from the same
+ * version in the linked layout), and which layout it is in.
  */
-export async function writeCertificateFiles(certPath: string, keyPath: string, chainPem: string, keyPem: string): Promise<void> {
-  await mkdir(dirname(certPath), { recursive: true, mode: 0o755 });
-  await mkdir(dirname(keyPath), { recursive: true, mode: 0o755 });
-  await writeFileAtomic(keyPath, keyPem, 0o600);
-  await writeFileAtomic(certPath, chainPem.endsWith('\n') ? chainPem : chainPem + '\n', 0o644);
+export async function readCertificatePair(p: PairPaths): Promise<{ disk: OnDiskCertificate; layout: PairLayout }> {
+  const layout = await pairLayout(p);
+  const files = await resolvePair(p, layout);
+  return { disk: await readCertificateFiles(files.cert, files.key), layout };
 }

@@ -1,3 +1,4 @@
+import type { IssuedCertificates } from '../manifests/checks/check-context.js';
 import type { DurableState } from '../state/durable-state.js';
 import type { RenewalWindow } from './ari.js';
 
@@ -29,7 +30,14 @@ export function emptyIssuanceRecord(): IssuanceRecord {
 
 /** Bookkeeping kept in the agent's state file, one entry per Certificate name. */
 export class IssuanceRecords {
+  private readonly versions = new Map<string, number>();
+
   constructor(private readonly state: DurableState) {}
+
+  /** Changes with every put or delete of this name (in this process): tells a reader its copy is stale. */
+  version(name: string): number {
+    return this.versions.get(name) ?? 0;
+  }
 
   get(name: string): IssuanceRecord {
     const stored = this.state.get<IssuanceRecord>(SECTION, name);
@@ -42,11 +50,13 @@ export class IssuanceRecords {
 
   /** Writes through to disk now: the order count must survive a crash right after an order. */
   async put(name: string, issuance: IssuanceRecord): Promise<void> {
+    this.versions.set(name, this.version(name) + 1);
     this.state.set(SECTION, name, issuance);
     await this.state.flush();
   }
 
   async delete(name: string): Promise<void> {
+    this.versions.set(name, this.version(name) + 1);
     this.state.delete(SECTION, name);
     await this.state.flush();
   }
@@ -54,4 +64,19 @@ export class IssuanceRecords {
   names(): string[] {
     return this.state.entries(SECTION).map(([name]) => name);
   }
+
+  /** What the keyFile overwrite rule needs: every serial the agent wrote, and the names it manages. */
+  issued(): IssuedCertificates {
+    return issuedFrom(this.state.entries<IssuanceRecord>(SECTION));
+  }
 }
+
+/** The same from the raw section of a state.json (for `validate --state-dir`, which opens no store). */
+export function issuedFrom(entries: readonly [string, Partial<IssuanceRecord>][]): IssuedCertificates {
+  return {
+    serials: new Set(entries.map(([, r]) => r.serial).filter((s): s is string => typeof s === 'string')),
+    names: new Set(entries.map(([name]) => name)),
+  };
+}
+
+export const ISSUANCE_SECTION = SECTION;

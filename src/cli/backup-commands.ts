@@ -1,8 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
 import type { BackupProgress } from '../backup/run-backup.js';
-import type { DesiredState } from '../manifests/desired-state.js';
-import type { BackupReconciler, ManualRunResult } from '../reconcilers/backup-reconciler.js';
+import type { BackupCatalog } from '../backup/backup-catalog.js';
+import type { ManualRunResult } from '../reconcilers/backup/backup-reconciler.js';
 import { formatDuration } from '../util/duration.js';
 import { formatTable } from './table.js';
 
@@ -35,7 +35,7 @@ export function progressPrinter(out: Writable & { isTTY?: boolean }, start = Dat
 
 /**
  * `backup run NAME`: runs the backup now and waits, with progress. `run` is the running agent's
- * trigger (so the run shares its concurrency policy and history) or, in tests, the reconciler.
+ * trigger (so the run shares its concurrency policy and history) or, in tests, the reconciler's runNow.
  */
 export async function backupRunCommand(run: (onProgress: (p: BackupProgress) => void) => Promise<ManualRunResult>, name: string, out: Writable & { isTTY?: boolean }): Promise<number> {
   const start = Date.now();
@@ -62,8 +62,8 @@ export async function backupRunCommand(run: (onProgress: (p: BackupProgress) => 
 }
 
 /** `backup list NAME`: every backup, newest first, with what retention would do to it now. */
-export async function backupListCommand(reconciler: BackupReconciler, desired: DesiredState, name: string, out: Writable): Promise<number> {
-  const listing = await reconciler.list(name, desired);
+export async function backupListCommand(catalog: BackupCatalog, name: string, out: Writable): Promise<number> {
+  const listing = await catalog.list(name);
   out.write(`destination: ${listing.destination}\n`);
   if (listing.backups.length === 0) {
     out.write('no backups yet\n');
@@ -86,8 +86,8 @@ export async function backupListCommand(reconciler: BackupReconciler, desired: D
 }
 
 /** `backup verify NAME [ID]`: re-reads every object and checks sizes and sha256; exit 1 if anything is wrong. */
-export async function backupVerifyCommand(reconciler: BackupReconciler, desired: DesiredState, name: string, id: string | undefined, out: Writable): Promise<number> {
-  const res = await reconciler.verify(name, desired, id);
+export async function backupVerifyCommand(catalog: BackupCatalog, name: string, id: string | undefined, out: Writable): Promise<number> {
+  const res = await catalog.verify(name, id);
   for (const p of res.problems) out.write(`${res.id}: ${p}\n`);
   if (res.objects.length > 0) {
     out.write(formatTable(['OBJECT', 'SIZE', 'SHA256', 'RESULT'], res.objects.map((o) => [o.name, formatBytes(o.bytes), o.sha256.slice(0, 16), o.ok ? 'ok' : `FAILED: ${o.problem ?? ''}`])));
@@ -111,8 +111,7 @@ export async function askYesNo(question: string, input: Readable, output: Writab
  * backup. Without --yes it asks first (and refuses when there is no one to ask).
  */
 export async function restoreCommand(
-  reconciler: BackupReconciler,
-  desired: DesiredState,
+  catalog: BackupCatalog,
   name: string,
   id: string,
   out: Writable,
@@ -130,7 +129,7 @@ export async function restoreCommand(
     }
   }
   const start = Date.now();
-  const res = await reconciler.restore(name, desired, id, (object, phase, bytes) => {
+  const res = await catalog.restore(name, id, (object, phase, bytes) => {
     out.write(phase === 'start' ? `restoring ${object}...\n` : `restored ${object} (${formatBytes(bytes ?? 0)})\n`);
   });
   out.write(formatTable(['OBJECT', 'RESTORED INTO', 'SIZE'], res.restored.map((r) => [r.name, r.target, formatBytes(r.bytes)])));

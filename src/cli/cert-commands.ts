@@ -1,10 +1,12 @@
 import { resolve } from 'node:path';
-import { readCertificateFiles } from '../certificates/cert-store.js';
+import { readCertificatePair } from '../certificates/cert-store.js';
 import { issuerIdOf } from '../certificates/issuer-factory.js';
+import { pairPaths } from '../certificates/pair-store.js';
 import { renewalTime } from '../certificates/renewal-policy.js';
 import type { DesiredState } from '../manifests/desired-state.js';
 import type { ResourceStatus } from '../state/status-board.js';
-import { agentUrl, fetchStatus, postTrigger } from './status-command.js';
+import { type AgentClient, triggerPath } from './agent-client.js';
+import { fetchStatus } from './status-command.js';
 import { formatTable } from './table.js';
 
 export interface CertRow {
@@ -52,8 +54,8 @@ export function certRowsFromStatus(resources: readonly ResourceStatus[]): CertRo
 }
 
 /** `certitrack-agent cert list`: from the running agent's /status. */
-export async function certListCommand(listen: string): Promise<string> {
-  const doc = await fetchStatus(agentUrl(listen));
+export async function certListCommand(client: AgentClient): Promise<string> {
+  const doc = await fetchStatus(client);
   return renderCertList(certRowsFromStatus(doc.resources));
 }
 
@@ -64,7 +66,7 @@ export async function certListCommand(listen: string): Promise<string> {
 export async function certRowsFromDisk(desired: DesiredState): Promise<CertRow[]> {
   const rows: CertRow[] = [];
   for (const res of desired.list('Certificate')) {
-    const disk = await readCertificateFiles(resolve(res.source.dir, res.spec.certFile), resolve(res.source.dir, res.spec.keyFile));
+    const { disk } = await readCertificatePair(pairPaths(resolve(res.source.dir, res.spec.certFile), resolve(res.source.dir, res.spec.keyFile)));
     const present = disk.state === 'present' ? disk : undefined;
     const problem = disk.state === 'missing' ? 'no certificate file' : disk.state === 'corrupt' ? disk.reason : disk.key !== 'ok' ? `key ${disk.key}` : null;
     rows.push({
@@ -88,7 +90,7 @@ export async function certRowsFromDisk(desired: DesiredState): Promise<CertRow[]
  * so the ACME challenge is answered by the agent's listener and the order counts against the same
  * hourly bound. Throws with the agent's reason when no certificate was issued.
  */
-export async function certRenewCommand(listen: string, name: string): Promise<string> {
-  const out = await postTrigger(listen, 'Certificate', name);
+export async function certRenewCommand(client: AgentClient, name: string): Promise<string> {
+  const out = await client.postJson(triggerPath('Certificate', name));
   return `Certificate/${name} renewed: serial ${String(out.serial)}, valid until ${String(out.notAfter)} (${String(out.issuer)})\n`;
 }

@@ -82,7 +82,7 @@ export class Controller {
     this.byKind = new Map(opts.reconcilers.map((r) => [r.kind, r]));
     this.now = opts.now ?? (() => new Date());
     this.backoff = new PerKeyBackoff(opts.errorBackoffBaseMs ?? 1000, opts.errorBackoffMaxMs ?? 5 * 60_000);
-    this.queue = new WorkQueue((key) => this.handle(key), opts.concurrency ?? 4, (depth) => opts.metrics.queueDepth.set(depth));
+    this.queue = new WorkQueue((key) => this.handle(key), opts.concurrency ?? 4, opts.metrics.workQueue);
     this.appliedRevision = opts.state.get<string>('meta', 'appliedRevision');
   }
 
@@ -168,7 +168,6 @@ export class Controller {
 
   enqueue(key: string): void {
     if (!this.loaded) return;
-    this.opts.metrics.queueAdds.inc();
     this.queue.add(key);
   }
 
@@ -245,7 +244,7 @@ export class Controller {
         this.stuck.set(key, settled);
         void settled.then(() => {
           this.stuck.delete(key);
-          if (!this.abort.signal.aborted) this.queue.addAfter(key, this.backoff.next(key));
+          if (!this.abort.signal.aborted) this.queue.retryAfter(key, this.backoff.next(key));
         });
       }
       throw err;
@@ -297,7 +296,7 @@ export class Controller {
       }
       const delay = this.backoff.next(key);
       if (!isProgrammingError(error)) log.warn({ err: error.message, retryInMs: delay, failures: this.backoff.failuresOf(key) }, 'reconcile failed; retrying');
-      if (!this.abort.signal.aborted) this.queue.addAfter(key, delay);
+      if (!this.abort.signal.aborted) this.queue.retryAfter(key, delay);
     } finally {
       end();
     }

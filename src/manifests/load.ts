@@ -1,5 +1,5 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { realpath, stat } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { DesiredState } from './desired-state.js';
@@ -8,13 +8,15 @@ import { resourceName, stringMap } from './kinds/common.js';
 import type { Resource } from './resource.js';
 import type { StackOutputsResult } from '../aws/stack-outputs.js';
 import { hasCfnRefs, resolveCfnRefs } from './cfn-refs.js';
-import { crossDocumentChecks } from './checks/index.js';
+import type { IssuedCertificates } from './checks/check-context.js';
+import { crossDocumentChecks, destinationChecks, hostPolicyChecks } from './checks/index.js';
+import { DEFAULT_HOST_RULES, type HostRules } from './host-policy.js';
+import { listManifestFiles, ManifestReader } from './manifest-files.js';
 import type { SecretSource } from './secrets.js';
 import { errorAt, type FieldPath, type ManifestError, SourceRef } from './source.js';
 
 export const API_VERSION = 'certitrack.io/v1';
-/** A manifest larger than this is a mistake (or an attack), not configuration. */
-export const MAX_FILE_BYTES = 1024 * 1024;
+export { MAX_FILE_BYTES, MAX_TOTAL_BYTES } from './manifest-files.js';
 /** YAML aliases expand; a small cap defuses "billion laughs" documents. */
 const MAX_ALIAS_COUNT = 100;
 
@@ -25,7 +27,10 @@ const envelope = z.strictObject({
   spec: z.unknown().optional(),
 });
 
-export type LoadResult = { ok: true; state: DesiredState; files: string[] } | { ok: false; errors: ManifestError[]; files: string[] };
+/** `warnings` are allowed risks (a secret too short to scrub safely); with `strict` they are errors instead. */
+export type LoadResult =
+  | { ok: true; state: DesiredState; files: string[]; warnings: ManifestError[] }
+  | { ok: false; errors: ManifestError[]; files: string[]; warnings: ManifestError[] };
 
 export interface LoadOptions {
   secrets: SecretSource;
@@ -36,6 +41,14 @@ export interface LoadOptions {
   origin?: string;
   /** The bootstrap stack's outputs, for `${cfn:Name}` references; asked once per load, only if used. */
   cfnOutputs?: () => Promise<StackOutputsResult>;
+  /** The host policy and the agent's protected paths; the built-in default policy when omitted. */
+  rules?: HostRules;
+  /** What the agent issued (from its state), for the keyFile overwrite rule; unknown when omitted. */
+  issued?: IssuedCertificates;
+  /** Warnings are errors (--strict). */
+  strict?: boolean;
+  /** Check the manifests alone (see CheckContext.offline): for `validate --offline` and `export`. */
+  offline?: boolean;
   /**
    * Where the validated resources will find the folder's files: each `source.dir` (and so every
    * relative path in a manifest) is moved from under `dir` to the same place under this folder.
@@ -54,23 +67,36 @@ export interface LoadOptions {
 export async function loadManifests(dir: string, opts: LoadOptions): Promise<LoadResult> {
   const display = (file: string): string => relative(opts.displayBase ?? process.cwd(), file) || file;
   const errors: ManifestError[] = [];
-  let files: string[];
+  const warnings: ManifestError[] = (opts.secrets.warnings ?? []).map((w) => ({ file: w.file, line: 1, col: 1, path: '', message: w.message }));
+  let root: string;
+  let listed: Awaited<ReturnType<typeof listManifestFiles>>;
   try {
-    const st = await stat(dir);
+    root = await realpath(dir);
+    const st = await stat(root);
     if (!st.isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    files = await listManifestFiles(dir);
+    listed = await listManifestFiles(root);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     const message = code === 'ENOENT' ? 'manifests folder does not exist' : `cannot read manifests folder (${code})`;
-    return { ok: false, files: [], errors: [{ file: display(dir), line: 1, col: 1, path: '', message }] };
+    return { ok: false, files: [], errors: [{ file: display(dir), line: 1, col: 1, path: '', message }], warnings };
   }
+  // Messages name files as they sit under the folder given, not under its real path.
+  const shown = (file: string): string => display(dir === root ? file : file.replace(root, dir));
+  const files = listed.map((f) => f.path);
 
   let outputs: Promise<StackOutputsResult> | undefined;
   const cfn = (): Promise<StackOutputsResult> =>
     (outputs ??= opts.cfnOutputs ? opts.cfnOutputs() : Promise.resolve({ ok: false, reason: 'no CloudFormation stack configured' }));
+  const reader = new ManifestReader();
   const resources: Resource[] = [];
-  for (const file of files) {
-    resources.push(...(await loadFile(file, display(file), errors, cfn)));
+  for (const file of listed) {
+    if ('refused' in file) {
+      errors.push({ file: shown(file.path), line: 1, col: 1, path: '', message: file.refused });
+      continue;
+    }
+    const read = await reader.read(file);
+    if (!read.ok) errors.push({ file: shown(file.path), line: 1, col: 1, path: '', message: read.message });
+    else resources.push(...(await parseFile(read.data, file.path, shown(file.path), errors, cfn)));
   }
 
   const seen = new Map<string, Resource>();
@@ -90,57 +116,37 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
 
   const loadedAt = (opts.now ?? (() => new Date()))();
   const state = new DesiredState(unique, loadedAt, opts.origin ?? dir);
-  for (const check of Object.values(crossDocumentChecks)) {
-    check({
-      state,
-      secrets: opts.secrets,
-      root: resolve(dir),
-      report: (resource, path, message, atKey) => errors.push(errorAt(resource.source, path, message, atKey)),
-    });
+  const ctx = {
+    state,
+    secrets: opts.secrets,
+    root,
+    rules: opts.rules ?? DEFAULT_HOST_RULES,
+    issued: opts.issued,
+    offline: opts.offline === true,
+    report: (resource: Resource, path: FieldPath, message: string, atKey?: boolean) => errors.push(errorAt(resource.source, path, message, atKey)),
+    warn: (resource: Resource, path: FieldPath, message: string) => warnings.push(errorAt(resource.source, path, message)),
+  };
+  for (const check of [...Object.values(crossDocumentChecks), ...hostPolicyChecks]) check(ctx);
+
+  // Checked where the files are; applied (and so written to) where LoadOptions.addressAs says.
+  let addressed = state;
+  if (opts.addressAs !== undefined) {
+    const stable = opts.addressAs;
+    const moved = unique.map((r) => ({ ...r, source: r.source.addressedAt(join(stable, relative(root, r.source.dir))) }));
+    addressed = new DesiredState(moved, loadedAt, state.origin);
+    for (const check of destinationChecks) check({ ...ctx, state: addressed, root: stable });
   }
 
-  if (errors.length > 0) return { ok: false, errors: sortErrors(errors), files: files.map(display) };
-  if (opts.addressAs === undefined) return { ok: true, state, files: files.map(display) };
-  const stable = opts.addressAs;
-  const addressed = unique.map((r) => ({ ...r, source: r.source.addressedAt(join(stable, relative(resolve(dir), r.source.dir))) }));
-  return { ok: true, state: new DesiredState(addressed, loadedAt, state.origin), files: files.map(display) };
+  if (opts.strict && warnings.length > 0) errors.push(...warnings.map((w) => ({ ...w, message: `${w.message} (an error with --strict)` })));
+  const names = files.map(shown);
+  if (errors.length > 0) return { ok: false, errors: sortErrors(errors), files: names, warnings: opts.strict ? [] : warnings };
+  return { ok: true, state: addressed, files: names, warnings };
 }
 
-async function listManifestFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    const entries = await readdir(d, { withFileTypes: true });
-    for (const e of entries) {
-      // Hidden entries are editor swap files, .git and the like: never manifests.
-      if (e.name.startsWith('.')) continue;
-      const full = join(d, e.name);
-      if (e.isDirectory()) await walk(full);
-      else if ((e.isFile() || e.isSymbolicLink()) && /\.ya?ml$/.test(e.name)) out.push(full);
-    }
-  };
-  await walk(dir);
-  return out.sort();
-}
-
-async function loadFile(file: string, shown: string, errors: ManifestError[], cfn: () => Promise<StackOutputsResult>): Promise<Resource[]> {
+async function parseFile(buf: Buffer, file: string, shown: string, errors: ManifestError[], cfn: () => Promise<StackOutputsResult>): Promise<Resource[]> {
   const fileError = (message: string, line = 1, col = 1): void => {
     errors.push({ file: shown, line, col, path: '', message });
   };
-  let buf: Buffer;
-  try {
-    const st = await stat(file);
-    if (st.size > MAX_FILE_BYTES) {
-      fileError(`file is ${st.size} bytes; manifests are limited to ${MAX_FILE_BYTES} bytes`);
-      return [];
-    }
-    buf = await readFile(file);
-  } catch (err) {
-    // Removed or renamed between listing and reading (a checkout in progress): the load is not a
-    // consistent picture of the folder, so it fails; the watcher's next event loads it again.
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    fileError(code === 'ENOENT' ? 'file disappeared while the folder was being read' : `cannot read file (${code})`);
-    return [];
-  }
   if (buf.includes(0)) {
     fileError('file is binary (contains NUL bytes), not YAML');
     return [];
@@ -255,6 +261,6 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
   return issue.message;
 }
 
-function sortErrors(errors: ManifestError[]): ManifestError[] {
+export function sortErrors(errors: ManifestError[]): ManifestError[] {
   return errors.sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1));
 }

@@ -14,6 +14,9 @@ import type { Datum } from './publisher.js';
  *   the host's device and file system type;
  * - `CertiTrack/BackupAgeSeconds`, `CertiTrack/CertificateDaysToExpiry`, `CertiTrack/ContainerRestarts`
  *   per backup / certificate / service, the first two also as a worst-of aggregate with no dimension.
+ *   These three are CloudWatch-only: on /metrics each figure has one owner, the kind that produces
+ *   it (`certitrack_backup_age_seconds`, `certitrack_certificate_expiration_timestamp_seconds`,
+ *   `certitrack_service_restarts_total`), so no second series says the same thing.
  */
 
 export const APP_NAMESPACE = 'CertiTrack';
@@ -98,8 +101,6 @@ export function diskUsedPercent(s: StatfsResult): number {
 export class HostProbes {
   private readonly healthUp: Gauge;
   private readonly diskUsed: Gauge<'path'>;
-  private readonly certRemaining: Gauge<'certificate'>;
-  private readonly restarts: Gauge<'service'>;
   private readonly probeFailures: Counter<'probe'>;
   private readonly fetchFn: typeof fetch;
   private readonly statfsFn: (path: string) => Promise<StatfsResult>;
@@ -112,9 +113,6 @@ export class HostProbes {
     const registers = [registry];
     this.healthUp = new Gauge({ name: 'certitrack_health_check_up', help: '1 if the application health URL answered 2xx at the last probe.', registers });
     this.diskUsed = new Gauge({ name: 'certitrack_disk_used_ratio', help: 'Used fraction of a file system, as the CloudWatch agent computes it.', labelNames: ['path'], registers });
-    // certitrack_backup_age_seconds on /metrics belongs to the Backup kind (backup-metrics.ts); here backups only feed CloudWatch.
-    this.certRemaining = new Gauge({ name: 'certitrack_certificate_remaining_seconds', help: 'Seconds until a certificate expires.', labelNames: ['certificate'], registers });
-    this.restarts = new Gauge({ name: 'certitrack_container_restarts', help: "Docker's restart count of a service's container.", labelNames: ['service'], registers });
     this.probeFailures = new Counter({ name: 'certitrack_metric_probe_failures_total', help: 'Probes that could not measure, by probe.', labelNames: ['probe'], registers });
     for (const p of PROBES) this.probeFailures.labels(p).inc(0);
     this.fetchFn = opts.fetch ?? fetch;
@@ -127,9 +125,9 @@ export class HostProbes {
     const parts = await Promise.all([
       this.guard('health', () => this.health()),
       this.guard('disk', () => this.disk()),
-      this.guard('backups', () => this.named(this.sources.backupAges, undefined, 1, 'BackupAgeSeconds', 'Backup', 'Seconds', 'max')),
-      this.guard('certificates', () => this.named(this.sources.certificateDays, this.certRemaining, 86_400, 'CertificateDaysToExpiry', 'Certificate', 'None', 'min')),
-      this.guard('restarts', () => this.named(this.sources.containerRestarts, this.restarts, 1, 'ContainerRestarts', 'Service', 'Count')),
+      this.guard('backups', () => this.named(this.sources.backupAges, 'BackupAgeSeconds', 'Backup', 'Seconds', 'max')),
+      this.guard('certificates', () => this.named(this.sources.certificateDays, 'CertificateDaysToExpiry', 'Certificate', 'None', 'min')),
+      this.guard('restarts', () => this.named(this.sources.containerRestarts, 'ContainerRestarts', 'Service', 'Count')),
     ]);
     return parts.flat().map((d) => ({ ...d, timestamp }));
   }
@@ -177,8 +175,6 @@ export class HostProbes {
 
   private async named(
     source: (() => Promise<Sample[]>) | undefined,
-    gauge: Gauge<string> | undefined,
-    gaugeScale: number,
     metric: string,
     dimension: string,
     unit: Datum['unit'],
@@ -186,10 +182,8 @@ export class HostProbes {
   ): Promise<Datum[]> {
     if (!source) return [];
     const samples = await source();
-    gauge?.reset();
     const out: Datum[] = [];
     for (const s of samples) {
-      gauge?.labels(s.name).set(s.value * gaugeScale);
       out.push({ namespace: APP_NAMESPACE, name: metric, value: s.value, unit, dimensions: { [dimension]: s.name } });
     }
     if (aggregate && samples.length > 0) {

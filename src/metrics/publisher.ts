@@ -18,6 +18,7 @@ export interface Datum {
 export interface PublishResult {
   sent: number;
   failed: number;
+  /** PutMetricData calls made; the SDK may send each more than once (its retries). */
   requests: number;
 }
 
@@ -31,11 +32,6 @@ export interface BatchLimits {
 export const DEFAULT_LIMITS: BatchLimits = { maxPerRequest: 1000, maxRequestBytes: 1_000_000 };
 
 export interface MetricPublisherOptions extends Partial<BatchLimits> {
-  /** Tries per batch, the first included. */
-  maxAttempts?: number;
-  baseDelayMs?: number;
-  maxDelayMs?: number;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   log?: Logger;
 }
 
@@ -83,32 +79,15 @@ export function batchMetricData(data: readonly Datum[], limits: BatchLimits = DE
   return out;
 }
 
-/** Throttling, server errors and network failures are worth another try; a rejected request is not. */
-function isRetryable(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode;
-  if (/Throttl|RequestLimitExceeded|TooManyRequests/.test(`${e.code ?? ''} ${e.name ?? ''}`)) return true;
-  return status === undefined || status >= 500 || status === 429;
-}
-
-const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
-  new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-  });
-
 /**
- * Publishes data points to CloudWatch in as few PutMetricData requests as the limits allow, retrying
- * each request with exponential backoff. Nothing is dropped silently: every datum ends up counted
+ * Publishes data points to CloudWatch in as few PutMetricData requests as the limits allow. Retries
+ * are the SDK client's, configured once in the AWS context (src/aws/context.ts): a batch that fails
+ * here has already been retried there, so it is given up on. Nothing is dropped silently: every datum ends up counted
  * in `certitrack_cloudwatch_datapoints_total` as sent or failed, and every batch given up on in
  * `certitrack_cloudwatch_publish_failures_total`, with a warning logged.
  */
 export class MetricPublisher {
   private readonly limits: BatchLimits;
-  private readonly maxAttempts: number;
-  private readonly baseDelayMs: number;
-  private readonly maxDelayMs: number;
-  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   private readonly failures: Counter;
   private readonly datapoints: Counter<'result'>;
 
@@ -118,10 +97,6 @@ export class MetricPublisher {
     private readonly opts: MetricPublisherOptions = {},
   ) {
     this.limits = { maxPerRequest: opts.maxPerRequest ?? DEFAULT_LIMITS.maxPerRequest, maxRequestBytes: opts.maxRequestBytes ?? DEFAULT_LIMITS.maxRequestBytes };
-    this.maxAttempts = opts.maxAttempts ?? 4;
-    this.baseDelayMs = opts.baseDelayMs ?? 1000;
-    this.maxDelayMs = opts.maxDelayMs ?? 30_000;
-    this.sleep = opts.sleep ?? defaultSleep;
     const registers = [registry];
     this.failures = new Counter({ name: 'certitrack_cloudwatch_publish_failures_total', help: 'PutMetricData requests given up on after retries.', registers });
     this.datapoints = new Counter({ name: 'certitrack_cloudwatch_datapoints_total', help: 'Data points published to CloudWatch, by result.', labelNames: ['result'], registers });
@@ -140,8 +115,8 @@ export class MetricPublisher {
     const result: PublishResult = { sent: 0, failed: invalid, requests: 0 };
     for (const batch of batchMetricData(valid, this.limits)) {
       const n = batch.MetricData?.length ?? 0;
-      const outcome = await this.sendWithRetry(batch, signal);
-      result.requests += outcome.attempts;
+      const outcome = await this.send(batch, signal);
+      result.requests += 1;
       if (outcome.ok) {
         result.sent += n;
         this.datapoints.labels('sent').inc(n);
@@ -149,23 +124,18 @@ export class MetricPublisher {
         result.failed += n;
         this.datapoints.labels('failed').inc(n);
         this.failures.inc();
-        this.opts.log?.warn({ namespace: batch.Namespace, count: n, attempts: outcome.attempts, err: outcome.error.message }, 'CloudWatch PutMetricData failed; batch not published');
+        this.opts.log?.warn({ namespace: batch.Namespace, count: n, err: outcome.error.message }, 'CloudWatch PutMetricData failed after the SDK retries; batch not published');
       }
     }
     return result;
   }
 
-  private async sendWithRetry(batch: PutMetricDataInput, signal?: AbortSignal): Promise<{ ok: true; attempts: number } | { ok: false; attempts: number; error: Error }> {
-    let attempt = 0;
-    for (;;) {
-      attempt++;
-      try {
-        await this.api.putMetricData(batch, signal);
-        return { ok: true, attempts: attempt };
-      } catch (err) {
-        if (attempt >= this.maxAttempts || !isRetryable(err) || signal?.aborted) return { ok: false, attempts: attempt, error: err as Error };
-        await this.sleep(Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1)), signal);
-      }
+  private async send(batch: PutMetricDataInput, signal?: AbortSignal): Promise<{ ok: true } | { ok: false; error: Error }> {
+    try {
+      await this.api.putMetricData(batch, signal);
+      return { ok: true };
+    } catch (err) {
+      return { ok: false, error: err instanceof Error ? err : new Error(String(err)) };
     }
   }
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { type AgentEvent, parseResourceKey } from '../engine/reconcile.js';
 import type { ConcurrencyPolicy } from '../manifests/kinds/schedule-fields.js';
-import { parseResourceKey } from '../reconcilers/types.js';
 import { formatDuration } from '../util/duration.js';
 import type { RunHistory, RunRecord, RunTrigger } from './run-history.js';
 
@@ -24,8 +24,27 @@ interface InFlight {
   done: Promise<RunRecord>;
 }
 
+/** One run asked of the runner. */
+export interface RunRequest {
+  policy: ConcurrencyPolicy;
+  timeoutMs: number;
+  trigger: RunTrigger;
+  fn: JobFn;
+  /** The slot the run is for; absent for manual runs. */
+  scheduledFor?: Date;
+  /**
+   * Told once the run is recorded, before the job-finished event goes out, so that the reconcile
+   * the event causes sees what this writes (a backup's retry state, its status).
+   */
+  onRecorded?: (record: RunRecord) => void;
+}
+
+export type JobFinished = Extract<AgentEvent, { type: 'job-finished' }>;
+
 export interface JobRunnerOptions {
   now?: () => Date;
+  /** Told when a run has finished and is recorded (main.ts hands it to the controller's declared watches). */
+  onFinished?: (event: JobFinished) => void;
   log?: Logger;
   /** Scrubs secret values from output and error messages before they are stored. */
   redact?: (text: string) => string;
@@ -37,6 +56,20 @@ class AbortReason extends Error {
   constructor(readonly result: 'timeout' | 'aborted', message: string) {
     super(message);
   }
+}
+
+/**
+ * The kinds that run jobs, and the label each names its resource with: the same label as that
+ * kind's other metrics (`certitrack_backup_*{backup}`), so the two join without relabelling.
+ */
+const RESOURCE_LABELS = { Schedule: 'schedule', Backup: 'backup' } as const;
+type JobLabels = { kind: string } & Partial<Record<(typeof RESOURCE_LABELS)[keyof typeof RESOURCE_LABELS], string>>;
+
+function jobLabels(key: string): JobLabels {
+  const { kind, name } = parseResourceKey(key);
+  const label = RESOURCE_LABELS[kind as keyof typeof RESOURCE_LABELS];
+  if (!label) throw new Error(`${key}: the job runner runs only ${Object.keys(RESOURCE_LABELS).join(' and ')} jobs`);
+  return { kind, [label]: name };
 }
 
 function metric<T>(registry: Registry, name: string, make: () => T): T {
@@ -68,7 +101,7 @@ export class JobRunner {
     this.now = opts.now ?? (() => new Date());
     this.redact = opts.redact ?? ((t) => t);
     this.abortGraceMs = opts.abortGraceMs ?? 10_000;
-    const labelNames = ['kind', 'name'] as const;
+    const labelNames = ['kind', ...Object.values(RESOURCE_LABELS)];
     const registers = [registry];
     this.lastRun = metric(registry, 'certitrack_job_last_run_timestamp_seconds', () =>
       new Gauge({ name: 'certitrack_job_last_run_timestamp_seconds', help: 'When the last run of the job finished (Unix time).', labelNames, registers }));
@@ -79,35 +112,33 @@ export class JobRunner {
     this.failures = metric(registry, 'certitrack_job_failures_total', () =>
       new Counter({ name: 'certitrack_job_failures_total', help: 'Runs that failed, timed out or were aborted.', labelNames, registers }));
     this.runs = metric(registry, 'certitrack_job_runs_total', () =>
-      new Counter({ name: 'certitrack_job_runs_total', help: 'Runs by result (success, failure, timeout, aborted, skipped).', labelNames: ['kind', 'name', 'result'], registers }));
+      new Counter({ name: 'certitrack_job_runs_total', help: 'Runs by result (success, failure, timeout, aborted, skipped).', labelNames: [...labelNames, 'result'], registers }));
     this.running = metric(registry, 'certitrack_job_running', () =>
       new Gauge({ name: 'certitrack_job_running', help: 'Runs of the job in progress now.', labelNames, registers }));
   }
 
   /**
    * Creates every series of a job at 0 (so rate() and absent() behave from the start) and restores
-   * the timestamp gauges from the persisted history. Idempotent.
+   * the timestamp gauges from the persisted history; they stay 0 ("never") until a first run. Idempotent.
    */
   track(key: string): void {
-    const labels = parseResourceKey(key);
-    const l = { kind: labels.kind, name: labels.name };
+    const l = jobLabels(key);
     this.failures.inc(l, 0);
     for (const result of RESULTS) this.runs.inc({ ...l, result }, 0);
     this.running.set(l, this.inFlight.get(key)?.size ?? 0);
     const last = this.history.lastFinished(key);
-    if (last?.finishedAt) {
-      this.lastRun.set(l, Date.parse(last.finishedAt) / 1000);
-      this.duration.set(l, (Date.parse(last.finishedAt) - Date.parse(last.startedAt)) / 1000);
-    }
-    const ok = this.history.lastSuccess(key);
-    if (ok?.finishedAt) this.lastSuccess.set(l, Date.parse(ok.finishedAt) / 1000);
+    const finished = last?.finishedAt ? Date.parse(last.finishedAt) : undefined;
+    this.lastRun.set(l, finished !== undefined ? finished / 1000 : 0);
+    this.duration.set(l, finished !== undefined && last ? (finished - Date.parse(last.startedAt)) / 1000 : 0);
+    const ok = this.history.lastSuccess(key)?.finishedAt;
+    this.lastSuccess.set(l, ok ? Date.parse(ok) / 1000 : 0);
   }
 
   /** Drops a removed job's series (history is kept). */
   untrack(key: string): void {
-    const { kind, name } = parseResourceKey(key);
-    for (const m of [this.lastRun, this.lastSuccess, this.duration, this.failures, this.running]) m.remove({ kind, name });
-    for (const result of RESULTS) this.runs.remove({ kind, name, result });
+    const labels = jobLabels(key);
+    for (const m of [this.lastRun, this.lastSuccess, this.duration, this.failures, this.running]) m.remove(labels);
+    for (const result of RESULTS) this.runs.remove({ ...labels, result });
   }
 
   isRunning(key: string): boolean {
@@ -120,23 +151,16 @@ export class JobRunner {
   }
 
   /**
-   * Runs `fn` under `policy`: Forbid returns undefined (and counts a "skipped" run) when one is
+   * Runs `req.fn` under `req.policy`: Forbid returns undefined (and counts a "skipped" run) when one is
    * already running; Replace aborts the running ones, waits for them (up to the abort grace) and
    * then starts; Allow starts alongside. The returned promise settles when the run is recorded; it
    * never rejects for a job failure (that is in the record).
    */
-  async run(
-    key: string,
-    policy: ConcurrencyPolicy,
-    timeoutMs: number,
-    trigger: RunTrigger,
-    fn: JobFn,
-    scheduledFor?: Date,
-  ): Promise<RunRecord | undefined> {
-    const { kind, name } = parseResourceKey(key);
+  async run(key: string, req: RunRequest): Promise<RunRecord | undefined> {
+    const { policy, trigger } = req;
     const current = [...(this.inFlight.get(key) ?? [])];
     if (current.length > 0 && policy === 'Forbid') {
-      this.runs.inc({ kind, name, result: 'skipped' });
+      this.runs.inc({ ...jobLabels(key), result: 'skipped' });
       this.opts.log?.info({ key, trigger }, 'run skipped: the previous run is still in progress (concurrencyPolicy Forbid)');
       return undefined;
     }
@@ -147,7 +171,7 @@ export class JobRunner {
         await Promise.all(running.map((f) => f.done));
       }
     }
-    return this.start(key, timeoutMs, trigger, fn, scheduledFor);
+    return this.start(key, req);
   }
 
   /** Aborts the runs of one key, or of every key (shutdown); resolves when they are recorded. */
@@ -166,9 +190,9 @@ export class JobRunner {
     }
   }
 
-  private start(key: string, timeoutMs: number, trigger: RunTrigger, fn: JobFn, scheduledFor: Date | undefined): Promise<RunRecord> {
-    const { kind, name } = parseResourceKey(key);
-    const labels = { kind, name };
+  private start(key: string, req: RunRequest): Promise<RunRecord> {
+    const { timeoutMs, trigger, fn, scheduledFor } = req;
+    const labels = jobLabels(key);
     const record = this.history.start(key, trigger, scheduledFor);
     const controller = new AbortController();
     const set = this.inFlight.get(key) ?? new Set<InFlight>();
@@ -221,6 +245,13 @@ export class JobRunner {
       if (result === 'success') this.lastSuccess.set(labels, endSec);
       else this.failures.inc(labels);
       this.opts.log?.info({ key, runId: record.id, trigger, result, exitCode }, `run ${result}`);
+      try {
+        req.onRecorded?.(finished);
+      } catch (err) {
+        // Bookkeeping after the record must not lose the run or wedge whoever waits for it.
+        this.opts.log?.error({ key, err: this.redact((err as Error).message) }, 'recording the end of the run failed');
+      }
+      this.opts.onFinished?.({ type: 'job-finished', key, succeeded: finished.succeeded === true });
       return finished;
     })();
     return entry.done;

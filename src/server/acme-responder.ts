@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-const PREFIX = '/.well-known/acme-challenge/';
+export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+const PREFIX = ACME_CHALLENGE_PREFIX;
 
 /**
  * Answers ACME http-01 challenges from memory: token -> key authorization. Mounted on the agent's

@@ -12,6 +12,11 @@ export interface WebhookOptions {
   onTrigger: () => unknown;
   maxBodyBytes?: number;
   log?: Logger;
+  /**
+   * Told about every refused request instead of a log line each (the agent counts them and logs at
+   * most once a minute, so forged webhooks cannot flood the log). Without it, each is logged.
+   */
+  onRejected?: (reason: 'webhook_auth' | 'body_too_large', req: IncomingMessage) => void;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -38,6 +43,7 @@ export function createWebhookHandler(opts: WebhookOptions): RequestHandler {
     }
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBodyBytes) {
+      opts.onRejected?.('body_too_large', req);
       reply(res, 413, { error: 'body too large' }, { Connection: 'close' });
       req.destroy();
       return;
@@ -49,6 +55,7 @@ export function createWebhookHandler(opts: WebhookOptions): RequestHandler {
       size += chunk.length;
       if (size > maxBodyBytes && !aborted) {
         aborted = true;
+        opts.onRejected?.('body_too_large', req);
         reply(res, 413, { error: 'body too large' }, { Connection: 'close' });
         req.destroy();
         return;
@@ -59,7 +66,8 @@ export function createWebhookHandler(opts: WebhookOptions): RequestHandler {
       if (aborted) return;
       const body = Buffer.concat(chunks);
       if (!authenticated(req, body, secret)) {
-        opts.log?.warn({ remote: req.socket.remoteAddress }, 'git webhook rejected: bad or missing authentication');
+        if (opts.onRejected) opts.onRejected('webhook_auth', req);
+        else opts.log?.warn({ remote: req.socket.remoteAddress }, 'git webhook rejected: bad or missing authentication');
         reply(res, 401, { error: 'unauthorized' }, { 'WWW-Authenticate': 'Bearer' });
         return;
       }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { scrubbedJson } from '../log.js';
 import { writeFileAtomic } from './atomic-write.js';
 
 type Sections = Record<string, Record<string, unknown>>;
@@ -9,6 +10,11 @@ export interface DurableStateOptions {
   flushDelayMs?: number;
   /** A background flush failed (disk full, read-only file system); the changes stay pending. */
   onFlushError?: (err: Error) => void;
+  /**
+   * Applied to every string written to state.json, a last line of defence for secrets (what is
+   * stored was scrubbed where it was produced). Strings only, so the file stays valid JSON.
+   */
+  redact?: (text: string) => string;
 }
 
 /**
@@ -51,6 +57,7 @@ export class DurableState {
     readonly hashKey: Buffer,
     private readonly flushDelayMs: number,
     private readonly onFlushError: (err: Error) => void = () => undefined,
+    private readonly redact: (text: string) => string = (t) => t,
   ) {}
 
   static async open(dir: string, opts: DurableStateOptions = {}): Promise<DurableState> {
@@ -66,7 +73,7 @@ export class DurableState {
         await writeFileAtomic(`${file}.corrupt-${Date.now()}`, await readFile(file).catch(() => Buffer.alloc(0)));
       }
     }
-    return new DurableState(dir, sections, await openHashKey(join(dir, 'hash.key')), opts.flushDelayMs ?? 200, opts.onFlushError);
+    return new DurableState(dir, sections, await openHashKey(join(dir, 'hash.key')), opts.flushDelayMs ?? 200, opts.onFlushError, opts.redact);
   }
 
   get<T>(section: string, key: string): T | undefined {
@@ -107,7 +114,7 @@ export class DurableState {
       if (!this.dirty) return;
       this.dirty = false;
       try {
-        await writeFileAtomic(join(this.dir, 'state.json'), JSON.stringify(this.sections, null, 1), 0o600);
+        await writeFileAtomic(join(this.dir, 'state.json'), scrubbedJson(this.sections, this.redact, 1), 0o600);
       } catch (err) {
         this.dirty = true;
         throw err;

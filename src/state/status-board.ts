@@ -1,3 +1,4 @@
+import { scrubDeep } from '../log.js';
 import type { DurableState } from './durable-state.js';
 
 export interface Condition {
@@ -20,7 +21,8 @@ export interface ResourceStatus {
 
 /**
  * The observed status of every resource, as /status and `certitrack-agent status` show it.
- * Messages pass through `redact` so a secret that found its way into an error never leaves.
+ * Messages and details pass through `redact` so a secret that found its way into an error or a
+ * job's output never leaves.
  */
 export class StatusBoard {
   private readonly items = new Map<string, ResourceStatus>();
@@ -64,7 +66,7 @@ export class StatusBoard {
 
   setDetails(key: string, details: Record<string, unknown>): void {
     const item = this.ensure(key);
-    Object.assign(item.details, details);
+    Object.assign(item.details, scrubDeep(details, this.redact));
     this.touch(key, item);
   }
 

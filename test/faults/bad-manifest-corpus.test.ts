@@ -1,8 +1,9 @@
-import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent, ManifestLoadState } from '../../src/agent.js';
-import { loadManifests, MAX_FILE_BYTES } from '../../src/manifests/load.js';
+import { loadManifests, MAX_FILE_BYTES, MAX_TOTAL_BYTES } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
 import { formatManifestError } from '../../src/manifests/source.js';
 import { cleanupInstance, eventually, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
@@ -126,6 +127,19 @@ describe('bad manifests, one at a time, into a running agent', () => {
     );
   });
 
+  // What a folder can hold besides files: links out of it and special files, refused unread.
+  const specials: [string, (path: string) => Promise<void>, string][] = [
+    ['link-to-shadow.yaml', (p) => symlink('/etc/shadow', p), 'is a symbolic link to /etc/shadow, outside the manifests folder; not read'],
+    ['link-to-dev-zero.yaml', (p) => symlink('/dev/zero', p), 'is a symbolic link to /dev/zero, outside the manifests folder; not read'],
+    ['fifo.yaml', async (p) => void execFileSync('mkfifo', [p]), 'is a FIFO, not a regular file; not read'],
+    ['dangling-link.yaml', (p) => symlink(join(dir, 'nowhere'), p), 'file disappeared while the folder was being read'],
+  ];
+  for (const [file, write, message] of specials) {
+    it(`rejects ${file} without reading it`, async (ctx) => {
+      await tally.case(ctx, (record) => rejectOne(file, write, message, 1, record));
+    });
+  }
+
   it('rejects a file in a subfolder as well', async (ctx) => {
     await tally.case(ctx, (record) =>
       rejectOne(
@@ -161,6 +175,20 @@ async function loadWithBase(file: string): Promise<string[] | 'accepted'> {
 }
 
 describe('the loader on its own', () => {
+  it(`refuses a folder over ${MAX_TOTAL_BYTES / 1024 / 1024} MiB in total, each file under the per-file cap, counting while reading`, async () => {
+    const d = await tempDir('corpus-total');
+    try {
+      const line = '# padding padding padding padding padding padding padding padding padding\n';
+      const body = line.repeat(Math.floor((MAX_FILE_BYTES - 100) / line.length));
+      for (let i = 0; i < 21; i++) await writeFile(join(d, `${String(i).padStart(2, '0')}.yaml`), body);
+      const r = await loadManifests(d, { secrets: new StaticSecrets({}), displayBase: d });
+      const errors = r.ok ? [] : r.errors.map(formatManifestError);
+      expect(errors).toEqual([expect.stringMatching(new RegExp(`^20\\.yaml:1:1: not read: the folder's manifests exceed ${MAX_TOTAL_BYTES / 1024 / 1024} MiB in total$`))]);
+    } finally {
+      await removeDir(d);
+    }
+  });
+
   // Found by this suite (zod 4 leaves issue.input unset, so every wrong type read "required field
   // missing"); fixed in src/manifests/load.ts, kept as a regression test.
   it('says a present field of the wrong type has the wrong type, not that it is missing', async () => {

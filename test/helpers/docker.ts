@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -113,4 +113,10 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A request to the agent's TCP listener with its API token (what /status and /v1/* need), as root's tools would send it. */
+export async function apiFetch(agent: Agent, path: string, init: RequestInit = {}): Promise<Response> {
+  const token = (await readFile(join(agent.parts.config.stateDir, 'api.token'), 'utf8')).trim();
+  return fetch(`http://127.0.0.1:${agent.address!.port}${path}`, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${token}` } });
 }

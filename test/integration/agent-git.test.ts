@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
 import type { Agent } from '../../src/agent.js';
-import { cleanupInstance, containersOf, eventually, startTestAgent, testInstance } from '../helpers/docker.js';
+import { apiFetch, cleanupInstance, containersOf, eventually, startTestAgent, testInstance } from '../helpers/docker.js';
 import { ManifestsRemote } from '../helpers/git-remote.js';
 import { doc, idleService, toYaml } from '../helpers/manifests.js';
 
@@ -15,7 +15,7 @@ const SECRET = 'webhook-secret-0123456789';
 
 const commit = (message: string, files: Record<string, string>): Promise<string> => remote.commit(message, files);
 
-const status = async () => (await (await fetch(`${base}/status`)).json()) as { origin: string; manifests: { ok: boolean; errors: string[] }; git: { appliedCommit?: string } };
+const status = async () => (await (await apiFetch(agent, '/status')).json()) as { origin: string; manifests: { ok: boolean; errors: string[] }; git: { appliedCommit?: string } };
 
 beforeAll(async () => {
   remote = await ManifestsRemote.create();

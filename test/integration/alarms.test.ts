@@ -2,7 +2,6 @@ import { CloudWatchClient, DeleteAlarmsCommand, DescribeAlarmsCommand, PutMetric
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -14,9 +13,9 @@ import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
 import { HostProbes } from '../../src/metrics/host-probes.js';
 import { type Datum, MetricPublisher } from '../../src/metrics/publisher.js';
-import { AlarmReconciler } from '../../src/reconcilers/alarm-reconciler.js';
-import type { ReconcileContext } from '../../src/reconcilers/types.js';
+import { AlarmReconciler } from '../../src/reconcilers/alarm/alarm-reconciler.js';
 import { StatusBoard } from '../../src/state/status-board.js';
+import { planOnce, reconcileOnce } from '../helpers/contract.js';
 import { type FakeCloudWatch, startFakeCloudWatch } from '../helpers/fake-cloudwatch-server.js';
 
 /**
@@ -50,18 +49,13 @@ async function desiredFrom(yaml: string): Promise<DesiredState> {
   return result.state;
 }
 
-const ctx = (desired: DesiredState, status: StatusBoard): ReconcileContext => ({
-  desired,
-  log: pino({ level: 'silent' }),
-  now: () => new Date(),
-  status,
-  signal: new AbortController().signal,
-});
-
 async function reconcileAll(r: AlarmReconciler, desired: DesiredState, status: StatusBoard): Promise<void> {
   const names = new Set([...desired.list('Alarm').map((a) => a.name), ...(await r.listOwned())]);
-  for (const name of names) await r.reconcile(name, ctx(desired, status));
+  for (const name of names) await reconcileOnce(r, name, desired, status);
 }
+
+const value = async (registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> =>
+  (await registry.getMetricsAsJSON()).find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
 
 const alarmDoc = (name: string, spec: Record<string, unknown>): string => stringify({ apiVersion: 'certitrack.io/v1', kind: 'Alarm', metadata: { name }, spec });
 
@@ -144,13 +138,13 @@ describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
     expect(countOps('PutMetricAlarm', mark)).toBe(0);
     expect(countOps('TagResource', mark)).toBe(0);
     expect(status.get('Alarm/high-cpu')?.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'InSync' });
-    const plan = await reconciler.plan('high-cpu', ctx(desired, status));
+    const plan = await planOnce(reconciler, 'high-cpu', desired);
     expect(plan).toEqual([]);
   });
 
   it('restores an alarm edited behind its back (fields and tags)', async () => {
     const desired = await desiredFrom(alarmDoc('high-cpu', { description: 'High CPU utilization', metric: { namespace: 'AWS/EC2', name: 'CPUUtilization', dimensions: { InstanceId: 'auto' } }, period: '5m', evaluationPeriods: 2, threshold: 80, comparison: '>', actions: { alarm: [TOPIC] }, tags: { team: 'ops' } }));
-    await reconciler.reconcile('high-cpu', ctx(desired, status));
+    await reconcileOnce(reconciler, 'high-cpu', desired, status);
     const before = structuredClone(cw.alarms.get('certitrack-high-cpu')?.fields);
 
     // Someone "fixes" it in the console: PutMetricAlarm replaces the whole alarm (actions dropped).
@@ -158,13 +152,19 @@ describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
     cw.alarms.get('certitrack-high-cpu')?.tags.delete('team');
     expect(cw.alarms.get('certitrack-high-cpu')?.fields.AlarmActions).toBeUndefined();
 
-    const plan = await reconciler.plan('high-cpu', ctx(desired, status));
-    expect(plan.map((p) => p.action)).toEqual(['update', 'update']);
-    expect(plan[0]?.reason).toContain('Threshold 95 -> 80');
-    expect(plan[0]?.reason).toContain('AlarmActions [] -> ["arn:aws:sns');
+    const plan = await planOnce(reconciler, 'high-cpu', desired);
+    expect(plan.map((p) => [p.type, p.action])).toEqual([['update', 'update'], ['tag', 'update']]);
+    expect(plan[0]?.changes).toEqual(
+      expect.arrayContaining([
+        { path: 'spec.threshold', from: '95', to: '80' },
+        { path: 'spec.actions.alarm', from: '[]', to: JSON.stringify([TOPIC]) },
+        { path: 'spec.metric.statistic', from: '"Maximum"', to: '"Average"' },
+      ]),
+    );
+    expect(plan[1]?.changes).toEqual([{ path: 'spec.tags.team', to: '"ops"' }]);
 
     const mark = cw.requests.length;
-    await reconciler.reconcile('high-cpu', ctx(desired, status));
+    await reconcileOnce(reconciler, 'high-cpu', desired, status);
     const after = cw.alarms.get('certitrack-high-cpu')?.fields;
     for (const k of ['AlarmDescription', 'Statistic', 'Period', 'EvaluationPeriods', 'DatapointsToAlarm', 'Threshold', 'AlarmActions', 'Dimensions'] as const) expect(after?.[k], k).toEqual(before?.[k]);
     expect(cw.alarms.get('certitrack-high-cpu')?.tags.get('team')).toBe('ops');
@@ -173,13 +173,35 @@ describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
     expect(changes?.find((v) => v.labels.action === 'update')?.value).toBe(1);
   });
 
+  it('is not InSync while a repair keeps failing, and says why; back to Applied once CloudWatch answers', async () => {
+    const desired = await desiredFrom(alarmDoc('high-cpu', { metric: { namespace: 'AWS/EC2', name: 'CPUUtilization', dimensions: { InstanceId: 'auto' } }, period: '5m', evaluationPeriods: 2, threshold: 80, comparison: '>' }));
+    await reconcileOnce(reconciler, 'high-cpu', desired, status);
+    await operator.send(new PutMetricAlarmCommand({ AlarmName: 'certitrack-high-cpu', Namespace: 'AWS/EC2', MetricName: 'CPUUtilization', Statistic: 'Average', Period: 300, EvaluationPeriods: 2, Threshold: 99, ComparisonOperator: 'GreaterThanThreshold', Dimensions: [{ Name: 'InstanceId', Value: INSTANCE_ID }] }));
+    const ready = () => status.get('Alarm/high-cpu')?.conditions.find((c) => c.type === 'Ready');
+    expect(ready()).toMatchObject({ status: 'True' });
+
+    cw.failNext('PutMetricAlarm', Number.POSITIVE_INFINITY, 503, 'ServiceUnavailable');
+    for (let i = 0; i < 2; i++) {
+      await expect(reconcileOnce(reconciler, 'high-cpu', desired, status)).rejects.toThrow(/PutMetricAlarm certitrack-high-cpu failed/);
+      expect(ready()).toMatchObject({ status: 'False', reason: 'ApplyFailed', message: expect.stringMatching(/^update failed: CloudWatch PutMetricAlarm certitrack-high-cpu failed: .*; retrying$/) });
+    }
+    expect(cw.alarms.get('certitrack-high-cpu')?.fields.Threshold).toBe(99);
+
+    cw.failNext('PutMetricAlarm', 0); // CloudWatch answers again
+    await reconcileOnce(reconciler, 'high-cpu', desired, status);
+    expect(ready()).toMatchObject({ status: 'True', reason: 'Applied' });
+    expect(cw.alarms.get('certitrack-high-cpu')?.fields.Threshold).toBe(80);
+    await reconcileOnce(reconciler, 'high-cpu', desired, status);
+    expect(ready()).toMatchObject({ status: 'True', reason: 'InSync' });
+  });
+
   it('deletes alarms removed from the manifests, and the old one when an alarm is renamed', async () => {
     const both = alarmDoc('a', { metric: { namespace: 'CertiTrack', name: 'A' }, evaluationPeriods: 1, threshold: 1, comparison: '>' }) + '---\n' + alarmDoc('b', { metric: { namespace: 'CertiTrack', name: 'B' }, evaluationPeriods: 1, threshold: 1, comparison: '>' });
     await reconcileAll(reconciler, await desiredFrom(both), status);
     expect([...cw.alarms.keys()].sort()).toEqual(['certitrack-a', 'certitrack-b']);
 
     const onlyA = await desiredFrom(alarmDoc('a', { alarmName: 'certitrack-a-renamed', metric: { namespace: 'CertiTrack', name: 'A' }, evaluationPeriods: 1, threshold: 1, comparison: '>' }));
-    expect(await reconciler.plan('b', ctx(onlyA, status))).toEqual([{ kind: 'Alarm', name: 'b', action: 'remove', reason: 'delete certitrack-b: no longer declared' }]);
+    expect(await planOnce(reconciler, 'b', onlyA)).toEqual([{ type: 'delete', action: 'remove', names: ['certitrack-b'], reason: 'delete certitrack-b: no longer declared' }]);
     await reconcileAll(reconciler, onlyA, status);
     expect([...cw.alarms.keys()].sort()).toEqual(['certitrack-a-renamed']);
     expect(status.get('Alarm/b')).toBeUndefined();
@@ -190,21 +212,52 @@ describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
     const before = structuredClone(cw.alarms.get(FOREIGN)?.fields);
     // A manifest that claims the same name (metadata.name hand-made -> certitrack-hand-made).
     const desired = await desiredFrom(alarmDoc('hand-made', { metric: { namespace: 'AWS/EC2', name: 'CPUUtilization' }, period: '5m', evaluationPeriods: 2, threshold: 80, comparison: '>' }));
-    const result = await reconciler.reconcile('hand-made', ctx(desired, status));
+    const result = await reconcileOnce(reconciler, 'hand-made', desired, status);
     expect(result.requeueAfterMs).toBe(120_000);
     const ready = status.get('Alarm/hand-made')?.conditions.find((c) => c.type === 'Ready');
     expect(ready).toMatchObject({ status: 'False', reason: 'Conflict' });
     expect(ready?.message).toContain(`alarm ${FOREIGN} already exists and is not managed by certitrack-agent`);
+    expect(await value(registry, 'certitrack_alarm_in_sync', { alarm: 'hand-made' })).toBe(0);
     expect(cw.alarms.get(FOREIGN)?.fields).toEqual(before);
     expect(Object.fromEntries(cw.alarms.get(FOREIGN)?.tags ?? [])).toEqual({ team: 'ops' });
 
     // Not declared at all: pruning does not see it either.
     const empty = await desiredFrom('');
     expect(await reconciler.listOwned()).toEqual([]);
-    await reconciler.reconcile('hand-made', ctx(empty, status));
+    await reconcileOnce(reconciler, 'hand-made', empty, status);
     expect(cw.alarms.get(FOREIGN)?.fields).toEqual(before);
     expect(countOps('PutMetricAlarm')).toBe(1); // the operator's own
     expect(countOps('DeleteAlarms')).toBe(0);
+    expect(await value(registry, 'certitrack_alarm_in_sync', { alarm: 'hand-made' })).toBeUndefined();
+  });
+
+  it('certitrack_alarm_in_sync is 1 only while CloudWatch was last seen holding the alarm as declared', async () => {
+    const doc = alarmDoc('sync', { metric: { namespace: 'CertiTrack', name: 'S' }, evaluationPeriods: 1, threshold: 1, comparison: '>' });
+    const desired = await desiredFrom(doc);
+    const inSync = (): Promise<number | undefined> => value(registry, 'certitrack_alarm_in_sync', { alarm: 'sync' });
+    await reconcileOnce(reconciler, 'sync', desired, status);
+    expect(await inSync()).toBe(1);
+
+    // CloudWatch cannot be asked: not known to be in sync.
+    cw.failNext('DescribeAlarms', Number.POSITIVE_INFINITY);
+    await expect(reconcileOnce(reconciler, 'sync', desired, status)).rejects.toThrow();
+    expect(await inSync()).toBe(0);
+    cw.failNext('DescribeAlarms', 0);
+    await reconcileOnce(reconciler, 'sync', desired, status);
+    expect(await inSync()).toBe(1);
+
+    // Edited behind the agent's back and the repair fails: out of sync until a repair goes through.
+    await operator.send(new PutMetricAlarmCommand({ AlarmName: 'certitrack-sync', Namespace: 'CertiTrack', MetricName: 'S', Statistic: 'Average', Period: 60, EvaluationPeriods: 1, Threshold: 99, ComparisonOperator: 'GreaterThanThreshold' }));
+    cw.failNext('PutMetricAlarm', Number.POSITIVE_INFINITY);
+    await expect(reconcileOnce(reconciler, 'sync', desired, status)).rejects.toThrow();
+    expect(await inSync()).toBe(0);
+    cw.failNext('PutMetricAlarm', 0);
+    await reconcileOnce(reconciler, 'sync', desired, status);
+    expect(cw.alarms.get('certitrack-sync')?.fields.Threshold).toBe(1);
+    expect(await inSync()).toBe(1);
+
+    await reconcileOnce(reconciler, 'sync', await desiredFrom(''), status);
+    expect(await inSync()).toBeUndefined();
   });
 
   it('deletes more than 100 owned alarms in batches, paging DescribeAlarms', async () => {
@@ -225,23 +278,22 @@ describe('Alarm reconciler against a CloudWatch JSON endpoint', () => {
   });
 
   it('reports Disabled, and touches nothing, without AWS', async () => {
-    const off = new AlarmReconciler(undefined, { enabled: false, reason: 'no AWS region: set aws.region in the config or AWS_REGION', identity: undefined, instanceId: undefined }, new Registry(), { instance: INSTANCE });
+    const offRegistry = new Registry();
+    const off = new AlarmReconciler(undefined, { enabled: false, reason: 'no AWS region: set AWS_REGION', identity: undefined, instanceId: undefined }, offRegistry, { instance: INSTANCE });
     const desired = await desiredFrom(alarmDoc('x', { metric: { namespace: 'CertiTrack', name: 'X' }, evaluationPeriods: 1, threshold: 1, comparison: '>' }));
-    expect(await off.reconcile('x', ctx(desired, status))).toEqual({});
+    expect(await reconcileOnce(off, 'x', desired, status)).toEqual({});
     expect(status.get('Alarm/x')?.conditions).toEqual([
-      expect.objectContaining({ type: 'Disabled', status: 'True', reason: 'AwsUnavailable', message: 'no AWS region: set aws.region in the config or AWS_REGION' }),
+      expect.objectContaining({ type: 'Disabled', status: 'True', reason: 'AwsUnavailable', message: 'no AWS region: set AWS_REGION' }),
       expect.objectContaining({ type: 'Ready', status: 'False', reason: 'Disabled' }),
     ]);
     expect(await off.listOwned()).toEqual([]);
-    expect(await off.plan('x', ctx(desired, status))).toEqual([{ kind: 'Alarm', name: 'x', action: 'skip', reason: 'AWS disabled: no AWS region: set aws.region in the config or AWS_REGION' }]);
+    expect(await value(offRegistry, 'certitrack_alarm_in_sync', { alarm: 'x' })).toBe(0);
+    expect(await planOnce(off, 'x', desired)).toEqual([{ type: 'disabled', action: 'note', cause: 'no AWS region: set AWS_REGION', reason: 'AWS disabled: no AWS region: set AWS_REGION' }]);
   });
 });
 
 describe('MetricPublisher against a CloudWatch JSON endpoint', () => {
   beforeEach(() => cw.reset());
-
-  const value = async (registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number | undefined> =>
-    (await registry.getMetricsAsJSON()).find((m) => m.name === name)?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
 
   it('publishes the host probes: the series the alarms watch arrive', async () => {
     const registry = new Registry();
@@ -275,25 +327,26 @@ describe('MetricPublisher against a CloudWatch JSON endpoint', () => {
     console.info(`published 2500 data points in 3 requests in ${ms.toFixed(0)} ms`);
   });
 
-  it('counts failures when the endpoint keeps failing, after retrying with backoff', async () => {
+  it('leaves retrying to the SDK client the AWS context configures, then counts the failure', async () => {
     const registry = new Registry();
     cw.failNext('PutMetricData', Number.POSITIVE_INFINITY, 500, 'InternalServiceError');
-    const sleeps: number[] = [];
-    const publisher = new MetricPublisher(new CloudWatchAdapter(client), registry, { maxAttempts: 3, baseDelayMs: 50, sleep: async (ms) => void sleeps.push(ms) });
+    const retrying = new CloudWatchClient(aws.clientConfig('CloudWatch'));
+    const publisher = new MetricPublisher(new CloudWatchAdapter(retrying), registry);
     const result = await publisher.publish(Array.from({ length: 1200 }, (_, i) => ({ namespace: 'CertiTrack', name: 'X', value: i })));
-    expect(result).toEqual({ sent: 0, failed: 1200, requests: 6 });
-    expect(sleeps).toEqual([50, 100, 50, 100]);
+    expect(result).toEqual({ sent: 0, failed: 1200, requests: 2 });
+    // Each of the two batches was tried three times by the SDK (maxAttempts in the context), not more.
     expect(cw.requests.filter((r) => r.operation === 'PutMetricData')).toHaveLength(6);
     expect(await value(registry, 'certitrack_cloudwatch_publish_failures_total')).toBe(2);
     expect(await value(registry, 'certitrack_cloudwatch_datapoints_total', { result: 'failed' })).toBe(1200);
     expect(cw.datapoints).toHaveLength(0);
+    retrying.destroy();
   });
 
   it('counts failures when nothing answers at all', async () => {
     const registry = new Registry();
     const dead = new CloudWatchClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:1', maxAttempts: 1 });
-    const publisher = new MetricPublisher(new CloudWatchAdapter(dead), registry, { maxAttempts: 2, sleep: async () => undefined });
-    expect(await publisher.publish([{ namespace: 'CertiTrack', name: 'HealthCheck', value: 1 }])).toEqual({ sent: 0, failed: 1, requests: 2 });
+    const publisher = new MetricPublisher(new CloudWatchAdapter(dead), registry);
+    expect(await publisher.publish([{ namespace: 'CertiTrack', name: 'HealthCheck', value: 1 }])).toEqual({ sent: 0, failed: 1, requests: 1 });
     expect(await value(registry, 'certitrack_cloudwatch_publish_failures_total')).toBe(1);
     dead.destroy();
   });

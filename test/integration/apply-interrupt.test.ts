@@ -14,8 +14,8 @@ let dir: string;
 let stateDir: string;
 
 /** Ignores SIGTERM, so stopping its container takes the whole grace period: a wide window mid-replacement. */
-const stubborn = (version: string) =>
-  doc('Service', 'stubborn', idleService({ command: 'trap "" TERM; while true; do sleep 1; done', stopGracePeriod: '4s', env: { VERSION: version } }));
+const stubborn = (version: string, strategy: 'StopFirst' | 'StartFirst') =>
+  doc('Service', 'stubborn', idleService({ command: 'trap "" TERM; while true; do sleep 1; done', stopGracePeriod: '4s', env: { VERSION: version }, rollout: { strategy, drain: '1s' } }));
 
 const flags = () => ['--state-dir', stateDir, '--instance', instance, '--timeout', '60s'];
 
@@ -69,11 +69,26 @@ async function startDaemon(): Promise<{ daemon: ChildProcess; exit: Promise<Exit
 }
 
 const running = async (service: string) => (await containersOf(instance, service)).filter((c) => c.State === 'running');
+const versionOf = async (id: string): Promise<string | undefined> => (await inspect(id)).Config.Env.find((e) => e.startsWith('VERSION='));
+
+/** Starts `apply`, sends SIGINT once Docker reports the event `when` (the rollout has begun), and waits for it to end. */
+async function interruptedApply(when: (e: { Action: string; id: string }) => boolean): Promise<Exit> {
+  const begun = await dockerEvent(when);
+  const child = spawnCli(['apply', dir, ...flags()], { LOG_LEVEL: 'info' });
+  const exit = finished(child);
+  try {
+    await begun.until;
+  } finally {
+    begun.stop();
+  }
+  child.kill('SIGINT');
+  return exit;
+}
 
 beforeAll(async () => {
   dir = await tempDir('apint');
   stateDir = await tempDir('apint-state');
-  await writeManifest(dir, 'app.yaml', [stubborn('1')]);
+  await writeManifest(dir, 'app.yaml', [stubborn('1', 'StopFirst')]);
   const first = await runCli(['apply', dir, ...flags()]);
   expect(first.code, first.stderr).toBe(0);
 }, 90_000);
@@ -84,29 +99,34 @@ afterAll(async () => {
 });
 
 describe('apply', () => {
-  it('finishes the replacement in flight on SIGINT, then exits 130 saying what it did', async () => {
+  it('finishes a StopFirst replacement in flight on SIGINT, then exits 130 saying what it did', async () => {
     const [old] = await running('stubborn');
-    await writeManifest(dir, 'app.yaml', [stubborn('2')]);
-    // The replacement has begun once Docker sees the old container told to stop (or a new one made beside it).
-    const begun = await dockerEvent((e) => (e.Action === 'kill' && e.id === old!.Id) || e.Action === 'create');
-    const child = spawnCli(['apply', dir, ...flags()], { LOG_LEVEL: 'info' });
-    const exit = finished(child);
-    try {
-      await begun.until;
-    } finally {
-      begun.stop();
-    }
-    child.kill('SIGINT');
-    const { code, stderr } = await exit;
-    // The service was not left without a container: the replacement in flight was finished.
+    await writeManifest(dir, 'app.yaml', [stubborn('2', 'StopFirst')]);
+    // Interrupted once the old container has been told to stop: the window where, cut off, the service would have no container.
+    const { code, stderr } = await interruptedApply((e) => e.Action === 'kill' && e.id === old!.Id);
     const now = await running('stubborn');
     expect(now).toHaveLength(1);
-    expect((await inspect(now[0]!.Id)).Config.Env).toContain('VERSION=2');
+    expect(await versionOf(now[0]!.Id)).toBe('VERSION=2');
     expect(code, stderr).toBe(130);
     expect(stderr).toMatch(/apply interrupted by SIGINT: let the 1 reconcile\(s\) in flight finish \(Service\/stubborn\) and started nothing new/);
-    expect(stderr).toMatch(/^done: .*Service\/stubborn/m);
+    expect(stderr).toMatch(/^done: /m);
+    expect(stderr).toMatch(/^still pending: /m);
     expect(existsSync(join(stateDir, LOCK_FILE))).toBe(false);
   }, 90_000);
+
+  it('leaves the old container serving when a StartFirst rollout is interrupted, and the next apply completes it', async () => {
+    const [old] = await running('stubborn');
+    await writeManifest(dir, 'app.yaml', [stubborn('3', 'StartFirst')]);
+    const { code, stderr } = await interruptedApply((e) => e.Action === 'start' && e.id !== old!.Id);
+    expect(code, stderr).toBe(130);
+    expect(stderr).toContain('apply interrupted by SIGINT');
+    expect((await running('stubborn')).map((c) => c.Id)).toContain(old!.Id);
+    const again = await runCli(['apply', dir, ...flags()]);
+    expect(again.code, again.stderr).toBe(0);
+    const now = await running('stubborn');
+    expect(now).toHaveLength(1);
+    expect(await versionOf(now[0]!.Id)).toBe('VERSION=3');
+  }, 120_000);
 
   it('refuses to run beside a daemon on the same state dir, naming its PID and command', async () => {
     const { daemon, exit: daemonExit } = await startDaemon();

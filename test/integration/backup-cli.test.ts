@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent.js';
 import { runCli } from '../helpers/cli.js';
-import { cleanupInstance, docker, eventually, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { apiFetch, cleanupInstance, docker, eventually, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
 import { writeManifest } from '../helpers/manifests.js';
 
 // Issue 3 end to end through the CLI, as an operator would: `backup run` in the running agent (with
@@ -10,7 +10,6 @@ const instance = testInstance('bkcli');
 let dir: string;
 let stateDir: string;
 let agent: Agent;
-let listen: string;
 const HELPER = 'certitrack-test/busybox:latest';
 
 async function psql(sql: string): Promise<string> {
@@ -58,7 +57,6 @@ spec:
   const t = await startTestAgent(dir, instance, { stateDir, helperImage: HELPER });
   agent = t.agent;
   await agent.run();
-  listen = `127.0.0.1:${agent.address!.port}`;
   await eventually('db healthy', () => agent.notReadyServices().length === 0, 90_000, 250);
   await psql('CREATE TABLE certs (id int primary key, name text); INSERT INTO certs SELECT g, md5(g::text) FROM generate_series(1, 2000) g;');
 });
@@ -74,13 +72,13 @@ describe('backups from the CLI', () => {
   let id = '';
 
   it('backup run streams the database through the running agent and reports it', async () => {
-    const r = await cli(['backup', 'run', 'nightly', '--listen', listen]);
+    const r = await cli(['backup', 'run', 'nightly', '--state-dir', stateDir]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/backup (\S+) complete: .* in .*\/s\)/);
     id = /backup (\S+) complete/.exec(r.stdout)![1]!;
     // The agent recorded the run in its own history: /status shows it.
-    const status = (await (await fetch(`http://${listen}/status`)).json()) as { resources: { kind: string; name: string; details: Record<string, unknown> }[] };
+    const status = (await (await apiFetch(agent, '/status')).json()) as { resources: { kind: string; name: string; details: Record<string, unknown> }[] };
     expect(JSON.stringify(status.resources.find((x) => x.kind === 'Backup'))).toContain(id);
   });
 

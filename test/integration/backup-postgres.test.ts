@@ -1,3 +1,4 @@
+import { AWS_RETRY } from '../../src/aws/context.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,16 +14,20 @@ import { LocalDestination } from '../../src/adapters/local-destination.js';
 import { PassThrough } from 'node:stream';
 import { backupListCommand, backupRunCommand, backupVerifyCommand, restoreCommand } from '../../src/cli/backup-commands.js';
 import { createS3Client, S3Destination } from '../../src/adapters/s3-destination.js';
-import type { BackupDestination } from '../../src/backup/destination.js';
+import { BackupCatalog } from '../../src/backup/backup-catalog.js';
+import { type DestinationFactory, destinationFactory } from '../../src/backup/destination-factory.js';
 import type { DesiredState } from '../../src/manifests/desired-state.js';
 import { loadManifests } from '../../src/manifests/load.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
-import { BackupReconciler, type BackupReconcilerOptions } from '../../src/reconcilers/backup-reconciler.js';
-import type { ReconcileContext } from '../../src/reconcilers/types.js';
+import { secretScrubber } from '../../src/log.js';
+import { Ownership } from '../../src/reconcilers/ownership.js';
+import { BackupReconciler, type BackupReconcilerOptions } from '../../src/reconcilers/backup/backup-reconciler.js';
 import { JobRunner } from '../../src/schedule/job-runner.js';
 import { RunHistory } from '../../src/schedule/run-history.js';
 import { DurableState } from '../../src/state/durable-state.js';
 import { StatusBoard } from '../../src/state/status-board.js';
+import { reconcileOnce, type StepContext } from '../helpers/reconcile.js';
 import { type RunningS3rver, startS3rver } from '../helpers/s3rver-server.js';
 
 const INSTANCE = `bkit-${randomBytes(3).toString('hex')}`;
@@ -52,17 +57,32 @@ async function sh(container: string, script: string): Promise<string> {
 const psql = (sql: string, db = 'appdb'): Promise<string> => sh(dbContainer, `psql -v ON_ERROR_STOP=1 -U app -d ${db} -tAc "${sql}"`);
 const rowsDigest = (): Promise<string> => psql("SELECT count(*) || ':' || md5(string_agg(id || name, ',' ORDER BY id)) FROM certs");
 
-function reconciler(extra: Partial<BackupReconcilerOptions> = {}): BackupReconciler {
-  return new BackupReconciler(adapter, history, runner, registry, {
+const HELPER = 'certitrack-test/busybox:latest';
+const jobCtx = { status: new StatusBoard(undefined), log };
+
+/** The reconciler and the catalog, over the same destinations (the real factory unless a test wraps it). */
+function tools(extra: Partial<BackupReconcilerOptions> = {}): { r: BackupReconciler; catalog: BackupCatalog } {
+  const destinations: DestinationFactory = extra.destinations ?? destinationFactory({ localDir: localBackups, s3: { region: 'us-east-1', ...AWS_RETRY } });
+  const r = new BackupReconciler(adapter, history, runner, registry, {
     instance: INSTANCE,
     secrets,
     state,
     agentVersion: '0.1.0-test',
-    localDir: localBackups,
-    helperImage: 'certitrack-test/busybox:latest',
-    log,
+    helperImage: HELPER,
     ...extra,
+    destinations,
   });
+  const catalog = new BackupCatalog({
+    desired: () => desired,
+    destinations,
+    sources: { docker: adapter, own: new Ownership(INSTANCE), secrets, helperImage: HELPER },
+    instance: INSTANCE,
+    isRunning: (key) => runner.isRunning(key),
+    scrub: secretScrubber(() => secrets.values()),
+    now: () => new Date(),
+    log,
+  });
+  return { r, catalog };
 }
 
 const manifests = (endpoint: string, dir: string): string => `
@@ -155,7 +175,8 @@ beforeAll(async () => {
   const mdir = join(work, 'manifests');
   await mkdir(mdir);
   await writeFile(join(mdir, 'stack.yaml'), manifests(s3.endpoint, work));
-  const loaded = await loadManifests(mdir, { secrets });
+  // The sources and destinations live beside the folder: the host policy allows that root.
+  const loaded = await loadManifests(mdir, { secrets, rules: hostRules({ ...DEFAULT_POLICY, allowedRoots: [work] }) });
   if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
   desired = loaded.state;
 
@@ -198,9 +219,9 @@ describe('Backup against real PostgreSQL', () => {
   it('backs up to s3rver, survives a dropped database, restores the same rows', async () => {
     const before = await rowsDigest();
     expect(before.startsWith(`${ROWS}:`)).toBe(true);
-    const r = reconciler();
+    const { r, catalog } = tools();
     const progress: number[] = [];
-    const run = await r.runNow('db-s3', desired, (p) => progress.push(p.storedBytes));
+    const run = await r.runNow('db-s3', desired, jobCtx, (p) => progress.push(p.storedBytes));
     expect(run.record.succeeded, run.record.outputTail).toBe(true);
     const manifest = run.outcome?.manifest;
     expect(manifest?.pgDumpVersion).toMatch(/pg_dump \(PostgreSQL\) 15/);
@@ -210,28 +231,28 @@ describe('Backup against real PostgreSQL', () => {
     // Secrets never reach the run record.
     expect(JSON.stringify(history.list('Backup/db-s3'))).not.toContain('pg-secret-pw-1');
 
-    const listing = await r.list('db-s3', desired);
+    const listing = await catalog.list('db-s3');
     expect(listing.backups.map((b) => [b.id, b.complete])).toEqual([[run.outcome?.id, true]]);
     expect(listing.backups[0]?.objects.map((o) => o.key.replace(/\/[^/]+\/(?=[^/]+$)/, '/ID/'))).toEqual(['prod/db-s3/ID/01-postgres-appdb.dump', 'prod/db-s3/ID/manifest.json']);
 
     await psql('DROP DATABASE appdb WITH (FORCE)', 'postgres');
     await expect(rowsDigest()).rejects.toThrow(/does not exist/);
-    const restored = await r.restore('db-s3', desired, run.outcome?.id as string);
+    const restored = await catalog.restore('db-s3', run.outcome?.id as string);
     expect(restored.restored[0]?.target).toMatch(/database appdb/);
     expect(await rowsDigest()).toBe(before);
 
     const metrics = await registry.metrics();
-    expect(metrics).toMatch(/certitrack_backup_last_success_timestamp_seconds\{backup="db-s3"\} \d+/);
+    expect(metrics).toMatch(/certitrack_job_last_success_timestamp_seconds\{kind="Backup",backup="db-s3"\} [1-9]\d*/);
     expect(metrics).toMatch(/certitrack_backup_age_seconds\{backup="db-s3"\} \d/);
     expect(metrics).toMatch(/certitrack_backup_size_bytes\{backup="db-s3"\} [1-9]\d*/);
   }, 60_000);
 
   it('backs up to a local directory; verify passes, then detects a corrupted object and restore refuses it', async () => {
-    const r = reconciler();
-    const run = await r.runNow('db-local', desired);
+    const { r, catalog } = tools();
+    const run = await r.runNow('db-local', desired, jobCtx);
     expect(run.record.succeeded, run.record.outputTail).toBe(true);
     const id = run.outcome?.id as string;
-    const ok = await r.verify('db-local', desired);
+    const ok = await catalog.verify('db-local');
     expect(ok).toMatchObject({ id, ok: true });
     const text = async (fn: (out: PassThrough) => Promise<number>): Promise<[number, string]> => {
       const out = new PassThrough();
@@ -240,12 +261,12 @@ describe('Backup against real PostgreSQL', () => {
       const code = await fn(out);
       return [code, buf];
     };
-    const [listCode, listed] = await text((out) => backupListCommand(r, desired, 'db-local', out));
+    const [listCode, listed] = await text((out) => backupListCommand(catalog, 'db-local', out));
     expect(listCode).toBe(0);
     expect(listed).toMatch(new RegExp(`ID\\s+CREATED\\s+STATUS\\s+SIZE\\s+OBJECTS\\s+RETENTION\\n${id}\\s+\\S+\\s+complete\\s+[\\d.]+ KiB\\s+2\\s+keep \\(no policy\\)`));
-    expect((await text((out) => backupVerifyCommand(r, desired, 'db-local', id, out)))[1]).toMatch(/01-postgres-appdb\.dump .* ok\n.*verified/s);
-    expect(await text((out) => restoreCommand(r, desired, 'db-local', id, out, { yes: false }))).toEqual([1, expect.stringMatching(/pass --yes/)]);
-    const [runCode, runOut] = await text((out) => backupRunCommand((onProgress) => r.runNow('db-local', desired, onProgress), 'db-local', out));
+    expect((await text((out) => backupVerifyCommand(catalog, 'db-local', id, out)))[1]).toMatch(/01-postgres-appdb\.dump .* ok\n.*verified/s);
+    expect(await text((out) => restoreCommand(catalog, 'db-local', id, out, { yes: false }))).toEqual([1, expect.stringMatching(/pass --yes/)]);
+    const [runCode, runOut] = await text((out) => backupRunCommand((onProgress) => r.runNow('db-local', desired, jobCtx, onProgress), 'db-local', out));
     expect(runCode).toBe(0);
     expect(runOut).toMatch(/OBJECT\s+SOURCE\s+READ\s+STORED\s+SHA256\n01-postgres-appdb\.dump\s+postgres/);
 
@@ -253,18 +274,18 @@ describe('Backup against real PostgreSQL', () => {
     const bytes = await readFile(file);
     bytes[Math.floor(bytes.length / 2)] = (bytes[Math.floor(bytes.length / 2)] as number) ^ 0xff;
     await writeFile(file, bytes);
-    const bad = await r.verify('db-local', desired, id);
+    const bad = await catalog.verify('db-local', id);
     expect(bad.ok).toBe(false);
     expect(bad.objects[0]?.problem).toMatch(/sha256/);
 
     await psql("UPDATE certs SET name = 'changed' WHERE id = 1");
-    await expect(r.restore('db-local', desired, id)).rejects.toThrow(/failed verification; nothing was restored/);
+    await expect(catalog.restore('db-local', id)).rejects.toThrow(/failed verification; nothing was restored/);
     expect(await psql('SELECT name FROM certs WHERE id = 1')).toBe('changed');
   }, 60_000);
 
   it('round-trips a directory (with exclusions and a symlink), a named volume and a config file', async () => {
-    const r = reconciler();
-    const run = await r.runNow('files', desired);
+    const { r, catalog } = tools();
+    const run = await r.runNow('files', desired, jobCtx);
     expect(run.record.succeeded, run.record.outputTail).toBe(true);
     const names = run.outcome?.manifest.objects.map((o) => o.name);
     expect(names).toEqual(['01-directory-files.tar.gz', '02-volume-files.tar.gz', '03-file-env.gz']);
@@ -275,7 +296,7 @@ describe('Backup against real PostgreSQL', () => {
     const helper = (await adapter.containers.list({ [LABEL_INSTANCE]: INSTANCE })).find((c) => c.name !== dbContainer && c.state === 'running');
     await sh(helper?.id as string, 'rm -rf /data/one.txt /data/sub');
 
-    await r.restore('files', desired, run.outcome?.id as string);
+    await catalog.restore('files', run.outcome?.id as string);
     expect(await readFile(join(filesDir, 'documents', 'a.pdf'))).toEqual(original);
     expect(await readFile(join(filesDir, 'documents', 'nested', 'b.txt'), 'utf8')).toBe('hello\n');
     expect((await stat(join(filesDir, 'documents', 'link.pdf'))).isFile()).toBe(true);
@@ -288,21 +309,21 @@ describe('Backup against real PostgreSQL', () => {
   }, 60_000);
 
   it('a failing pg_dump fails the run naming the dump step with its stderr, and a scheduled failure is retried with backoff', async () => {
-    const r = reconciler({ retryBaseMs: 60_000 });
+    const { r } = tools({ retry: { baseMs: 60_000, maxMs: 3_600_000 } });
     const status = new StatusBoard(undefined);
     let now = new Date('2026-11-27T02:00:30Z');
-    const ctx = (): ReconcileContext => ({ desired, log, now: () => now, status, signal: new AbortController().signal });
-    const first = await r.reconcile('wrong-db', ctx());
+    const ctx = (): StepContext => ({ desired, now: () => now, status });
+    const first = await reconcileOnce(r, 'wrong-db', ctx());
     expect(first.requeueAfterMs).toBeLessThanOrEqual(60_000);
     now = new Date('2026-11-27T02:01:05Z');
-    await r.reconcile('wrong-db', ctx());
+    await reconcileOnce(r, 'wrong-db', ctx());
     await runner.idle('Backup/wrong-db');
     const rec = history.lastFinished('Backup/wrong-db');
     expect(rec?.succeeded).toBe(false);
     expect(rec?.outputTail).toMatch(/^dump failed: 01-postgres-nope\.dump: pg_dump exited with code 1: .*database "nope" does not exist/s);
     expect(await registry.getSingleMetricAsString('certitrack_backup_failures_total')).toMatch(/backup="wrong-db",step="dump"\} 1/);
 
-    const again = await r.reconcile('wrong-db', ctx());
+    const again = await reconcileOnce(r, 'wrong-db', ctx());
     const details = status.get('Backup/wrong-db')?.details as { retry?: { attempt: number; step: string; nextAt: string } };
     expect(details.retry).toMatchObject({ attempt: 1, step: 'dump' });
     expect(again.requeueAfterMs).toBeLessThanOrEqual(60_000 + 250);
@@ -317,7 +338,7 @@ describe('Backup against real PostgreSQL', () => {
     const client = () => createS3Client({ endpoint: flaky.endpoint });
     let failNext = false;
     // The real S3 destination; for the failing run, the server is stopped once 32 KiB have gone through.
-    const destinationFor = (): { destination: BackupDestination; prefix: string } => {
+    const destinations: DestinationFactory = () => {
       const inner = new S3Destination(client(), { bucket: 'fault' });
       return {
         prefix: '',
@@ -344,22 +365,22 @@ describe('Backup against real PostgreSQL', () => {
     };
     try {
       await psql(`CREATE TABLE IF NOT EXISTS bulk AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS pad FROM generate_series(1, 100000) g`);
-      const r = reconciler({ destinationFor });
-      const good = await r.runNow('db-fault', desired);
+      const { r, catalog } = tools({ destinations });
+      const good = await r.runNow('db-fault', desired, jobCtx);
       expect(good.record.succeeded, good.record.outputTail).toBe(true);
 
       failNext = true;
-      const failed = await r.runNow('db-fault', desired);
+      const failed = await r.runNow('db-fault', desired, jobCtx);
       expect(failed.record.succeeded).toBe(false);
       expect(failed.record.outputTail).toMatch(/^upload failed: 01-postgres-appdb\.dump/);
 
       failNext = false;
       flaky = await startS3rver(['fault'], { directory: dir });
-      const after = await r.list('db-fault', desired);
+      const after = await catalog.list('db-fault');
       expect(after.backups.filter((b) => b.complete).map((b) => b.id)).toEqual([good.outcome?.id]);
       const keys = (await new S3Destination(client(), { bucket: 'fault' }).list('')).map((o) => o.key);
       expect(keys.filter((k) => k.endsWith('manifest.json'))).toEqual([`db-fault/${good.outcome?.id}/manifest.json`]);
-      expect(await r.verify('db-fault', desired, good.outcome?.id)).toMatchObject({ ok: true });
+      expect(await catalog.verify('db-fault', good.outcome?.id)).toMatchObject({ ok: true });
     } finally {
       await flaky.stop();
       await rm(dir, { recursive: true, force: true });
@@ -386,8 +407,8 @@ describe('Backup against real PostgreSQL', () => {
     await put('pruned/not-a-backup-id/keep.me');
     await put('other-backup/20200101T000000Z-eeee/manifest.json');
 
-    const r = reconciler();
-    const run = await r.runNow('pruned', desired);
+    const { r } = tools();
+    const run = await r.runNow('pruned', desired, jobCtx);
     expect(run.record.succeeded, run.record.outputTail).toBe(true);
     const newId = run.outcome?.id as string;
     expect(run.record.outputTail).toMatch(/retention: kept 2, deleted 2/);

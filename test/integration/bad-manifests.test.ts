@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Agent } from '../../src/agent.js';
-import { cleanupInstance, containersOf, eventually, LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { apiFetch, cleanupInstance, containersOf, eventually, LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
 import { doc, idleService, writeManifest } from '../helpers/manifests.js';
 
 // Scenario (e) of issue 2 and the watcher: a saved change applies within ~2 s; a broken one touches nothing.
@@ -51,7 +51,7 @@ describe('watching the folder', () => {
     await writeManifest(dir, 'b.yaml', [doc('Service', 'b', idleService({ env: { CHANGED: 'yes' } }))]);
     await writeFile(join(dir, 'c.yaml'), 'apiVersion: certitrack.io/v1\nkind: Service\nmetadata:\n  name: c\nspec:\n  image: x\n  ports: ["not-a-port"]\n');
     const status = await eventually('rejection visible in /status', async () => {
-      const s = (await (await fetch(`${base}/status`)).json()) as { manifests: { ok: boolean; errors: string[] } };
+      const s = (await (await apiFetch(agent, '/status')).json()) as { manifests: { ok: boolean; errors: string[] } };
       return s.manifests.ok === false ? s : undefined;
     }, 10_000);
     expect(status.manifests.errors.join('\n')).toMatch(/c\.yaml:7:\d+: spec\.ports\[0\]: expected HOST:CONTAINER/);

@@ -1,9 +1,11 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -11,17 +13,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerClients } from '../../src/adapters/docker/index.js';
 import { configureAcmeRetries } from '../../src/certificates/acme-http.js';
 import { parseCertificate } from '../../src/certificates/cert-store.js';
+import { generatePrivateKey } from '../../src/certificates/key-pair.js';
+import { SelfSignedIssuer } from '../../src/certificates/self-signed-issuer.js';
 import type { DesiredState } from '../../src/manifests/desired-state.js';
 import { loadManifests } from '../../src/manifests/load.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
-import { CertificateReconciler } from '../../src/reconcilers/certificate-reconciler.js';
-import type { ReconcileContext } from '../../src/reconcilers/types.js';
+import { CertificateReconciler } from '../../src/reconcilers/certificate/certificate-reconciler.js';
 import { AcmeResponder } from '../../src/server/acme-responder.js';
 import { DurableState } from '../../src/state/durable-state.js';
 import { StatusBoard } from '../../src/state/status-board.js';
+import { planOnce, reconcileOnce } from '../helpers/contract.js';
 import { startPebble, type Pebble } from '../helpers/pebble.js';
 
 const DAY = 86_400_000;
+
+interface ReaderStats {
+  samples: number;
+  mismatches: number;
+  errors: number;
+  straddled: number;
+  serials: string[];
+}
 
 let pebble: Pebble;
 let server: Server;
@@ -61,18 +74,20 @@ const domainsOf: Record<string, string[]> = {
   site: ['site.certitrack.test', 'www.certitrack.test'],
   down: ['down.certitrack.test'],
   bounded: ['bounded.certitrack.test'],
+  never: ['never.certitrack.test'],
+  atomic: ['atomic.certitrack.test'],
 };
 
 async function desired(): Promise<DesiredState> {
   await writeFile(join(manifests, 'certs.yaml'), Object.entries(domainsOf).map(([n, d]) => manifest(n, d)).join(''));
-  const res = await loadManifests(manifests, { secrets: new StaticSecrets({}) });
+  // Pebble's CA file lives in Pebble's own folder: the host policy allows reading it.
+  const res = await loadManifests(manifests, { secrets: new StaticSecrets({}), rules: hostRules({ ...DEFAULT_POLICY, allowedRoots: [dirname(pebble.caFile)] }) });
   if (!res.ok) throw new Error(JSON.stringify(res.errors));
   return res.state;
 }
 
-async function ctx(): Promise<ReconcileContext> {
-  return { desired: await desired(), log, now: () => clock, status, signal: new AbortController().signal };
-}
+const reconcile = async (name: string, r = reconciler) => reconcileOnce(r, name, await desired(), status, { now: () => clock, log });
+const planFor = async (name: string) => planOnce(reconciler, name, await desired(), { now: () => clock, log });
 
 const files = (name: string) => ({ cert: join(manifests, 'out', name, 'cert.pem'), key: join(manifests, 'out', name, 'key.pem') });
 
@@ -86,17 +101,20 @@ async function onDisk(name: string) {
 
 const accountFile = (): string => join(root, 'state', 'acme', `account-${createHash('sha256').update(pebble.directoryUrl).digest('hex').slice(0, 16)}.key`);
 
-const ready = (name: string) => status.get(`Certificate/${name}`)?.conditions.find((c) => c.type === 'Ready');
+const condition = (name: string, type: 'Ready' | 'Issuing') => status.get(`Certificate/${name}`)?.conditions.find((c) => c.type === type);
+const ready = (name: string) => condition(name, 'Ready');
+const issuing = (name: string) => condition(name, 'Issuing');
 
 /** Reconciles past the self-signed stand-in (written first, then ACME after the grace period). */
 async function issueFresh(name: string, r = reconciler): Promise<number> {
-  const first = await r.reconcile(name, await ctx());
+  const first = await reconcile(name, r);
   expect(ready(name)?.reason).toBe('Issuing');
+  expect(issuing(name)).toMatchObject({ status: 'True', reason: 'Pending' });
   expect((await onDisk(name)).info.selfSigned).toBe(true);
   expect(first.requeueAfterMs).toBe(10_000);
   clock = new Date(clock.getTime() + 10_001);
   const t0 = performance.now();
-  await r.reconcile(name, await ctx());
+  await reconcile(name, r);
   return performance.now() - t0;
 }
 
@@ -152,7 +170,7 @@ describe('Certificate against Pebble', () => {
     const details = status.get('Certificate/site')?.details;
     expect(details).toMatchObject({ serial: info.serial, notAfter: info.notAfter.toISOString(), domains: domainsOf.site, lastError: null });
     const metrics = await registry.getSingleMetricAsString('certitrack_certificate_expiration_timestamp_seconds');
-    expect(metrics).toContain(`certitrack_certificate_expiration_timestamp_seconds{name="site"} ${Math.floor(info.notAfter.getTime() / 1000)}`);
+    expect(metrics).toContain(`certitrack_certificate_expiration_timestamp_seconds{certificate="site"} ${Math.floor(info.notAfter.getTime() / 1000)}`);
     const accountFiles = await readdir(join(root, 'state', 'acme'));
     expect(accountFiles).toHaveLength(1);
     expect((await stat(accountFile())).mode & 0o777).toBe(0o600);
@@ -162,12 +180,13 @@ describe('Certificate against Pebble', () => {
   it('plans skip while valid, then renews when two thirds of the lifetime have passed (injected clock)', async () => {
     const before = await onDisk('site');
     const accountBefore = await readFile(accountFile(), 'utf8');
-    const plan = await reconciler.plan('site', await ctx());
-    expect(plan).toEqual([expect.objectContaining({ action: 'skip', reason: expect.stringMatching(/renews at .*two-thirds/) })]);
+    const plan = await planFor('site');
+    expect(plan).toEqual([expect.objectContaining({ type: 'valid', action: 'note', reason: expect.stringMatching(/renews at .*two-thirds/) })]);
     const lifetime = before.info.notAfter.getTime() - before.info.notBefore.getTime();
     clock = new Date(before.info.notBefore.getTime() + lifetime * 0.67);
-    expect((await reconciler.plan('site', await ctx()))[0]).toMatchObject({ action: 'update', reason: expect.stringMatching(/^renew: renewal due/) });
-    await reconciler.reconcile('site', await ctx());
+    expect((await planFor('site')).map((a) => a.type)).toEqual(['issue']); // no reload target declared
+    expect((await planFor('site'))[0]).toMatchObject({ action: 'issue', reason: expect.stringMatching(/^renew: renewal due/) });
+    await reconcile('site');
     const after = await onDisk('site');
     expect(after.info.serial).not.toBe(before.info.serial);
     expect(after.key).not.toBe(before.key); // a fresh key per certificate
@@ -175,15 +194,19 @@ describe('Certificate against Pebble', () => {
     expect(await readdir(join(root, 'state', 'acme'))).toHaveLength(1);
     expect(accountAfter).toBe(accountBefore);
     clock = new Date();
-    await reconciler.reconcile('site', await ctx());
+    await reconcile('site');
     expect(ready('site')).toMatchObject({ status: 'True', reason: 'Valid' });
   });
 
   it('reissues when the manifest adds a domain, and when the key file is deleted', async () => {
     const before = await onDisk('site');
     domainsOf.site = [...(domainsOf.site as string[]), 'api.certitrack.test'];
-    expect((await reconciler.plan('site', await ctx()))[0]).toMatchObject({ action: 'update', reason: expect.stringMatching(/domains changed \(added api\.certitrack\.test\)/) });
-    await reconciler.reconcile('site', await ctx());
+    expect((await planFor('site'))[0]).toMatchObject({
+      action: 'issue',
+      reason: expect.stringMatching(/domains changed \(added api\.certitrack\.test\)/),
+      changes: [{ path: 'spec.domains', from: JSON.stringify(before.info.domains), to: JSON.stringify(domainsOf.site) }],
+    });
+    await reconcile('site');
     const widened = await onDisk('site');
     expect(widened.info.domains).toEqual(domainsOf.site);
     expect(widened.info.serial).not.toBe(before.info.serial);
@@ -197,13 +220,13 @@ describe('Certificate against Pebble', () => {
     expect(new X509Certificate(rekeyed.info.leafPem).checkPrivateKey(createPrivateKey(rekeyed.key))).toBe(true);
 
     await writeFile(files('site').cert, '-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n');
-    expect((await reconciler.plan('site', await ctx()))[0]).toMatchObject({ action: 'create', reason: expect.stringMatching(/does not parse/) });
+    expect((await planFor('site'))[0]).toMatchObject({ type: 'stand-in', action: 'create', reason: expect.stringMatching(/does not parse/) });
     clock = new Date(clock.getTime() + 1000);
     await issueFresh('site');
     expect((await onDisk('site')).info.issuer).toMatch(/Pebble/);
   });
 
-  it('keeps the old certificate when Pebble is down, shows the error and backs off 1, 2, 4 minutes', async () => {
+  it('keeps the old certificate when Pebble is down: Ready stays True, Issuing=False IssueFailed shows the error, backs off 1, 2, 4 minutes', async () => {
     await issueFresh('down');
     const good = await onDisk('down');
     await pebble.stopCa();
@@ -212,33 +235,45 @@ describe('Certificate against Pebble', () => {
       clock = new Date(good.info.notBefore.getTime() + lifetime * 0.7);
       const waits: number[] = [];
       for (let i = 0; i < 3; i++) {
-        const r = await reconciler.reconcile('down', await ctx());
+        const r = await reconcile('down');
         waits.push(r.requeueAfterMs as number);
         const now = await onDisk('down');
         expect(now.pem).toBe(good.pem);
         expect(now.key).toBe(good.key);
-        expect(ready('down')).toMatchObject({ status: 'False', reason: 'IssueFailed' });
-        expect(ready('down')?.message).toMatch(/cannot reach ACME directory .*ECONNREFUSED.*next retry at .*stays in place/);
+        // The certificate in place is valid: Ready stays True; the failed renewal is on Issuing.
+        expect(ready('down')).toMatchObject({ status: 'True', reason: 'Valid', message: expect.stringMatching(new RegExp(`^serial ${good.info.serial} valid until .*; renewal: cannot reach ACME directory`)) });
+        expect(issuing('down')).toMatchObject({ status: 'False', reason: 'IssueFailed' });
+        expect(issuing('down')?.message).toMatch(/cannot reach ACME directory .*ECONNREFUSED.*; next retry at \S+$/);
+        expect(issuing('down')?.message).toContain(`next retry at ${new Date(clock.getTime() + waits[i]!).toISOString()}`);
         const details = status.get('Certificate/down')?.details as Record<string, unknown>;
         expect(details.lastError).toMatch(/ECONNREFUSED/);
         expect(details.nextRetry).toBe(new Date(clock.getTime() + waits[i]!).toISOString());
         expect(details.serial).toBe(good.info.serial);
         // Before the retry time, nothing is attempted.
-        const early = await reconciler.reconcile('down', await ctx());
+        const early = await reconcile('down');
         expect(early.requeueAfterMs).toBe(waits[i]);
         clock = new Date(clock.getTime() + (waits[i] as number));
       }
       expect(waits).toEqual([60_000, 120_000, 240_000]);
-      expect(await registry.getSingleMetricAsString('certitrack_certificate_ready_status')).toContain('certitrack_certificate_ready_status{name="down",condition="False"} 1');
+
+      // A certificate that never got its ACME one has only a stand-in in place: Ready is False too.
+      await reconcile('never');
+      clock = new Date(clock.getTime() + 10_001);
+      await reconcile('never');
+      expect(ready('never')).toMatchObject({ status: 'False', reason: 'IssueFailed', message: expect.stringMatching(/cannot reach ACME directory .*; next retry at .*; the current certificate .* stays in place/) });
+      expect(issuing('never')).toMatchObject({ status: 'False', reason: 'IssueFailed' });
+      expect(await registry.getSingleMetricAsString('certitrack_certificate_ready_status')).toContain('certitrack_certificate_ready_status{certificate="down",condition="True"} 1');
+      expect(await registry.getSingleMetricAsString('certitrack_certificate_issuances_total')).toContain('certitrack_certificate_issuances_total{certificate="down",result="failure"} 3');
     } finally {
       await pebble.startCa();
     }
-    await reconciler.reconcile('down', await ctx());
+    await reconcile('down');
     const renewed = await onDisk('down');
     clock = new Date(); // Pebble's certificates start at wall time; back to it so the new one is not "due"
-    await reconciler.reconcile('down', await ctx());
+    await reconcile('down');
     expect(renewed.info.serial).not.toBe(good.info.serial);
     expect(ready('down')).toMatchObject({ status: 'True', reason: 'Valid' });
+    expect(issuing('down')).toMatchObject({ status: 'False', reason: 'Scheduled', message: expect.stringMatching(/^next renewal at /) });
     expect(status.get('Certificate/down')?.details).toMatchObject({ lastError: null, nextRetry: null });
   });
 
@@ -247,7 +282,9 @@ describe('Certificate against Pebble', () => {
     const renewed = await bounded.renewNow('bounded', await desired(), { log, status }); // order 2
     expect(renewed.issuer).toMatch(/^acme:/);
     await expect(bounded.renewNow('bounded', await desired(), { log, status })).rejects.toThrow(/2 orders in the last hour reached the bound of 2/);
-    expect(ready('bounded')).toMatchObject({ status: 'False', reason: 'OrderRateBound' });
+    // Still valid: Ready stays True; the bound holds the next order back, on Issuing.
+    expect(ready('bounded')).toMatchObject({ status: 'True', reason: 'Valid' });
+    expect(issuing('bounded')).toMatchObject({ status: 'False', reason: 'OrderRateBound', message: expect.stringMatching(/2 orders in the last hour reached the bound of 2/) });
     expect((await onDisk('bounded')).info.serial).toBe(renewed.serial);
     clock = new Date(clock.getTime() + 3_600_000);
     const later = await bounded.renewNow('bounded', await desired(), { log, status });
@@ -255,12 +292,61 @@ describe('Certificate against Pebble', () => {
     clock = new Date();
   });
 
+  it('swaps key and certificate as one unit: a reader sampling in a tight loop never sees a mismatched pair (plain files adopted, issuance, renewals)', async () => {
+    clock = new Date();
+    // What an older agent (or certbot) left: plain files holding a valid pair, self-signed where ACME is asked for.
+    const f = files('atomic');
+    await mkdir(dirname(f.cert), { recursive: true });
+    const oldKey = await generatePrivateKey('ecdsa-p256');
+    await writeFile(f.cert, await new SelfSignedIssuer(30 * DAY).issue({ domains: domainsOf.atomic as string[], keyType: 'ecdsa-p256', keyPem: oldKey, now: clock }));
+    await writeFile(f.key, oldKey, { mode: 0o600 });
+    const expected = [(await onDisk('atomic')).info.serial];
+
+    const reader = fork(join(import.meta.dirname, '../helpers/pair-reader.mjs'), [f.cert, f.key, join(dirname(f.cert), '.certitrack-cert.pem')]);
+    const stats = new Promise<ReaderStats>((resolvePromise) => reader.on('message', (m) => typeof m === 'object' && resolvePromise(m as ReaderStats)));
+    await once(reader, 'message'); // ready
+    try {
+      expect((await planFor('atomic')).map((a) => a.type)).toEqual(['adopt', 'issue']);
+      await reconcile('atomic'); // adopted as it is, then the ACME one issued into the linked layout
+      expect(await readlink(f.cert)).toBe('.certitrack-cert.pem/current/cert.pem');
+      expected.push((await onDisk('atomic')).info.serial);
+
+      const issued = (await onDisk('atomic')).info;
+      clock = new Date(issued.notBefore.getTime() + (issued.notAfter.getTime() - issued.notBefore.getTime()) * 0.7);
+      await reconcile('atomic'); // renewal
+      expected.push((await onDisk('atomic')).info.serial);
+      clock = new Date();
+      for (let i = 0; i < 3; i++) expected.push((await reconciler.renewNow('atomic', await desired(), { log, status })).serial);
+
+      // Both links deleted by hand: a stand-in goes in first, then the ACME certificate.
+      await unlink(f.cert);
+      await unlink(f.key);
+      clock = new Date(clock.getTime() + 1000);
+      await reconcile('atomic');
+      expected.push((await onDisk('atomic')).info.serial);
+      clock = new Date(clock.getTime() + 10_001);
+      await reconcile('atomic');
+      expected.push((await onDisk('atomic')).info.serial);
+      clock = new Date();
+    } finally {
+      reader.send('stop');
+    }
+    const seen = await stats;
+    expect(seen.mismatches).toBe(0);
+    expect(seen.errors).toBe(0);
+    expect(seen.samples).toBeGreaterThan(100);
+    // Every pair that was ever in place was sampled, in order: the reader really ran across each switch.
+    expect(seen.serials).toEqual(expected);
+    expect((await stat(files('atomic').key)).mode & 0o777).toBe(0o600);
+    console.log(`pair reader: ${seen.samples} samples across ${expected.length - 1} switches, 0 mismatched; two separate opens (as nginx's config load) straddled a switch ${seen.straddled} time(s)`);
+  });
+
   it('forgets a certificate removed from the manifests but leaves its files for nginx', async () => {
     expect(await reconciler.listOwned()).toEqual(expect.arrayContaining(['site', 'down', 'bounded']));
     const kept = await onDisk('bounded');
     delete domainsOf.bounded;
-    expect(await reconciler.plan('bounded', await ctx())).toEqual([expect.objectContaining({ action: 'skip', reason: expect.stringMatching(/files stay in place/) })]);
-    await reconciler.reconcile('bounded', await ctx());
+    expect(await planFor('bounded')).toEqual([expect.objectContaining({ type: 'forget', action: 'note', reason: expect.stringMatching(/files stay in place/) })]);
+    await reconcile('bounded');
     expect(await reconciler.listOwned()).not.toContain('bounded');
     expect(status.get('Certificate/bounded')).toBeUndefined();
     expect((await onDisk('bounded')).pem).toBe(kept.pem);

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import Dockerode from 'dockerode';
 import { pino } from 'pino';
@@ -14,12 +14,13 @@ import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE } fro
 import { configureAcmeRetries } from '../../src/certificates/acme-http.js';
 import { parseCertificate } from '../../src/certificates/cert-store.js';
 import { loadManifests } from '../../src/manifests/load.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
-import { CertificateReconciler } from '../../src/reconcilers/certificate-reconciler.js';
-import type { ReconcileContext } from '../../src/reconcilers/types.js';
+import { CertificateReconciler } from '../../src/reconcilers/certificate/certificate-reconciler.js';
 import { AcmeResponder } from '../../src/server/acme-responder.js';
 import { DurableState } from '../../src/state/durable-state.js';
 import { StatusBoard } from '../../src/state/status-board.js';
+import { reconcileOnce } from '../helpers/contract.js';
 import { freePort, startPebble, type Pebble } from '../helpers/pebble.js';
 
 /**
@@ -43,10 +44,11 @@ let status: StatusBoard;
 let clock = new Date();
 let pebbleRoot: string;
 
-async function ctx(): Promise<ReconcileContext> {
-  const res = await loadManifests(join(root, 'manifests'), { secrets: new StaticSecrets({}) });
+async function reconcile(name: string) {
+  // nginx's files sit beside the manifests folder and Pebble's CA in its own: the host policy allows both.
+  const res = await loadManifests(join(root, 'manifests'), { secrets: new StaticSecrets({}), rules: hostRules({ ...DEFAULT_POLICY, allowedRoots: [root, dirname(pebble.caFile)] }) });
   if (!res.ok) throw new Error(JSON.stringify(res.errors));
-  return { desired: res.state, log: pino({ level: 'silent' }), now: () => clock, status, signal: new AbortController().signal };
+  return reconcileOnce(reconciler, name, res.state, status, { now: () => clock, log: pino({ level: 'silent' }) });
 }
 
 /** The serial a fresh TLS client sees (upper-case hex, like the agent's status). */
@@ -185,9 +187,12 @@ afterAll(async () => {
 
 describe('Certificate with a real nginx', () => {
   it('starts nginx on a self-signed stand-in, then serves the ACME certificate obtained through nginx itself', async () => {
-    await reconciler.reconcile('site', await ctx());
+    await reconcile('site');
     const standIn = parseCertificate(await readFile(join(root, 'nginx/ssl/cert.pem'), 'utf8'));
     expect(standIn.selfSigned).toBe(true);
+    // nginx reads the pair through relative links inside its read-only mount of the ssl folder.
+    expect(await readlink(join(root, 'nginx/ssl/cert.pem'))).toBe('.certitrack-cert.pem/current/cert.pem');
+    expect(await readlink(join(root, 'nginx/ssl/key.pem'))).toBe('.certitrack-cert.pem/current/key.pem');
 
     await container(
       'nginx',
@@ -211,7 +216,7 @@ describe('Certificate with a real nginx', () => {
 
     clock = new Date(clock.getTime() + 10_001);
     const t0 = performance.now();
-    await reconciler.reconcile('site', await ctx());
+    await reconcile('site');
     const issueMs = performance.now() - t0;
     const issued = parseCertificate(await readFile(join(root, 'nginx/ssl/cert.pem'), 'utf8'));
     expect(issued.issuer).toMatch(/Pebble/);
@@ -252,7 +257,7 @@ describe('Certificate with a real nginx', () => {
     const info = status.get('Certificate/site')?.details as { notBefore: string; notAfter: string };
     const notBefore = Date.parse(info.notBefore);
     clock = new Date(notBefore + (Date.parse(info.notAfter) - notBefore) * 0.7);
-    await reconciler.reconcile('site', await ctx());
+    await reconcile('site');
     reloadDone = performance.now();
     const renewed = parseCertificate(await readFile(join(root, 'nginx/ssl/cert.pem'), 'utf8'));
     expect(renewed.serial.replace(/^0+/, '')).not.toBe(before);
@@ -275,7 +280,7 @@ describe('Certificate with a real nginx', () => {
   it('reloads by signal, and reports a reload that fails while keeping the new certificate and retrying', async () => {
     const t = new Date(clock.getTime() + 1000);
     clock = t;
-    const result = await reconciler.reconcile('local', await ctx());
+    const result = await reconcile('local');
     const local = parseCertificate(await readFile(join(root, 'local/cert.pem'), 'utf8'));
     expect(local.selfSigned).toBe(true);
     expect(local.notAfter.getTime()).toBe(Math.floor(t.getTime() / 1000) * 1000 + 90 * 86_400_000); // X.509 times have whole seconds
@@ -289,8 +294,54 @@ describe('Certificate with a real nginx', () => {
     const twoThirds = local.notBefore.getTime() + ((local.notAfter.getTime() - local.notBefore.getTime()) * 2) / 3;
     expect(Math.abs(Date.parse(details.nextRenewal) - twoThirds)).toBeLessThan(1000);
     // The certificate is not issued again while the reload is retried.
-    await reconciler.reconcile('local', await ctx());
+    await reconcile('local');
     expect(parseCertificate(await readFile(join(root, 'local/cert.pem'), 'utf8')).serial).toBe(local.serial);
     expect(ready()?.reason).toBe('ReloadFailed');
+  }, 30_000);
+
+  it('moves the plain files of an older agent into the linked layout while nginx serves them, with no failed connection', async () => {
+    const ssl = join(root, 'nginx/ssl');
+    const pem = await readFile(join(ssl, 'cert.pem'), 'utf8');
+    const key = await readFile(join(ssl, 'key.pem'), 'utf8');
+    const serial = parseCertificate(pem).serial;
+    // What an agent before the linked layout left: two plain files, and nginx loaded from them.
+    await rm(join(ssl, 'cert.pem'));
+    await rm(join(ssl, 'key.pem'));
+    await rm(join(ssl, '.certitrack-cert.pem'), { recursive: true });
+    await writeFile(join(ssl, 'cert.pem'), pem);
+    await writeFile(join(ssl, 'key.pem'), key, { mode: 0o600 });
+    const nginx = docker.getContainer(`${instance}-nginx`);
+    const reloadNginx = async (): Promise<void> => {
+      const exec = await nginx.exec({ Cmd: ['nginx', '-s', 'reload'], AttachStdout: true, AttachStderr: true });
+      const stream = await exec.start({});
+      await new Promise((r) => stream.on('end', r).resume());
+      expect((await exec.inspect()).ExitCode).toBe(0);
+    };
+    await reloadNginx();
+    await waitForSerial(serial);
+
+    let failures = 0;
+    let probes = 0;
+    let probing = true;
+    const prober = (async () => {
+      while (probing) {
+        probes++;
+        if ((await servedSerial().catch(() => 'failed')) !== serial.replace(/^0+/, '')) failures++;
+      }
+    })();
+    try {
+      clock = new Date();
+      await reconcile('site'); // adopt, nothing else due: no new certificate, no reload needed
+      expect(await readlink(join(ssl, 'cert.pem'))).toBe('.certitrack-cert.pem/current/cert.pem');
+      expect(await readFile(join(ssl, 'cert.pem'), 'utf8')).toBe(pem);
+      await reloadNginx(); // nginx reads the pair through the links now
+      await new Promise((r) => setTimeout(r, 300));
+    } finally {
+      probing = false;
+      await prober;
+    }
+    expect(probes).toBeGreaterThan(10);
+    expect(failures).toBe(0);
+    expect(status.get('Certificate/site')?.conditions.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'Valid' });
   }, 30_000);
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent.js';
-import { cleanupInstance, docker, eventually, inspect, LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { apiFetch, cleanupInstance, docker, eventually, inspect, LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
 import { doc, idleService, webService, writeManifest } from '../helpers/manifests.js';
 
 // Scenario (d) of issue 2 and the HTTP endpoints, against a running agent following Docker events.
@@ -31,7 +31,7 @@ beforeAll(async () => {
   logs = t.logs;
   await agent.run();
   base = `http://127.0.0.1:${agent.address!.port}`;
-  await eventually('web and flaky ready', async () => (await fetch(`${base}/status`)).ok && agent.notReadyServices().length === 0);
+  await eventually('web and flaky ready', async () => (await apiFetch(agent, '/status')).ok && agent.notReadyServices().length === 0);
 });
 
 afterAll(async () => {
@@ -95,7 +95,7 @@ describe('self-healing', () => {
     const gaps = starts.slice(1).map((t, i) => t - (starts[i] as number));
     // Base 1 s doubling (test config): each gap clearly longer than the one two before it.
     expect(gaps[gaps.length - 1]!).toBeGreaterThan(gaps[0]! * 1.5);
-    const status = (await (await fetch(`${base}/status`)).json()) as { resources: { name: string; details: { restarts: number } }[] };
+    const status = (await (await apiFetch(agent, '/status')).json()) as { resources: { name: string; details: { restarts: number } }[] };
     expect(status.resources.find((r) => r.name === 'crasher')?.details.restarts).toBeGreaterThanOrEqual(3);
   });
 
@@ -108,8 +108,10 @@ describe('self-healing', () => {
     expect(ready.status).toBe(body.notReady.length === 0 && body.revision === body.appliedRevision ? 200 : 503);
     expect(body.notReady.filter((s) => s !== 'crasher')).toEqual([]);
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    for (const name of ['certitrack_reconcile_total{kind="Service",result="success"}', 'certitrack_reconcile_time_seconds_bucket', 'certitrack_workqueue_depth', 'certitrack_service_up{service="web"} 1', 'certitrack_service_ready{service="web"} 1', 'certitrack_manifest_load_success 1', 'certitrack_manifest_last_load_timestamp_seconds', 'certitrack_applied_revision_info', 'certitrack_agent_process_resident_memory_bytes']) {
+    for (const name of ['certitrack_reconcile_total{kind="Service",result="success"}', 'certitrack_reconcile_time_seconds_bucket', 'certitrack_workqueue_depth', 'certitrack_service_up{service="web"} 1', 'certitrack_service_ready{service="web"} 1', 'certitrack_manifest_load_success 1', 'certitrack_manifest_last_load_timestamp_seconds', 'certitrack_applied_revision_info', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'certitrack_build_info{version="']) {
       expect(metrics).toContain(name);
     }
+    // Node's standard metrics keep their standard names, so stock dashboards work.
+    expect(metrics).not.toContain('certitrack_agent_');
   });
 });

@@ -10,7 +10,7 @@ import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
 import { formatManifestError } from '../../src/manifests/source.js';
 import { HostProbes } from '../../src/metrics/host-probes.js';
-import { desiredAlarm } from '../../src/reconcilers/alarm-plan.js';
+import { desiredAlarm } from '../../src/reconcilers/alarm/normalize.js';
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:certitrack-alerts';
 const base = { metric: { namespace: 'CertiTrack', name: 'HealthCheck' }, evaluationPeriods: 1, threshold: 1, comparison: '<' };

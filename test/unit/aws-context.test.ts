@@ -1,6 +1,7 @@
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAwsContext, resolveEndpoint } from '../../src/aws/context.js';
+import { awsInstanceIdFrom, configFrom } from '../../src/config.js';
 import type { ImdsResult } from '../../src/aws/imds.js';
 import { type FakeCloudWatch, startFakeCloudWatch } from '../helpers/fake-cloudwatch-server.js';
 
@@ -27,7 +28,7 @@ describe('buildAwsContext', () => {
     const ctx = await buildAwsContext({}, { env: {}, imds: offEc2, resolveCredentials: credsOk });
     expect(ctx.enabled).toBe(false);
     expect(!ctx.enabled && ctx.reason).toBe(
-      'no AWS region: set aws.region in the config or AWS_REGION; not on EC2: instance metadata service at http://169.254.169.254 is unreachable (ENETUNREACH)',
+      'no AWS region: set AWS_REGION; not on EC2: instance metadata service at http://169.254.169.254 is unreachable (ENETUNREACH)',
     );
   });
 
@@ -56,6 +57,15 @@ describe('buildAwsContext', () => {
     }
   });
 
+  it('takes the instance id from configuration off EC2, and lets it win over IMDS on EC2', async () => {
+    const off = await buildAwsContext({ region: 'eu-west-1', instanceId: 'i-0123456789abcdef0' }, { env: {}, imds: offEc2, resolveCredentials: credsOk });
+    expect(off).toMatchObject({ enabled: true, instanceId: 'i-0123456789abcdef0', identity: undefined });
+    const disabled = await buildAwsContext({ instanceId: 'i-0123456789abcdef0' }, { env: {}, imds: offEc2, resolveCredentials: credsOk });
+    expect(disabled).toMatchObject({ enabled: false, instanceId: 'i-0123456789abcdef0' });
+    const on = await buildAwsContext({ instanceId: 'i-0fedcba9876543210' }, { env: {}, imds: onEc2(), resolveCredentials: credsOk });
+    expect(on).toMatchObject({ enabled: true, instanceId: 'i-0fedcba9876543210' });
+  });
+
   it('skips IMDS when AWS_EC2_METADATA_DISABLED=true', async () => {
     let asked = false;
     const ctx = await buildAwsContext({}, { env: { AWS_EC2_METADATA_DISABLED: 'true' }, imds: { identity: async () => ((asked = true), offEc2.identity()) }, resolveCredentials: credsOk });
@@ -69,11 +79,18 @@ describe('buildAwsContext', () => {
       { env: { AWS_ENDPOINT_URL_CLOUDWATCH: 'http://127.0.0.1:2222', AWS_ENDPOINT_URL: 'http://127.0.0.1:3333' }, imds: offEc2, resolveCredentials: credsOk },
     );
     if (!ctx.enabled) throw new Error(ctx.reason);
-    expect(ctx.clientConfig('CloudFormation')).toEqual({ region: 'eu-west-1', endpoint: 'http://127.0.0.1:1111', requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+    expect(ctx.clientConfig('CloudFormation')).toEqual({
+      region: 'eu-west-1',
+      endpoint: 'http://127.0.0.1:1111',
+      maxAttempts: 3,
+      retryMode: 'standard',
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
     expect(ctx.clientConfig('CloudWatch').endpoint).toBe('http://127.0.0.1:2222');
     expect(ctx.clientConfig('S3').endpoint).toBe('http://127.0.0.1:3333');
     const plain = await buildAwsContext({ region: 'eu-west-1' }, { env: {}, imds: offEc2, resolveCredentials: credsOk });
-    expect(plain.enabled && plain.clientConfig('S3')).toEqual({ region: 'eu-west-1' });
+    expect(plain.enabled && plain.clientConfig('S3')).toEqual({ region: 'eu-west-1', maxAttempts: 3, retryMode: 'standard' });
     expect(resolveEndpoint('S3', {}, { AWS_ENDPOINT_URL: 'http://x', AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: 'true' })).toBeUndefined();
   });
 });
@@ -96,5 +113,16 @@ describe('SDK v3 reads AWS_ENDPOINT_URL_<SERVICE> by itself', () => {
     } finally {
       delete process.env.AWS_ENDPOINT_URL_CLOUDWATCH;
     }
+  });
+});
+
+describe('the instance id setting', () => {
+  it('comes from --aws-instance-id, else CERTITRACK_AWS_INSTANCE_ID, and must look like an instance id', () => {
+    const base = { manifestsDir: '.' };
+    expect(configFrom({ ...base, awsInstanceId: 'i-0123456789abcdef0' }, { CERTITRACK_AWS_INSTANCE_ID: 'i-0fedcba9876543210' }).aws.instanceId).toBe('i-0123456789abcdef0');
+    expect(configFrom(base, { CERTITRACK_AWS_INSTANCE_ID: 'i-0fedcba9876543210' }).aws.instanceId).toBe('i-0fedcba9876543210');
+    expect(configFrom(base, {}).aws.instanceId).toBeUndefined();
+    expect(() => configFrom({ ...base, awsInstanceId: 'web-1' }, {})).toThrow('--aws-instance-id: "web-1" is not an EC2 instance id');
+    expect(() => awsInstanceIdFrom(undefined, { CERTITRACK_AWS_INSTANCE_ID: 'i-123' })).toThrow(/^CERTITRACK_AWS_INSTANCE_ID: "i-123"/);
   });
 });

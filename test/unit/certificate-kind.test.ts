@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certRowsFromDisk, renderCertList } from '../../src/cli/cert-commands.js';
 import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -16,10 +17,10 @@ afterAll(async () => {
 
 const service = 'apiVersion: certitrack.io/v1\nkind: Service\nmetadata: { name: nginx }\nspec: { image: nginx:alpine }\n---\n';
 
-async function load(yaml: string, secrets: Record<string, string> = {}) {
+async function load(yaml: string, secrets: Record<string, string> = {}, allowedRoots: string[] = []) {
   const folder = await mkdtemp(join(dir, 'm-'));
   await writeFile(join(folder, 'stack.yaml'), yaml);
-  return loadManifests(folder, { secrets: new StaticSecrets(secrets), displayBase: folder });
+  return loadManifests(folder, { secrets: new StaticSecrets(secrets), displayBase: folder, rules: hostRules({ ...DEFAULT_POLICY, allowedRoots }) });
 }
 
 describe('Certificate manifests', () => {
@@ -48,7 +49,7 @@ spec:
     expect(renderCertList(rows)).toMatch(/^NAME\s+READY\s+DOMAINS[\s\S]*site\s+False\s+certitrack\.company\.com\s+selfSigned[\s\S]*no certificate file/);
   });
 
-  it('reports every problem: unknown reload service, wildcard over http-01, command and signal, shared files, missing secret', async () => {
+  it('reports every problem: unknown reload service, wildcard over http-01, command and signal, shared files, missing secret, key in another folder', async () => {
     const doc = (name: string, body: string) => `apiVersion: certitrack.io/v1\nkind: Certificate\nmetadata: { name: ${name} }\nspec:\n${body}---\n`;
     const acme = '  issuer: { acme: { directory: letsencrypt, email: ops@company.com, eab: { kid: k, hmacKey: { secretRef: EAB_HMAC } } } }\n';
     const res = await load(
@@ -56,7 +57,8 @@ spec:
         doc('wild', `  domains: ["*.company.com"]\n${acme}  certFile: ./2.pem\n  keyFile: ./2.key\n`) +
         doc('both', '  domains: [c.company.com]\n  certFile: ./3.pem\n  keyFile: ./3.key\n  reload: [{ service: nginx, command: [nginx, -s, reload], signal: SIGHUP }]\n') +
         doc('first', `  domains: [d.company.com]\n${acme}  certFile: ./ssl/cert.pem\n  keyFile: ./ssl/d.key\n`) +
-        doc('second', '  domains: [e.company.com]\n  certFile: ./ssl/cert.pem\n  keyFile: ./ssl/e.key\n  reload: [proxy]\n'),
+        doc('second', '  domains: [e.company.com]\n  certFile: ./ssl/cert.pem\n  keyFile: ./ssl/e.key\n  reload: [proxy]\n') +
+        doc('split', '  domains: [f.company.com]\n  certFile: ./certs/f.pem\n  keyFile: ./private/f.key\n'),
     );
     expect(res.ok).toBe(false);
     if (res.ok) return;
@@ -67,9 +69,10 @@ spec:
     expect(messages).toMatch(/service "proxy" is not declared/);
     expect(messages).toMatch(/ssl\/cert\.pem is already written by Certificate "first"/);
     expect(messages).toMatch(/secret EAB_HMAC is not defined/);
+    expect(messages).toMatch(/spec\.keyFile: keyFile must be in the same folder as certFile \(.*certs\): the pair is swapped as one unit there/);
   });
 
-  it('accepts a full ACME certificate with a webroot challenge', async () => {
+  it('accepts a full ACME certificate with a webroot challenge, its files in a root the host policy allows', async () => {
     const res = await load(`${service}apiVersion: certitrack.io/v1
 kind: Certificate
 metadata: { name: site }
@@ -82,7 +85,7 @@ spec:
   reload: [nginx]
   renewBefore: 30d
   challenge: { http01: { webroot: { path: ../nginx/acme-challenge } } }
-`);
+`, {}, [join(dir, 'nginx')]);
     expect(res.ok ? res.state.get('Certificate', 'site')?.spec : res.errors).toMatchObject({
       issuer: { acme: { directory: 'letsencrypt', skipChallengeVerification: false } },
       renewBefore: 30 * 86_400_000,

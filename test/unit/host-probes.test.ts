@@ -3,7 +3,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { backupAgeSamples } from '../../src/backup/backup-metrics.js';
+import { DesiredState } from '../../src/manifests/desired-state.js';
+import type { Resource } from '../../src/manifests/resource.js';
 import { diskUsedPercent, HostProbes, mountFor, parseMounts } from '../../src/metrics/host-probes.js';
+import { RunHistory } from '../../src/schedule/run-history.js';
+import { DurableState } from '../../src/state/durable-state.js';
 
 const MOUNTS = [
   '/dev/nvme0n1p1 / xfs rw,noatime,attr2 0 0',
@@ -113,10 +121,12 @@ describe('HostProbes', () => {
       ['ContainerRestarts', { Service: 'backend' }, 3],
     ]);
     expect(data.every((d) => d.timestamp?.toISOString() === '2026-03-01T00:00:00.000Z')).toBe(true);
-    expect(await metricValues(registry, 'certitrack_certificate_remaining_seconds')).toContainEqual({ labels: { certificate: 'api' }, value: 12.5 * 86_400 });
-    // The backup age gauge on /metrics is the Backup kind's own (backup-metrics.ts), not registered twice.
-    expect(registry.getSingleMetric('certitrack_backup_age_seconds')).toBeUndefined();
-    expect(await metricValues(registry, 'certitrack_container_restarts')).toEqual([{ labels: { service: 'backend' }, value: 3 }]);
+    // On /metrics these figures belong to their kinds (backup age, certificate expiration, service
+    // restarts): the probes register no second series for them.
+    for (const name of ['certitrack_backup_age_seconds', 'certitrack_certificate_remaining_seconds', 'certitrack_container_restarts']) {
+      expect(registry.getSingleMetric(name)).toBeUndefined();
+    }
+    expect(registry.getMetricsAsArray().map((m) => m.name).sort()).toEqual(['certitrack_disk_used_ratio', 'certitrack_health_check_up', 'certitrack_metric_probe_failures_total']);
   });
 
   it('a failing provider costs only its own figures, and is counted', async () => {
@@ -126,5 +136,31 @@ describe('HostProbes', () => {
     expect(data.some((d) => d.name === 'HealthCheck')).toBe(true);
     expect(data.some((d) => d.name === 'BackupAgeSeconds')).toBe(false);
     expect((await metricValues(registry, 'certitrack_metric_probe_failures_total')).find((v) => v.labels.probe === 'backups')?.value).toBe(1);
+  });
+});
+
+describe('backup ages for the host probes', () => {
+  it('come from the persisted run history of the declared Backups, for the last success only', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'backup-ages-'));
+    let state: DurableState | undefined;
+    try {
+      let now = new Date('2026-03-01T02:00:00Z');
+      state = await DurableState.open(dir);
+      const history = new RunHistory(state, () => now);
+      const ok = history.start('Backup/database', 'schedule');
+      now = new Date('2026-03-01T02:10:00Z');
+      history.finish('Backup/database', ok.id, { succeeded: true, outputTail: '' });
+      now = new Date('2026-03-01T03:00:00Z');
+      history.finish('Backup/database', history.start('Backup/database', 'schedule').id, { succeeded: false, outputTail: 'dump failed' });
+      history.finish('Backup/files', history.start('Backup/files', 'schedule').id, { succeeded: false, outputTail: 'dump failed' });
+      history.finish('Backup/gone', history.start('Backup/gone', 'schedule').id, { succeeded: true, outputTail: '' });
+      const declared = (name: string) => ({ kind: 'Backup', name, labels: {}, spec: {}, source: {} }) as Resource;
+      const desired = new DesiredState([declared('database'), declared('files')], now, 'test');
+      // The database's failed run at 03:00 does not reset its age; files never succeeded; gone is not declared.
+      expect(backupAgeSamples(desired, history, new Date('2026-03-01T04:10:00Z'))).toEqual([{ name: 'database', value: 2 * 3600 }]);
+    } finally {
+      await state?.flush();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -10,6 +10,7 @@ import { importCompose } from '../../src/import/compose.js';
 import { looksSecret } from '../../src/import/secret-values.js';
 import { loadManifests } from '../../src/manifests/load.js';
 import { StaticSecrets } from '../../src/manifests/secrets.js';
+import { DEFAULT_POLICY, hostRules } from '../../src/manifests/host-policy.js';
 
 const SEED = readFileSync(new URL('../fixtures/seed-docker-compose.yml', import.meta.url), 'utf8');
 const tmp = mkdtempSync(join(tmpdir(), 'import-compose-'));
@@ -23,11 +24,14 @@ const specOf = (files: Map<string, string>, file: string): Record<string, unknow
   return (doc as Manifest).spec;
 };
 
-/** Writes the manifests into a fresh folder and loads them with the agent's own loader. */
+/**
+ * Writes the manifests into a fresh folder and loads them with the agent's own loader. Build
+ * contexts outside the output folder stay where compose had them: the host policy allows that root.
+ */
 async function validate(files: Map<string, string>, dir: string, secrets: Record<string, string>) {
   mkdirSync(dir, { recursive: true });
   for (const [name, text] of files) writeFileSync(join(dir, name), text);
-  return loadManifests(dir, { secrets: new StaticSecrets(secrets), displayBase: dir });
+  return loadManifests(dir, { secrets: new StaticSecrets(secrets), displayBase: dir, rules: hostRules({ ...DEFAULT_POLICY, allowedRoots: [tmp] }) });
 }
 
 const SEED_SECRETS = {

@@ -45,6 +45,18 @@ describe('loading with addressAs', () => {
     expect(r.ok ? [] : r.errors.map(formatManifestError)).toEqual([expect.stringMatching(/^nginx\.yaml:\d+:\d+: spec\.volumes\[0\]: bind mount source .*nginx\.conf does not exist$/)]);
   });
 
+  it('refuses a keyFile that would overwrite a stranger\'s file where the agent writes, in the stable folder', async () => {
+    const checkout = await realpath(await tempDir('checkout'));
+    await writeManifest(checkout, 'cert.yaml', [doc('Certificate', 'site', { domains: ['localhost'], issuer: { selfSigned: {} }, certFile: './ssl/cert.pem', keyFile: './ssl/key.pem' })]);
+    const stable = await realpath(await tempDir('workspace'));
+    await mkdir(join(stable, 'ssl'));
+    await writeFile(join(stable, 'ssl', 'key.pem'), 'notes someone keeps here\n');
+    const r = await loadManifests(checkout, { secrets, displayBase: checkout, addressAs: stable });
+    expect(r.ok ? [] : r.errors.map(formatManifestError)).toEqual([
+      `cert.yaml:11:12: spec.keyFile: ${join(stable, 'ssl', 'key.pem')} already exists and is not a private key the agent wrote; the agent will not overwrite it. Remove or move it if it may be replaced`,
+    ]);
+  });
+
   it('leaves source.dir as the folder itself without it (folder mode is unchanged)', async () => {
     const dir = await tempDir('folder');
     await mkdir(join(dir, 'sub'));

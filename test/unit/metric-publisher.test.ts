@@ -44,31 +44,31 @@ describe('batchMetricData', () => {
 });
 
 describe('MetricPublisher', () => {
-  it('retries a failing batch with exponential backoff and counts it sent once it goes through', async () => {
+  it('sends each batch once: retrying is the job of the SDK client, configured in the AWS context', async () => {
     const registry = new Registry();
-    const api = new RecordingApi((n) => (n <= 2 ? serverError() : undefined));
-    const sleeps: number[] = [];
-    const publisher = new MetricPublisher(api, registry, { baseDelayMs: 100, sleep: async (ms) => void sleeps.push(ms) });
-    expect(await publisher.publish(data(10))).toEqual({ sent: 10, failed: 0, requests: 3 });
-    expect(sleeps).toEqual([100, 200]);
+    const api = new RecordingApi((n) => (n === 1 ? serverError() : undefined));
+    const publisher = new MetricPublisher(api, registry);
+    expect(await publisher.publish(data(10))).toEqual({ sent: 0, failed: 10, requests: 1 });
+    expect(api.calls).toHaveLength(1);
+    expect(await publisher.publish(data(10))).toEqual({ sent: 10, failed: 0, requests: 1 });
     expect(await metricValue(registry, 'certitrack_cloudwatch_datapoints_total', { result: 'sent' })).toBe(10);
-    expect(await metricValue(registry, 'certitrack_cloudwatch_publish_failures_total')).toBe(0);
+    expect(await metricValue(registry, 'certitrack_cloudwatch_publish_failures_total')).toBe(1);
   });
 
-  it('gives up after maxAttempts, counting the batch and its data as failed; other batches still go', async () => {
+  it('counts a failed batch and its data as failed; other batches still go', async () => {
     const registry = new Registry();
-    const api = new RecordingApi((n) => (n <= 3 ? serverError() : undefined));
-    const publisher = new MetricPublisher(api, registry, { maxAttempts: 3, sleep: async () => undefined });
-    expect(await publisher.publish(data(1500))).toEqual({ sent: 500, failed: 1000, requests: 4 });
+    const api = new RecordingApi((n) => (n === 1 ? serverError() : undefined));
+    const publisher = new MetricPublisher(api, registry);
+    expect(await publisher.publish(data(1500))).toEqual({ sent: 500, failed: 1000, requests: 2 });
     expect(await metricValue(registry, 'certitrack_cloudwatch_publish_failures_total')).toBe(1);
     expect(await metricValue(registry, 'certitrack_cloudwatch_datapoints_total', { result: 'failed' })).toBe(1000);
     expect(await metricValue(registry, 'certitrack_cloudwatch_datapoints_total', { result: 'sent' })).toBe(500);
   });
 
-  it('does not retry a request CloudWatch rejected as invalid', async () => {
+  it('gives up on a request CloudWatch rejected as invalid', async () => {
     const registry = new Registry();
     const api = new RecordingApi(() => rejected());
-    const publisher = new MetricPublisher(api, registry, { sleep: async () => undefined });
+    const publisher = new MetricPublisher(api, registry);
     expect(await publisher.publish(data(5))).toEqual({ sent: 0, failed: 5, requests: 1 });
   });
 

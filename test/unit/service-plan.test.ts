@@ -29,7 +29,7 @@ const container = (s: Resource<ServiceSpec> | undefined, over: Partial<Container
   const labels = s ? (desiredContainer(s, own, f).create.Labels as Record<string, string>) : { 'io.certitrack.spec-hash': 'other' };
   return {
     id: over.id ?? 'c1',
-    name: 't-api',
+    name: over.name ?? 't-api',
     labels: over.labels ?? labels,
     state: over.state ?? (over.running === false ? 'exited' : 'running'),
     running: over.running ?? true,
@@ -37,6 +37,7 @@ const container = (s: Resource<ServiceSpec> | undefined, over: Partial<Container
     startedAt: over.startedAt,
     finishedAt: over.finishedAt,
     health: over.health,
+    ...(over.healthOutput ? { healthOutput: over.healthOutput } : {}),
     oomKilled: over.oomKilled ?? false,
     image: 'app:1',
     networks: {},
@@ -47,7 +48,8 @@ const container = (s: Resource<ServiceSpec> | undefined, over: Partial<Container
 type Declared = NonNullable<ServiceObservation['declared']>;
 const observed = (containers: ContainerDetails[], over: Partial<Declared> = {}): ServiceObservation => ({
   containers,
-  declared: { facts, image: { id: 'sha256:aaa' }, missingNetworks: [], missingVolumes: [], dependencies: [], restarts: NO_RESTARTS, createdHash: undefined, ...over },
+  declared: { facts, image: { id: 'sha256:aaa' }, missingNetworks: [], missingVolumes: [], dependencies: [], restarts: NO_RESTARTS, createdHash: undefined, rollout: undefined, ...over },
+  followers: [],
 });
 
 const brief = (actions: ServiceAction[]): string[] => actions.map((a) => `${a.action}:${a.reason}`);
@@ -65,12 +67,14 @@ describe('Service plan', () => {
     expect(plan(s, observed([container(s, { health: 'starting' })]), NOW, opts)).toEqual([]);
   });
 
-  it('recreates a changed spec in one action that names every changed field', () => {
-    const old = svc({ env: { MODE: 'one', TOKEN: { secretRef: 'TOKEN' } } });
-    const next = svc({ image: 'app:2', env: { MODE: 'two', TOKEN: { secretRef: 'TOKEN' } } });
+  it('recreates a changed spec in one action that names every changed field (StopFirst)', () => {
+    const stopFirst = { rollout: { strategy: 'StopFirst' } };
+    const old = svc({ ...stopFirst, env: { MODE: 'one', TOKEN: { secretRef: 'TOKEN' } } });
+    const next = svc({ ...stopFirst, image: 'app:2', env: { MODE: 'two', TOKEN: { secretRef: 'TOKEN' } } });
     const actions = plan(next, observed([container(old, {}, { ...facts, secretDigests: { TOKEN: 'd0' } })]), NOW, opts);
     expect(brief(actions)).toEqual(['recreate:spec changed']);
-    const changes = (actions[0] as Extract<ServiceAction, { action: 'recreate' }>).changes;
+    expect(actions[0]).toMatchObject({ type: 'replace', replace: ['c1'], fromHash: hashOf(old, { ...facts, secretDigests: { TOKEN: 'd0' } }) });
+    const changes = (actions[0] as Extract<ServiceAction, { type: 'replace' }>).changes;
     expect(changes).toEqual([
       { path: 'spec.env.MODE', from: '"one"', to: '"two"' },
       { path: 'spec.env.TOKEN', secret: true },
@@ -82,20 +86,20 @@ describe('Service plan', () => {
   it('says so when the running container predates recorded specs', () => {
     const legacy = container(undefined);
     const actions = plan(s, observed([legacy]), NOW, opts);
-    expect(actions[0]).toMatchObject({ action: 'recreate', changes: [{ path: 'spec', from: '(not recorded on the running container)' }] });
+    expect(actions[0]).toMatchObject({ type: 'start-new', action: 'recreate', changes: [{ path: 'spec', from: '(not recorded on the running container)' }] });
   });
 
   it('builds an image whose context changed, then predicts the recreate', () => {
     const b = svc({ build: { context: './app' } });
     const actions = plan(b, observed([container(b)], { image: { id: 'sha256:aaa', contextHash: 'new', builtFromContext: 'old' } }), NOW, opts);
-    expect(brief(actions)).toEqual(['build:build context changed', 'recreate:spec changed']);
+    expect(brief(actions)).toEqual(['build:build context changed', 'recreate:the image changes']);
     expect(actions[1]).toMatchObject({ predicted: true });
   });
 
   it('pulls a missing image first; with pullPolicy Never it waits for good (terminal)', () => {
-    expect(brief(plan(s, observed([], { image: { id: undefined } }), NOW, opts))).toEqual(['pull:image not present', 'create:not created yet']);
+    expect(brief(plan(s, observed([], { image: { id: undefined } }), NOW, opts))).toEqual(['pull:image not present', 'create:not created yet (after the image is ready)']);
     const never = svc({ pullPolicy: 'Never' });
-    expect(plan(never, observed([], { image: { id: undefined } }), NOW, opts)).toEqual([{ action: 'wait', fatal: true, retryAfterMs: 0, reason: 'image app:1 is not present and pullPolicy is Never' }]);
+    expect(plan(never, observed([], { image: { id: undefined } }), NOW, opts)).toEqual([{ type: 'wait', action: 'wait', fatal: true, retryAfterMs: 0, reason: 'image app:1 is not present and pullPolicy is Never' }]);
   });
 
   it('re-pulls with pullPolicy Always only when the refresh is due', () => {
@@ -113,7 +117,7 @@ describe('Service plan', () => {
 
   it('removes duplicates, keeping the running one', () => {
     const actions = plan(s, observed([container(s, { id: 'a', running: false }), container(s, { id: 'b' })]), NOW, opts);
-    expect(actions).toEqual([{ action: 'remove', containerId: 'a', reason: 'duplicate container' }]);
+    expect(actions).toEqual([{ type: 'remove', action: 'remove', containerId: 'a', reason: 'duplicate container' }]);
   });
 
   it.each<[string, Partial<ContainerDetails>, Partial<Record<string, unknown>>, string[]]>([
@@ -132,14 +136,16 @@ describe('Service plan', () => {
   it('holds a restart back for the crash-loop backoff', () => {
     const restarts = { restarts: 2, lastRestartAt: NOW.getTime() - 4000, backoffMs: 10_000 };
     const actions = plan(s, observed([container(s, { running: false, exitCode: 1 })], { restarts }), NOW, opts);
-    expect(actions).toEqual([{ action: 'wait', retryAfterMs: 6000, reason: 'crash-loop backoff (6s) before start: exited with code 1' }]);
+    expect(actions).toEqual([{ type: 'wait', action: 'wait', retryAfterMs: 6000, reason: 'crash-loop backoff (6s) before start: exited with code 1' }]);
   });
 
   it('counts a change held back by a dependency as a wait that still shows the change', () => {
     const next = svc({ env: { MODE: 'two', TOKEN: { secretRef: 'TOKEN' } } });
     const deps = [{ service: 'db', condition: 'healthy' as const, satisfied: false }];
     const actions = plan(next, observed([container(s)], { dependencies: deps }), NOW, opts);
-    expect(actions).toMatchObject([{ action: 'wait', reason: 'recreate once db is healthy: spec changed', changes: [{ path: 'spec.env.MODE', from: '"one"', to: '"two"' }] }]);
+    expect(actions).toMatchObject([
+      { action: 'wait', reason: 'recreate once db is healthy: spec changed: starting the new version beside the old one', changes: [{ path: 'spec.env.MODE', from: '"one"', to: '"two"' }] },
+    ]);
     expect(brief(plan(s, observed([], { dependencies: deps }), NOW, opts))).toEqual(['wait:create once db is healthy: not created yet']);
   });
 
@@ -153,8 +159,80 @@ describe('Service plan', () => {
   });
 
   it('removes every container of a service no longer declared', () => {
-    const actions = plan(undefined, { containers: [container(s, { id: 'a' }), container(s, { id: 'b' })] }, NOW, opts);
+    const actions = plan(undefined, { containers: [container(s, { id: 'a' }), container(s, { id: 'b' })], followers: [] }, NOW, opts);
     expect(brief(actions)).toEqual(['remove:no longer declared', 'remove:no longer declared']);
+  });
+});
+
+describe('Service plan: rollouts', () => {
+  const old = svc({ env: { MODE: 'one', TOKEN: { secretRef: 'TOKEN' } } });
+  const next = svc({ env: { MODE: 'two', TOKEN: { secretRef: 'TOKEN' } }, healthcheck: { command: ['true'] }, rollout: { progressDeadline: '1m', drain: '3s' } });
+  const oldC = container(old, { id: 'old', name: 't-api' });
+  const versioned = `t-api-${hashOf(next).slice(0, 8)}`;
+  const nextC = (over: Partial<ContainerDetails> = {}) => container(next, { id: 'new', name: versioned, startedAt: new Date(NOW.getTime() - 10_000), ...over });
+  const rollout = (over: Record<string, unknown> = {}) => ({ toHash: hashOf(next), strategy: 'StartFirst' as const, startedAt: new Date(NOW.getTime() - 10_000).toISOString(), failures: 0, ...over });
+  const followers = [{ service: 'nginx', reload: ['nginx', '-s', 'reload'] }];
+
+  it('StartFirst is the default without host ports or read-write volumes: the new version starts beside the old one', () => {
+    const actions = plan(next, observed([oldC]), NOW, opts);
+    expect(actions).toMatchObject([{ type: 'start-new', action: 'recreate', fromHash: hashOf(old) }]);
+    expect((actions[0] as Extract<ServiceAction, { type: 'start-new' }>).container.create.name).toBe(versioned);
+  });
+
+  it('a host port or a read-write named volume makes StopFirst the default', () => {
+    const withPort = (x: Record<string, unknown>) => svc({ ports: ['127.0.0.1:8080:80'], ...x });
+    expect(plan(withPort({ env: { MODE: 'two' } }), observed([container(withPort({}))]), NOW, opts)[0]).toMatchObject({ type: 'replace' });
+    const withVolume = (x: Record<string, unknown>) => svc({ volumes: ['data:/data'], ...x });
+    expect(plan(withVolume({ env: { MODE: 'two' } }), observed([container(withVolume({}))]), NOW, opts)[0]).toMatchObject({ type: 'replace' });
+  });
+
+  it('waits while the new version starts, within its progress deadline', () => {
+    const actions = plan(next, observed([oldC, nextC({ health: 'starting' })], { rollout: rollout() }), NOW, opts);
+    expect(actions).toMatchObject([{ type: 'wait', reason: 'the new version is starting (starting); cut over once it is ready' }]);
+  });
+
+  it('cuts over once the new version is ready: followers, drain, old containers', () => {
+    const actions = plan(next, { ...observed([oldC, nextC({ health: 'healthy' })], { rollout: rollout() }), followers }, NOW, opts);
+    expect(actions).toEqual([{ type: 'cutover', action: 'recreate', newId: 'new', oldIds: ['old'], drainMs: 3000, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }]);
+  });
+
+  it('a new version without a healthcheck is ready after it has run for the settle time', () => {
+    const plain = svc({ env: { MODE: 'two', TOKEN: { secretRef: 'TOKEN' } } });
+    const young = container(plain, { id: 'new', name: `t-api-${hashOf(plain).slice(0, 8)}`, startedAt: new Date(NOW.getTime() - 500) });
+    expect(plan(plain, observed([oldC, young]), NOW, opts)[0]).toMatchObject({ type: 'wait' });
+    const settled = { ...young, startedAt: new Date(NOW.getTime() - 2500) };
+    expect(plan(plain, observed([oldC, settled]), NOW, opts)[0]).toMatchObject({ type: 'cutover' });
+  });
+
+  it('rolls back a new version that exits, or is not ready at the deadline, naming why', () => {
+    const exited = plan(next, observed([oldC, nextC({ running: false, state: 'exited', exitCode: 3 })], { rollout: rollout() }), NOW, opts);
+    expect(exited).toEqual([{ type: 'rollback', action: 'remove', containerId: 'new', failure: 'the new container exited with code 3', reason: 'rollout failed: the new container exited with code 3; the old version keeps serving' }]);
+    const late = plan(next, observed([oldC, nextC({ health: 'unhealthy', healthOutput: 'exit 1: boom' })], { rollout: rollout({ startedAt: new Date(NOW.getTime() - 61_000).toISOString() }) }), NOW, opts);
+    expect(late).toMatchObject([{ type: 'rollback', failure: 'not ready within the progress deadline of 60s (last healthcheck: exit 1: boom)' }]);
+  });
+
+  it('after a failed rollout keeps the old version serving and healed, and tries again only after the backoff', () => {
+    const failed = rollout({ failures: 1, retryAt: new Date(NOW.getTime() + 30_000).toISOString(), lastError: 'boom' });
+    const actions = plan(next, observed([container(old, { id: 'old', name: 't-api', running: false, exitCode: 1 })], { rollout: failed }), NOW, opts);
+    expect(brief(actions)).toEqual([`wait:rollout failed 1 time(s) (boom); next attempt at ${new Date(NOW.getTime() + 30_000).toISOString()}`, 'start:exited with code 1']);
+    const due = rollout({ failures: 1, retryAt: new Date(NOW.getTime() - 1).toISOString() });
+    expect(plan(next, observed([oldC], { rollout: due }), NOW, opts)[0]).toMatchObject({ type: 'start-new' });
+  });
+
+  it('finishes a cutover interrupted after the old container went: the new one takes the name', () => {
+    const actions = plan(next, observed([nextC({ health: 'healthy' })]), NOW, opts);
+    expect(actions).toEqual([{ type: 'rename', action: 'update', containerId: 'new', name: 't-api', reason: 'finish the rollout: the new container takes the name t-api' }]);
+  });
+
+  it('records the end of a rollout with nothing old to fall back on: success when ready, failure at the deadline', () => {
+    const stopFirst = svc({ healthcheck: { command: ['true'] }, rollout: { strategy: 'StopFirst', progressDeadline: '1m' } });
+    const r = { toHash: hashOf(stopFirst), strategy: 'StopFirst' as const, startedAt: new Date(NOW.getTime() - 5000).toISOString(), failures: 0 };
+    expect(plan(stopFirst, observed([container(stopFirst, { health: 'healthy' })], { rollout: r }), NOW, opts)).toMatchObject([{ type: 'finish-rollout', result: 'succeeded' }]);
+    expect(plan(stopFirst, observed([container(stopFirst, { health: 'starting' })], { rollout: r }), NOW, opts)).toEqual([]);
+    const late = { ...r, startedAt: new Date(NOW.getTime() - 61_000).toISOString() };
+    expect(plan(stopFirst, observed([container(stopFirst, { health: 'unhealthy' })], { rollout: late }), NOW, opts)).toMatchObject([{ type: 'finish-rollout', action: 'note', result: 'failed' }, { type: 'restart' }]);
+    // Recorded once: after that the container is healed as usual.
+    expect(plan(stopFirst, observed([container(stopFirst, { health: 'unhealthy' })], { rollout: { ...late, failedAt: NOW.toISOString() } }), NOW, opts)).toMatchObject([{ type: 'restart' }]);
   });
 });
 

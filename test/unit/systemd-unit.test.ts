@@ -82,6 +82,9 @@ describe('agent.service', () => {
       ProtectControlGroups: 'yes',
       LockPersonality: 'yes',
       RestrictSUIDSGID: 'yes',
+      ProtectProc: 'invisible',
+      PrivateMounts: 'yes',
+      UMask: '0077',
     };
     for (const [key, v] of Object.entries(expected)) expect(value('Service', key), key).toBe(v);
     expect(words('Service', 'RestrictAddressFamilies').sort()).toEqual(['AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_UNIX']);

@@ -127,7 +127,9 @@ export class DockerodeContainerClient implements ContainerClient {
 
 function details(c: Dockerode.ContainerInspectInfo): ContainerDetails {
   const date = (s: string | undefined): Date | undefined => (s && !s.startsWith('0001') ? new Date(s) : undefined);
-  const health = (c.State as { Health?: { Status?: string } }).Health?.Status;
+  const healthState = (c.State as { Health?: { Status?: string; Log?: { Output?: string; ExitCode?: number }[] } }).Health;
+  const health = healthState?.Status;
+  const lastProbe = healthState?.Log?.[healthState.Log.length - 1];
   return {
     id: c.Id,
     name: c.Name.replace(/^\//, ''),
@@ -138,6 +140,7 @@ function details(c: Dockerode.ContainerInspectInfo): ContainerDetails {
     startedAt: date(c.State.StartedAt),
     finishedAt: date(c.State.FinishedAt),
     health: health === 'starting' || health === 'healthy' || health === 'unhealthy' ? health : undefined,
+    ...(lastProbe ? { healthOutput: `exit ${lastProbe.ExitCode ?? '?'}${lastProbe.Output?.trim() ? `: ${lastProbe.Output.trim().slice(-300)}` : ''}` } : {}),
     oomKilled: c.State.OOMKilled,
     image: c.Config.Image,
     networks: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, v.IPAddress])),

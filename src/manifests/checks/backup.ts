@@ -2,16 +2,13 @@ import type { BackupSpec } from '../kinds/backup.js';
 import type { Resource } from '../resource.js';
 import type { CheckContext } from './check-context.js';
 
-/** Cross-document rules: the Service and Volume a source names are declared, secrets exist. */
+/** Cross-document rules: the Service and Volume a source names are declared (secrets and host paths: secret-values.ts, host-access.ts). */
 export function checkBackups(ctx: CheckContext): void {
   for (const b of ctx.state.list('Backup') as Resource<BackupSpec>[]) {
     b.spec.sources.forEach((s, i) => {
       if ('postgres' in s) {
         if (!ctx.state.get('Service', s.postgres.service))
           ctx.report(b, ['spec', 'sources', i, 'postgres', 'service'], `service "${s.postgres.service}" is not declared`);
-        const pw = s.postgres.password;
-        if (pw && typeof pw === 'object' && 'secretRef' in pw && ctx.secrets.get(pw.secretRef) === undefined)
-          ctx.report(b, ['spec', 'sources', i, 'postgres', 'password'], `secret ${pw.secretRef} is not defined in the secrets file or the agent's environment`);
       }
       const vol = 'volume' in s ? ctx.state.get('Volume', s.volume.name) : undefined;
       if ('volume' in s && !vol) ctx.report(b, ['spec', 'sources', i, 'volume', 'name'], `volume "${s.volume.name}" is not declared`);

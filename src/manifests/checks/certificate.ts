@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import type { Resource } from '../resource.js';
 import type { CertificateSpec } from '../kinds/certificate.js';
 import type { CheckContext } from './check-context.js';
 
-/** Cross-document rules for certificates: reload targets exist, secrets and files resolve, no two write one file. */
+/** Cross-document rules for certificates: reload targets exist, no two write one file (secrets, host paths and keyFile overwrites: secret-values.ts, host-access.ts, key-file.ts). */
 export function checkCertificates(ctx: CheckContext): void {
   const writers = new Map<string, { cert: Resource<CertificateSpec>; field: string }>();
   for (const cert of ctx.state.list('Certificate')) {
@@ -16,6 +15,10 @@ export function checkCertificates(ctx: CheckContext): void {
     const certPath = resolve(cert.source.dir, spec.certFile);
     const keyPath = resolve(cert.source.dir, spec.keyFile);
     if (certPath === keyPath) ctx.report(cert, ['spec', 'keyFile'], 'keyFile must differ from certFile');
+    // Both are links into one version folder beside certFile (swapped as one unit); a container
+    // mounting only the key's folder would see a dangling link.
+    else if (dirname(certPath) !== dirname(keyPath))
+      ctx.report(cert, ['spec', 'keyFile'], `keyFile must be in the same folder as certFile (${dirname(certPath)}): the pair is swapped as one unit there`);
     for (const [field, path] of [
       ['certFile', certPath],
       ['keyFile', keyPath],
@@ -23,17 +26,6 @@ export function checkCertificates(ctx: CheckContext): void {
       const other = writers.get(path);
       if (other) ctx.report(cert, ['spec', field], `${path} is already written by Certificate "${other.cert.name}" (${other.field})`);
       else writers.set(path, { cert, field });
-    }
-
-    if ('acme' in spec.issuer) {
-      const acme = spec.issuer.acme;
-      const hmac = acme.eab?.hmacKey;
-      if (typeof hmac === 'object' && 'secretRef' in hmac && ctx.secrets.get(hmac.secretRef) === undefined)
-        ctx.report(cert, ['spec', 'issuer', 'acme', 'eab', 'hmacKey'], `secret ${hmac.secretRef} is not defined in the secrets file or the agent's environment`);
-      if (typeof hmac === 'object' && 'file' in hmac && !existsSync(isAbsolute(hmac.file) ? hmac.file : resolve(cert.source.dir, hmac.file)))
-        ctx.report(cert, ['spec', 'issuer', 'acme', 'eab', 'hmacKey'], `secret file ${hmac.file} does not exist`);
-      if (acme.caFile && !existsSync(resolve(cert.source.dir, acme.caFile)))
-        ctx.report(cert, ['spec', 'issuer', 'acme', 'caFile'], `${resolve(cert.source.dir, acme.caFile)} does not exist`);
     }
   }
 }

@@ -1,24 +1,12 @@
-import { existsSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import type { ScheduleSpec } from '../kinds/schedule.js';
 import type { Resource } from '../resource.js';
 import type { CheckContext } from './check-context.js';
 
-/** Cross-document rules: the Service, networks, volumes, secrets and bind paths a job names exist. */
+/** Cross-document rules: the Service, networks and volumes a job names exist (secrets and host paths: secret-values.ts, host-access.ts). */
 export function checkSchedules(ctx: CheckContext): void {
   for (const s of ctx.state.list('Schedule') as Resource<ScheduleSpec>[]) {
     const { exec, run } = s.spec;
     if (exec && !ctx.state.get('Service', exec.service)) ctx.report(s, ['spec', 'exec', 'service'], `service "${exec.service}" is not declared`);
-    const env = exec?.env ?? run?.env ?? {};
-    const envPath = exec ? 'exec' : 'run';
-    for (const [name, value] of Object.entries(env)) {
-      if (typeof value === 'object' && 'secretRef' in value && ctx.secrets.get(value.secretRef) === undefined)
-        ctx.report(s, ['spec', envPath, 'env', name], `secret ${value.secretRef} is not defined in the secrets file or the agent's environment`);
-      if (typeof value === 'object' && 'file' in value) {
-        const path = isAbsolute(value.file) ? value.file : resolve(s.source.dir, value.file);
-        if (!existsSync(path)) ctx.report(s, ['spec', envPath, 'env', name], `secret file ${path} does not exist`);
-      }
-    }
     if (!run) continue;
     run.networks.forEach((n, i) => {
       if (!ctx.state.get('Network', n)) ctx.report(s, ['spec', 'run', 'networks', i], `network "${n}" is not declared`);

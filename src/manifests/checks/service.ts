@@ -1,10 +1,8 @@
-import { existsSync } from 'node:fs';
-import { isAbsolute, relative, resolve } from 'node:path';
 import type { Resource } from '../resource.js';
 import type { CheckContext } from './check-context.js';
-import type { ServiceSpec } from '../kinds/service.js';
+import { startFirstBlocker, type ServiceSpec } from '../kinds/service.js';
 
-/** Cross-document rules for services: references exist, no cycles, no host port clashes. */
+/** Cross-document rules for services: references exist, no cycles, no host port clashes (host paths: host-access.ts). */
 export function checkServices(ctx: CheckContext): void {
   const services = ctx.state.list('Service');
   const ports = new Map<string, { svc: Resource<ServiceSpec>; index: number }>();
@@ -23,7 +21,6 @@ export function checkServices(ctx: CheckContext): void {
     svc.spec.volumes.forEach((v, i) => {
       if (v.type === 'volume' && !ctx.state.get('Volume', v.source))
         ctx.report(svc, ['spec', 'volumes', i], `volume "${v.source}" is not declared`);
-      if (v.type === 'bind' && !isAbsolute(v.source)) checkRelativePath(ctx, svc, ['spec', 'volumes', i], v.source, 'bind mount source');
     });
     svc.spec.ports.forEach((p, i) => {
       // 0.0.0.0 overlaps every address, so two mappings clash when the ports match and either is a wildcard.
@@ -40,36 +37,13 @@ export function checkServices(ctx: CheckContext): void {
       }
       ports.set(`${p.hostIp}|${p.hostPort}|${p.protocol}`, { svc, index: i });
     });
-    for (const [name, value] of Object.entries(svc.spec.env)) {
-      if (typeof value === 'object' && 'secretRef' in value && ctx.secrets.get(value.secretRef) === undefined)
-        ctx.report(svc, ['spec', 'env', name], `secret ${value.secretRef} is not defined in the secrets file or the agent's environment`);
-      if (typeof value === 'object' && 'file' in value) {
-        const path = isAbsolute(value.file) ? value.file : resolve(svc.source.dir, value.file);
-        if (!existsSync(path)) ctx.report(svc, ['spec', 'env', name], `secret file ${path} does not exist`);
-      }
-    }
-    if (svc.spec.build) checkRelativePath(ctx, svc, ['spec', 'build', 'context'], svc.spec.build.context, 'build context');
+    const blocker = svc.spec.rollout.strategy === 'StartFirst' ? startFirstBlocker(svc.spec) : undefined;
+    if (blocker) ctx.report(svc, ['spec', 'rollout', 'strategy'], `StartFirst is unsafe here: ${blocker}; use StopFirst (the default for this service)`);
   }
 
   for (const cycle of findCycles(services)) {
     const first = services.find((s) => s.name === cycle[0]) as Resource<ServiceSpec>;
     ctx.report(first, ['spec', 'dependsOn'], `dependency cycle: ${[...cycle, cycle[0]].join(' -> ')}`);
-  }
-}
-
-/**
- * A path written relative to a manifest must exist and stay inside the manifests folder: with git
- * sync the folder is a checkout that is replaced on every commit, so `../` would reach into the
- * agent's own state (or a checkout about to be pruned). Host paths are written absolute, and are
- * the host's business (checked when the container is created).
- */
-function checkRelativePath(ctx: CheckContext, svc: Resource<ServiceSpec>, path: (string | number)[], written: string, what: string): void {
-  const full = isAbsolute(written) ? written : resolve(svc.source.dir, written);
-  const inside = relative(ctx.root, full);
-  if (!isAbsolute(written) && (inside.startsWith('..') || isAbsolute(inside))) {
-    ctx.report(svc, path, `${what} ${written} resolves to ${full}, outside the manifests folder; write host paths as absolute paths`);
-  } else if (!existsSync(full)) {
-    ctx.report(svc, path, `${what} ${full} does not exist`);
   }
 }
 

@@ -98,6 +98,35 @@ const healthcheck = z
     message: 'set exactly one of command or http',
   });
 
+export const ROLLOUT_STRATEGIES = ['StartFirst', 'StopFirst'] as const;
+export type RolloutStrategy = (typeof ROLLOUT_STRATEGIES)[number];
+
+const positiveDuration = duration.refine((ms) => ms > 0, { message: 'expected a duration greater than zero' });
+
+const rollout = z
+  .strictObject({
+    /**
+     * StartFirst: the new container starts beside the old one, takes over once ready, and the old
+     * one drains. StopFirst: the old one stops first. Default: StartFirst unless the service
+     * publishes host ports or mounts a named volume read-write (see docs/design.md).
+     */
+    strategy: z.enum(ROLLOUT_STRATEGIES).optional(),
+    /** How long a new container has to become ready before the rollout counts as failed. */
+    progressDeadline: positiveDuration.default(5 * 60_000),
+    /** How long the old container keeps serving after the new one took over, before it is stopped. */
+    drain: duration.default(5_000),
+  })
+  .default({ progressDeadline: 5 * 60_000, drain: 5_000 });
+
+const SIGNALS = ['SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGQUIT', 'SIGWINCH'] as const;
+
+/** A graceful in-place reload: a command run in the container, or a signal to its PID 1. */
+const reload = z.union([
+  z.strictObject({ exec: z.array(z.string().min(1)).min(1) }),
+  z.strictObject({ signal: z.enum(SIGNALS) }),
+]);
+export type ServiceReload = z.output<typeof reload>;
+
 const build = z.strictObject({
   /** Directory with the Dockerfile, relative to the manifest file. */
   context: z.string().min(1),
@@ -120,6 +149,12 @@ export const serviceSpec = z.strictObject({
   dependsOn: z.array(dependency).default([]),
   healthcheck: healthcheck.optional(),
   restartPolicy: z.enum(['Always', 'OnFailure', 'Never']).default('Always'),
+  rollout,
+  /**
+   * How the service picks up a change without a new container: run when a file it bind-mounts from
+   * the manifests folder changes, and when a service it depends on moves to a new container.
+   */
+  reload: reload.optional(),
   stopGracePeriod: duration.default(10_000),
   /** Docker's init as PID 1: forwards signals and reaps zombies, so a process that ignores SIGTERM still stops. */
   init: z.boolean().default(false),
@@ -147,3 +182,16 @@ export const serviceSpec = z.strictObject({
 
 export type ServiceSpec = z.output<typeof serviceSpec>;
 export type HealthcheckSpec = NonNullable<ServiceSpec['healthcheck']>;
+
+/** Why a service cannot run two containers at once, or undefined when it can. */
+export function startFirstBlocker(spec: Pick<ServiceSpec, 'ports' | 'volumes'>): string | undefined {
+  const port = spec.ports[0];
+  if (port) return `it publishes host port ${port.hostIp}:${port.hostPort}, which two containers cannot bind at once`;
+  const rw = spec.volumes.find((v) => v.type === 'volume' && !v.readOnly);
+  if (rw) return `it mounts volume ${rw.source} read-write, and two processes writing one data volume (a database) corrupt it`;
+  return undefined;
+}
+
+/** The strategy a rollout uses: the declared one, else the safe default for this service. */
+export const rolloutStrategy = (spec: Pick<ServiceSpec, 'ports' | 'volumes' | 'rollout'>): RolloutStrategy =>
+  spec.rollout.strategy ?? (startFirstBlocker(spec) ? 'StopFirst' : 'StartFirst');

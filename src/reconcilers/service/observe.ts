@@ -4,14 +4,16 @@ import { hashBuildContext } from '../../adapters/docker/build-context.js';
 import type { DockerClients } from '../../adapters/docker/index.js';
 import { LABEL_CONTEXT_HASH, LABEL_SERVICE, type ContainerDetails } from '../../adapters/docker-types.js';
 import type { DesiredState } from '../../manifests/desired-state.js';
-import type { ServiceSpec } from '../../manifests/kinds/service.js';
+import type { ServiceReload, ServiceSpec } from '../../manifests/kinds/service.js';
 import type { Resource } from '../../manifests/resource.js';
 import { resolveValue, type SecretSource } from '../../manifests/secrets.js';
 import type { DurableState } from '../../state/durable-state.js';
 import type { Ownership } from '../ownership.js';
 import { volumeDockerName } from '../volume/volume-names.js';
 import type { ContainerFacts } from './container-spec.js';
+import { reloadCommand } from './reload.js';
 import { NO_RESTARTS, type RestartRecord } from './restart-backoff.js';
+import { ROLLOUT_SECTION, type RolloutState } from './rollout-record.js';
 
 /** The state sections the Service reconciler keeps (crash-loop backoff, what it last created). */
 export const RESTARTS_SECTION = 'restarts';
@@ -47,7 +49,16 @@ export interface ServiceObservation {
     restarts: RestartRecord;
     /** The spec hash the agent last created a container for (a missing container was then removed behind its back). */
     createdHash: string | undefined;
+    /** The rollout in progress, or the last one that failed. */
+    rollout: RolloutState | undefined;
   };
+  /** Services that depend on this one and declare a reload: told when it moves to a new container. */
+  followers: Follower[];
+}
+
+export interface Follower {
+  service: string;
+  reload: string[];
 }
 
 export interface ServiceObserverDeps {
@@ -65,7 +76,11 @@ export async function observeService(deps: ServiceObserverDeps, name: string, de
   const { docker, own } = deps;
   const summaries = await docker.containers.list(own.selector({ [LABEL_SERVICE]: name }));
   const containers = (await Promise.all(summaries.map((s) => docker.containers.inspect(s.id)))).filter((c): c is ContainerDetails => !!c);
-  if (!svc) return { containers };
+  const followers = desired
+    .list('Service')
+    .filter((s) => s.spec.reload && s.spec.dependsOn.some((d) => d.service === name))
+    .map((s) => ({ service: s.name, reload: reloadCommand(s.spec.reload as ServiceReload) }));
+  if (!svc) return { containers, followers };
 
   const volumeNames = Object.fromEntries(svc.spec.volumes.filter((v) => v.type === 'volume').map((v) => [v.source, volumeDockerName(own, desired, v.source)]));
   const [image, missingNetworks, missingVolumes, dependencies] = await Promise.all([
@@ -96,7 +111,9 @@ export async function observeService(deps: ServiceObserverDeps, name: string, de
       dependencies,
       restarts: deps.state.get<RestartRecord>(RESTARTS_SECTION, name) ?? NO_RESTARTS,
       createdHash: deps.state.get<string>(CREATED_SECTION, name),
+      rollout: deps.state.get<RolloutState>(ROLLOUT_SECTION, name),
     },
+    followers,
   };
 }
 

@@ -3,7 +3,7 @@ import type { DockerClients } from '../../adapters/docker/index.js';
 import { LABEL_CONTEXT_HASH, LABEL_SERVICE, LABEL_SPEC_HASH, type ContainerDetails } from '../../adapters/docker-types.js';
 import { type AgentEvent, type ApplyContext, parseResourceKey, type ReconcileResult, type Reconciler, resourceKey, TerminalError } from '../../engine/reconcile.js';
 import type { DesiredState } from '../../manifests/desired-state.js';
-import type { ServiceSpec } from '../../manifests/kinds/service.js';
+import { rolloutStrategy, type ServiceSpec } from '../../manifests/kinds/service.js';
 import type { Resource } from '../../manifests/resource.js';
 import { resolveValue, type SecretSource } from '../../manifests/secrets.js';
 import type { DurableState } from '../../state/durable-state.js';
@@ -11,8 +11,9 @@ import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { Ownership } from '../ownership.js';
 import { desiredContainer, type DesiredContainer, withSecretEnv } from './container-spec.js';
 import { CREATED_SECTION, observeService, RESTARTS_SECTION, type ServiceObservation } from './observe.js';
-import { plan, ranForOf, type ServiceAction } from './plan.js';
+import { isServing, plan, READY_POLL_MS, ranForOf, type ServiceAction } from './plan.js';
 import { DEFAULT_RESTART_BACKOFF, NO_RESTARTS, recordRestart, type RestartBackoffPolicy, type RestartRecord } from './restart-backoff.js';
+import { RolloutSteps, type RolloutScope } from './rollout-steps.js';
 import type { ServiceMetrics } from './service-metrics.js';
 
 export interface ServiceReconcilerOptions {
@@ -30,10 +31,14 @@ export interface ServiceReconcilerOptions {
 /** While a service is up but not yet healthy, look again this often (health events usually come first). */
 const HEALTH_POLL_MS = 5000;
 
+/** Actions after which the service answers on a new address, so followers re-resolve it. */
+const MOVES: ReadonlySet<ServiceAction['type']> = new Set(['create', 'replace', 'start', 'restart']);
+
 /**
- * Keeps one container per declared Service running, healthy and matching its spec; heals crashes
- * with crash-loop backoff; honours dependsOn on every start; removes containers of services no
- * longer declared. Only containers carrying this agent's labels are ever touched.
+ * Keeps one container per declared Service running, healthy and matching its spec; rolls a changed
+ * spec out (StartFirst or StopFirst, health-gated, rolled back or reported when it fails); heals
+ * crashes with crash-loop backoff; honours dependsOn on every start; removes containers of
+ * services no longer declared. Only containers carrying this agent's labels are ever touched.
  */
 export class ServiceReconciler implements Reconciler<'Service', ServiceObservation, ServiceAction> {
   readonly kind = 'Service' as const;
@@ -43,9 +48,11 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
   /** Work on one image tag is serialised, so services sharing a built image build it once. */
   private readonly imageLocks = new KeyedMutex();
   private readonly refreshedAt = new Map<string, number>();
+  private readonly rollouts: RolloutSteps;
 
   constructor(private readonly o: ServiceReconcilerOptions) {
     this.backoffPolicy = o.restartBackoff ?? DEFAULT_RESTART_BACKOFF;
+    this.rollouts = new RolloutSteps({ containers: o.docker.containers, own: o.own, state: o.state, metrics: o.metrics });
   }
 
   async listOwned(): Promise<string[]> {
@@ -80,12 +87,18 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
     return [];
   }
 
+  /** The last rollouts of a service, newest first (for /status and `history`). */
+  history(service: string) {
+    return this.rollouts.history(service);
+  }
+
   async apply(actions: readonly ServiceAction[], ctx: ApplyContext<ServiceObservation>): Promise<ReconcileResult> {
     const svc = ctx.desired.get('Service', ctx.name);
     if (svc) this.o.metrics.declare(ctx.name);
+    const scope: RolloutScope = { service: ctx.name, key: ctx.key, origin: ctx.desired.origin, status: ctx.status, log: ctx.log, now: ctx.now, signal: ctx.signal };
     let requeueAfterMs: number | undefined;
     for (const action of actions) {
-      const after = await this.perform(action, svc, ctx);
+      const after = await this.perform(action, svc, ctx, scope);
       if (after === 'look-again') {
         // The image changed under the plan's feet (built or pulled): plan again against it.
         requeueAfterMs = 0;
@@ -93,30 +106,36 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
       }
       if (after !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? after, after);
     }
+    if (actions.some((a) => MOVES.has(a.type))) await this.rollouts.reloadFollowers(scope, ctx.observed.followers, 'best-effort');
 
     if (!svc || !ctx.observed.declared) {
       ctx.status.remove(ctx.key);
       this.o.metrics.forget(ctx.name);
-      this.o.state.delete(RESTARTS_SECTION, ctx.name);
-      this.o.state.delete(CREATED_SECTION, ctx.name);
+      for (const section of [RESTARTS_SECTION, CREATED_SECTION]) this.o.state.delete(section, ctx.name);
+      this.rollouts.forget(ctx.name);
       return {};
     }
     const wanted = desiredContainer(svc, this.o.own, ctx.observed.declared.facts).hash;
     const current = await this.current(ctx.name);
-    const ready = !!current?.running && (current.health === undefined || current.health === 'healthy') && current.labels[LABEL_SPEC_HASH] === wanted;
+    const ready = !!current && isServing(current);
     this.report(ctx, current, ready, actions);
-    if (requeueAfterMs === undefined && current?.running && current.health === 'starting') requeueAfterMs = HEALTH_POLL_MS;
-    const pending = requeueAfterMs === 0 || actions.some((a) => a.action === 'wait');
+    if (requeueAfterMs === undefined && current?.running && !ready) requeueAfterMs = HEALTH_POLL_MS;
+    // A rollout waiting only for its settle time has no event to wake it: look again shortly.
+    const rollout = ctx.observed.declared.rollout;
+    const finished = actions.some((a) => a.type === 'finish-rollout');
+    if (requeueAfterMs === undefined && rollout?.toHash === wanted && !rollout.failedAt && !rollout.retryAt && !finished) requeueAfterMs = READY_POLL_MS;
+    // Converged only when the wanted spec serves; a rollout in flight or held back is pending.
+    const pending = requeueAfterMs === 0 || actions.some((a) => a.type === 'wait' || a.type === 'start-new' || a.type === 'rollback') || current?.labels[LABEL_SPEC_HASH] !== wanted;
     return requeueAfterMs === undefined ? { pending } : { requeueAfterMs, pending };
   }
 
   /** One action; returns a requeue delay, 'look-again' after an image change, or nothing. */
-  private async perform(action: ServiceAction, svc: Resource<ServiceSpec> | undefined, ctx: ApplyContext<ServiceObservation>): Promise<number | 'look-again' | undefined> {
+  private async perform(action: ServiceAction, svc: Resource<ServiceSpec> | undefined, ctx: ApplyContext<ServiceObservation>, scope: RolloutScope): Promise<number | 'look-again' | undefined> {
     const { containers, images } = this.o.docker;
     const name = ctx.name;
     // No explicit grace: Docker then uses the StopTimeout each container was created with, i.e. the
     // stopGracePeriod of the spec it runs (the new spec's may differ, and a removed service has none).
-    switch (action.action) {
+    switch (action.type) {
       case 'wait':
         if (action.fatal) throw new TerminalError(action.reason);
         ctx.log.debug({ reason: action.reason }, 'waiting');
@@ -125,7 +144,7 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
       case 'pull':
         if (!svc) return undefined;
         await this.imageLocks.run(action.image, async () => {
-          if (action.action === 'build') {
+          if (action.type === 'build') {
             // Another service sharing this tag may have built it from the same context meanwhile.
             if ((await images.labels(action.image))?.[LABEL_CONTEXT_HASH] === action.contextHash && action.reason !== 'pullPolicy Always: rebuild due') return;
             ctx.log.info({ image: action.image, reason: action.reason }, 'building image');
@@ -143,7 +162,7 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
         await containers.stop(action.containerId);
         await containers.remove(action.containerId);
         return undefined;
-      case 'recreate':
+      case 'replace':
         if (!svc || action.predicted) return undefined;
         for (const id of action.replace) {
           ctx.log.info({ container: id.slice(0, 12), reason: action.reason, changes: action.changes.map((c) => c.path) }, 'replacing container');
@@ -151,18 +170,40 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
           await containers.remove(id);
         }
         await this.createAndStart(svc, action.container, ctx);
+        this.rollouts.started(scope, action.container.hash, action.fromHash, rolloutStrategy(svc.spec));
+        return undefined;
+      case 'start-new':
+        if (!svc) return undefined;
+        ctx.log.info({ container: action.container.create.name, changes: action.changes.map((c) => c.path) }, 'starting the new version beside the old one');
+        await this.createAndStart(svc, action.container, ctx);
+        this.rollouts.started(scope, action.container.hash, action.fromHash, 'StartFirst');
+        return READY_POLL_MS;
+      case 'cutover':
+        await this.rollouts.cutover(scope, action.newId, action.oldIds, action.drainMs, action.followers);
+        return undefined;
+      case 'rollback':
+        ctx.log.warn({ container: action.containerId.slice(0, 12), failure: action.failure }, 'rolling back: removing the new container');
+        await this.rollouts.rollback(scope, action.containerId, action.failure);
+        return undefined;
+      case 'rename':
+        await containers.rename(action.containerId, action.name);
+        return undefined;
+      case 'finish-rollout':
+        this.rollouts.finished(scope, action.result, action.reason);
         return undefined;
       case 'create':
         if (!svc || action.predicted) return undefined;
         if (action.isRestart) this.countRestart(name, 'removed', undefined, ctx.now());
         ctx.log.info({ reason: action.reason, image: svc.spec.image }, 'creating container');
         await this.createAndStart(svc, action.container, ctx);
+        if (!action.isRestart) this.rollouts.started(scope, action.container.hash, undefined, rolloutStrategy(svc.spec));
         return undefined;
       case 'start': {
         const c = ctx.observed.containers.find((x) => x.id === action.containerId);
-        if (action.isRestart) this.countRestart(name, 'exited', ranForOf(c), ctx.now());
-        if (action.isRestart) ctx.log.warn({ reason: action.reason }, 'restarting exited container');
-        else ctx.log.info({ reason: action.reason }, 'starting container');
+        if (action.isRestart) {
+          this.countRestart(name, 'exited', ranForOf(c), ctx.now());
+          ctx.log.warn({ reason: action.reason }, 'restarting exited container');
+        } else ctx.log.info({ reason: action.reason }, 'starting container');
         const hash = c?.labels[LABEL_SPEC_HASH];
         if (hash) this.o.state.set(CREATED_SECTION, name, hash);
         await containers.start(action.containerId);
@@ -200,6 +241,7 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
     this.o.metrics.restarts.labels(name, reason).inc();
   }
 
+  /** The container serving under the service's name (during a StartFirst rollout, still the old one). */
   private async current(name: string): Promise<ContainerDetails | undefined> {
     const c = await this.o.docker.containers.inspect(this.o.own.dockerName(name));
     return c && this.o.own.owns(c.labels) ? c : undefined;
@@ -210,8 +252,8 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
     const rec = this.o.state.get<RestartRecord>(RESTARTS_SECTION, name) ?? NO_RESTARTS;
     this.o.metrics.up.labels(name).set(c?.running ? 1 : 0);
     this.o.metrics.ready.labels(name).set(ready ? 1 : 0);
-    const waiting = actions.find((a) => a.action === 'wait');
-    const reason = ready ? 'Running' : waiting ? 'Waiting' : !c ? 'Missing' : !c.running ? 'Exited' : c.health === 'unhealthy' ? 'Unhealthy' : c.health === 'starting' ? 'Starting' : 'Updating';
+    const waiting = actions.find((a) => a.type === 'wait');
+    const reason = ready ? 'Running' : waiting ? 'Waiting' : !c ? 'Missing' : !c.running ? 'Exited' : c.health === 'unhealthy' ? 'Unhealthy' : 'Starting';
     const message = ready ? '' : waiting ? waiting.reason : c && !c.running ? `exited with code ${c.exitCode}` : '';
     ctx.status.setCondition(ctx.key, 'Ready', ready ? 'True' : 'False', reason, message);
     ctx.status.setDetails(ctx.key, {
@@ -222,6 +264,7 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
       startedAt: c?.startedAt?.toISOString(),
       restarts: rec.restarts,
       specHash: c?.labels[LABEL_SPEC_HASH],
+      rollouts: this.rollouts.history(name),
     });
   }
 }
