@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { AgentClient, triggerPath, type ClientFlags } from './cli/agent-client.js';
 import { fetchStatus, renderStatus } from './cli/status-command.js';
+import { renderHistory, rolloutHistory } from './cli/history-command.js';
 import { renderPlan } from './cli/plan-output.js';
 import { renderInterruption } from './cli/apply-output.js';
 import type { Agent } from './agent.js';
@@ -233,6 +234,15 @@ withClient(program.command('status'))
     const doc = await fetchStatus(await clientFor(flags));
     process.stdout.write(flags.output === 'json' ? JSON.stringify(doc, null, 2) + '\n' : renderStatus(doc));
     process.exitCode = doc.manifests && !doc.manifests.ok ? EXIT.error : EXIT.ok;
+  });
+
+withClient(program.command('history'))
+  .description('the last rollouts of every Service (or one): when, result, strategy, spec hashes, the git commit')
+  .argument('[service]', 'Service name')
+  .option('-o, --output <format>', 'text or json', 'text')
+  .action(async (service: string | undefined, flags: ClientCommandFlags & { output: string }) => {
+    const rows = rolloutHistory(await fetchStatus(await clientFor(flags)), service);
+    process.stdout.write(flags.output === 'json' ? JSON.stringify(rows, null, 2) + '\n' : renderHistory(rows));
   });
 
 withClient(program.command('run-now'))

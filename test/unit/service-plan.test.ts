@@ -48,7 +48,7 @@ const container = (s: Resource<ServiceSpec> | undefined, over: Partial<Container
 type Declared = NonNullable<ServiceObservation['declared']>;
 const observed = (containers: ContainerDetails[], over: Partial<Declared> = {}): ServiceObservation => ({
   containers,
-  declared: { facts, image: { id: 'sha256:aaa' }, missingNetworks: [], missingVolumes: [], dependencies: [], restarts: NO_RESTARTS, createdHash: undefined, rollout: undefined, ...over },
+  declared: { facts, image: { id: 'sha256:aaa' }, missingNetworks: [], missingVolumes: [], dependencies: [], restarts: NO_RESTARTS, createdHash: undefined, rollout: undefined, mounted: {}, mountedGiven: undefined, ...over },
   followers: [],
 });
 
@@ -233,6 +233,35 @@ describe('Service plan: rollouts', () => {
     expect(plan(stopFirst, observed([container(stopFirst, { health: 'unhealthy' })], { rollout: late }), NOW, opts)).toMatchObject([{ type: 'finish-rollout', action: 'note', result: 'failed' }, { type: 'restart' }]);
     // Recorded once: after that the container is healed as usual.
     expect(plan(stopFirst, observed([container(stopFirst, { health: 'unhealthy' })], { rollout: { ...late, failedAt: NOW.toISOString() } }), NOW, opts)).toMatchObject([{ type: 'restart' }]);
+  });
+});
+
+describe('Service plan: bind-mounted files from the manifests folder', () => {
+  const withConf = (extra: Record<string, unknown> = {}) => svc({ volumes: ['./nginx.conf:/etc/nginx/nginx.conf:ro'], ...extra });
+  const reloading = withConf({ reload: { exec: ['nginx', '-s', 'reload'] } });
+  const given = { './nginx.conf': { digest: 'aaa', inode: 7 } };
+
+  it('reloads in place when the content changed and the service declares a reload', () => {
+    const f = { ...facts, mountedInodes: { './nginx.conf': 7 } };
+    const actions = plan(reloading, observed([container(reloading, {}, f)], { facts: f, mounted: { './nginx.conf': { digest: 'bbb', inode: 7 } }, mountedGiven: given }), NOW, opts);
+    expect(actions).toEqual([
+      { type: 'reload', action: 'reload', containerId: 'c1', command: ['nginx', '-s', 'reload'], reason: './nginx.conf changed: reloading in place', changes: [{ path: 'spec.volumes (content of ./nginx.conf)', from: '"aaa"', to: '"bbb"' }] },
+    ]);
+  });
+
+  it('needs a new container when the file was replaced (a new inode the running container cannot see)', () => {
+    const before = { ...facts, mountedInodes: { './nginx.conf': 7 } };
+    const after = { ...facts, mountedInodes: { './nginx.conf': 9 } };
+    const actions = plan(reloading, observed([container(reloading, {}, before)], { facts: after, mounted: { './nginx.conf': { digest: 'bbb', inode: 9 } }, mountedGiven: given }), NOW, opts);
+    expect(actions).toMatchObject([{ action: 'recreate', changes: [{ path: 'spec.volumes[./nginx.conf] (file replaced on disk)', from: '7', to: '9' }] }]);
+  });
+
+  it('makes a content change a change of the spec when no reload is declared', () => {
+    const before = { ...facts, mountedContent: { './nginx.conf': 'aaa' } };
+    const after = { ...facts, mountedContent: { './nginx.conf': 'bbb' } };
+    const s = withConf();
+    const actions = plan(s, observed([container(s, {}, before)], { facts: after }), NOW, opts);
+    expect(actions).toMatchObject([{ action: 'recreate', changes: [{ path: 'spec.volumes[./nginx.conf] (content)', from: '"aaa"', to: '"bbb"' }] }]);
   });
 });
 

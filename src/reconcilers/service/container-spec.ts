@@ -19,6 +19,17 @@ export interface ContainerFacts {
   secretDigests: Readonly<Record<string, string>>;
   /** The Docker name each mounted Volume is mounted by, when not the agent's own (external volumes). */
   volumeNames?: Readonly<Record<string, string>>;
+  /**
+   * Digests of the bind-mounted files and folders from the manifests folder, by source: part of the
+   * spec for a service that declares no reload (a change makes a new container). With a reload they
+   * are tracked apart and a change reloads instead.
+   */
+  mountedContent?: Readonly<Record<string, string>>;
+  /**
+   * With a reload: the inode of each bind-mounted file. Docker pins a file mount to the inode it
+   * found at create, so a file replaced by rename can only reach a new container.
+   */
+  mountedInodes?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -109,7 +120,9 @@ export function desiredContainer(svc: Resource<ServiceSpec>, own: Ownership, fac
 
   const extraNetworks = otherNets.map((n) => ({ network: own.dockerName(n.name), aliases: aliasesOf(n) }));
   // The image *id* is hashed too, so a rebuilt or re-pulled tag recreates the container.
-  const hashed = { create: { ...create, Env: envForHash, Labels: spec.labels }, extraNetworks, imageId: facts.imageId };
+  const nonEmpty = <T>(m: Readonly<Record<string, T>> | undefined): m is Readonly<Record<string, T>> => !!m && Object.keys(m).length > 0;
+  const content = { ...(nonEmpty(facts.mountedContent) ? { mountedContent: facts.mountedContent } : {}), ...(nonEmpty(facts.mountedInodes) ? { mountedInodes: facts.mountedInodes } : {}) };
+  const hashed = { create: { ...create, Env: envForHash, Labels: spec.labels }, extraNetworks, imageId: facts.imageId, ...content };
   const hash = specHash(hashed);
   create.Labels = { ...labels, [LABEL_SPEC_HASH]: hash, [LABEL_SPEC]: JSON.stringify(hashed) };
   return { hash, hashed, create, secretEnv, extraNetworks };

@@ -11,6 +11,7 @@ import type { DurableState } from '../../state/durable-state.js';
 import type { Ownership } from '../ownership.js';
 import { volumeDockerName } from '../volume/volume-names.js';
 import type { ContainerFacts } from './container-spec.js';
+import { digestsOf, inodesOf, MOUNTS_SECTION, type MountedContents, readMountedContents } from './mounted-files.js';
 import { reloadCommand } from './reload.js';
 import { NO_RESTARTS, type RestartRecord } from './restart-backoff.js';
 import { ROLLOUT_SECTION, type RolloutState } from './rollout-record.js';
@@ -51,6 +52,9 @@ export interface ServiceObservation {
     createdHash: string | undefined;
     /** The rollout in progress, or the last one that failed. */
     rollout: RolloutState | undefined;
+    /** What the bind-mounted files from the manifests folder hold now, and what the container was given. */
+    mounted: MountedContents;
+    mountedGiven: MountedContents | undefined;
   };
   /** Services that depend on this one and declare a reload: told when it moves to a new container. */
   followers: Follower[];
@@ -83,7 +87,7 @@ export async function observeService(deps: ServiceObserverDeps, name: string, de
   if (!svc) return { containers, followers };
 
   const volumeNames = Object.fromEntries(svc.spec.volumes.filter((v) => v.type === 'volume').map((v) => [v.source, volumeDockerName(own, desired, v.source)]));
-  const [image, missingNetworks, missingVolumes, dependencies] = await Promise.all([
+  const [image, missingNetworks, missingVolumes, dependencies, mounted] = await Promise.all([
     observeImage(deps, svc),
     missingNames(svc.spec.networks.map((n) => n.name), async (n) => !!(await docker.networks.inspect(own.dockerName(n)))),
     // Mounting a missing volume would make Docker create an empty one under that name, which for
@@ -95,6 +99,7 @@ export async function observeService(deps: ServiceObserverDeps, name: string, de
         return { ...d, satisfied: !!c && own.owns(c.labels) && c.running && (d.condition === 'started' || c.health === 'healthy') };
       }),
     ),
+    readMountedContents(svc),
   ]);
   return {
     containers,
@@ -104,6 +109,8 @@ export async function observeService(deps: ServiceObserverDeps, name: string, de
         secretDigests: secretDigests(svc, deps.secrets, deps.state.hashKey),
         // Only external volumes differ from the agent's own names; leaving the rest out keeps hashes as they were.
         volumeNames: Object.fromEntries(Object.entries(volumeNames).filter(([v, real]) => real !== own.dockerName(v))),
+        // With a reload, a content change reloads in place; without one it is a change of the spec.
+        ...(svc.spec.reload ? { mountedInodes: inodesOf(mounted) } : { mountedContent: digestsOf(mounted) }),
       },
       image,
       missingNetworks,
@@ -112,6 +119,8 @@ export async function observeService(deps: ServiceObserverDeps, name: string, de
       restarts: deps.state.get<RestartRecord>(RESTARTS_SECTION, name) ?? NO_RESTARTS,
       createdHash: deps.state.get<string>(CREATED_SECTION, name),
       rollout: deps.state.get<RolloutState>(ROLLOUT_SECTION, name),
+      mounted,
+      mountedGiven: deps.state.get<MountedContents>(MOUNTS_SECTION, name),
     },
     followers,
   };

@@ -6,6 +6,8 @@ import type { Ownership } from '../ownership.js';
 import { desiredContainer, type DesiredContainer } from './container-spec.js';
 import type { Follower, ImageObservation, ServiceObservation } from './observe.js';
 import { restartDelay, type RestartBackoffPolicy } from './restart-backoff.js';
+import { changedMounts } from './mounted-files.js';
+import { reloadCommand } from './reload.js';
 import { SETTLE_MS, type RolloutResult, type RolloutState } from './rollout-record.js';
 import { specChanges } from './spec-diff.js';
 
@@ -32,6 +34,8 @@ export type ServiceAction =
   | { type: 'finish-rollout'; action: 'note'; reason: string; result: Extract<RolloutResult, 'succeeded' | 'failed'> }
   | { type: 'start'; action: 'start'; reason: string; containerId: string; isRestart: boolean }
   | { type: 'restart'; action: 'restart'; reason: string; containerId: string }
+  /** A bind-mounted file from the manifests changed and the service declares a reload: no new container. */
+  | { type: 'reload'; action: 'reload'; reason: string; containerId: string; command: readonly string[]; changes: readonly FieldChange[] }
   /** Held back: by a dependency, a missing network or volume, a backoff, or (fatal) something only the user can fix. */
   | { type: 'wait'; action: 'wait'; reason: string; retryAfterMs: number; fatal?: true; changes?: readonly FieldChange[] };
 
@@ -89,8 +93,18 @@ export function plan(desired: Resource<ServiceSpec> | undefined, observed: Servi
   if (others.length > 0 && keep.name !== stableName) return [...actions, ...planStartFirstProgress(ctx, keep, others, observed.followers)];
   for (const c of others) actions.push({ type: 'remove', action: 'remove', containerId: c.id, reason: 'spec changed' });
   if (keep.name !== stableName) actions.push({ type: 'rename', action: 'update', containerId: keep.id, name: stableName, reason: `finish the rollout: the new container takes the name ${stableName}` });
-  actions.push(...planFinish(ctx, keep), ...planHeal(ctx, keep));
+  actions.push(...planFinish(ctx, keep), ...planReload(ctx, keep), ...planHeal(ctx, keep));
   return actions;
+}
+
+/** A changed bind-mounted file reaches a running container through its declared reload. */
+function planReload(ctx: PlanContext, keep: ContainerDetails): ServiceAction[] {
+  const reload = ctx.desired.spec.reload;
+  if (!reload || !keep.running) return [];
+  const changed = changedMounts(ctx.d.mounted, ctx.d.mountedGiven);
+  if (changed.length === 0) return [];
+  const changes = changed.map((source) => ({ path: `spec.volumes (content of ${source})`, from: JSON.stringify(ctx.d.mountedGiven?.[source]?.digest ?? null), to: JSON.stringify(ctx.d.mounted[source]?.digest ?? null) }));
+  return [{ type: 'reload', action: 'reload', containerId: keep.id, command: reloadCommand(reload), changes, reason: `${changed.join(', ')} changed: reloading in place` }];
 }
 
 interface PlanContext {

@@ -10,6 +10,7 @@ import type { DurableState } from '../../state/durable-state.js';
 import { KeyedMutex } from '../../util/keyed-mutex.js';
 import type { Ownership } from '../ownership.js';
 import { desiredContainer, type DesiredContainer, withSecretEnv } from './container-spec.js';
+import { MOUNTS_SECTION } from './mounted-files.js';
 import { CREATED_SECTION, observeService, RESTARTS_SECTION, type ServiceObservation } from './observe.js';
 import { isServing, plan, READY_POLL_MS, ranForOf, type ServiceAction } from './plan.js';
 import { DEFAULT_RESTART_BACKOFF, NO_RESTARTS, recordRestart, type RestartBackoffPolicy, type RestartRecord } from './restart-backoff.js';
@@ -111,11 +112,13 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
     if (!svc || !ctx.observed.declared) {
       ctx.status.remove(ctx.key);
       this.o.metrics.forget(ctx.name);
-      for (const section of [RESTARTS_SECTION, CREATED_SECTION]) this.o.state.delete(section, ctx.name);
+      for (const section of [RESTARTS_SECTION, CREATED_SECTION, MOUNTS_SECTION]) this.o.state.delete(section, ctx.name);
       this.rollouts.forget(ctx.name);
       return {};
     }
     const wanted = desiredContainer(svc, this.o.own, ctx.observed.declared.facts).hash;
+    // A container from before content was tracked: what it has now is what it was given.
+    if (!ctx.observed.declared.mountedGiven) this.o.state.set(MOUNTS_SECTION, ctx.name, ctx.observed.declared.mounted);
     const current = await this.current(ctx.name);
     const ready = !!current && isServing(current);
     this.report(ctx, current, ready, actions);
@@ -185,6 +188,13 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
         ctx.log.warn({ container: action.containerId.slice(0, 12), failure: action.failure }, 'rolling back: removing the new container');
         await this.rollouts.rollback(scope, action.containerId, action.failure);
         return undefined;
+      case 'reload': {
+        ctx.log.info({ changes: action.changes.map((c) => c.path) }, 'reloading in place');
+        const res = await containers.exec(action.containerId, [...action.command], { signal: ctx.signal });
+        if (res.exitCode !== 0) throw new Error(`reload (${action.command.join(' ')}) exited ${res.exitCode}: ${res.outputTail.trim().split('\n').slice(-3).join(' | ')}`);
+        this.o.state.set(MOUNTS_SECTION, name, ctx.observed.declared?.mounted ?? {});
+        return undefined;
+      }
       case 'rename':
         await containers.rename(action.containerId, action.name);
         return undefined;
@@ -232,6 +242,8 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
     const id = await this.o.docker.containers.create(create);
     for (const n of container.extraNetworks) await this.o.docker.networks.connect(n.network, id, n.aliases);
     this.o.state.set(CREATED_SECTION, ctx.name, container.hash);
+    // What this container was given: a later change of these files is a reload (or a new container).
+    this.o.state.set(MOUNTS_SECTION, ctx.name, ctx.observed.declared?.mounted ?? {});
     await this.o.docker.containers.start(id);
   }
 

@@ -28,10 +28,17 @@ const SPEC_PATHS: readonly [dockerPath: string, specPath: string][] = [
   ['create.HostConfig.NetworkMode', 'spec.networks'],
   ['create.NetworkingConfig', 'spec.networks'],
   ['extraNetworks', 'spec.networks'],
+  ['mountedContent', 'spec.volumes'],
+  ['mountedInodes', 'spec.volumes'],
 ];
 
-/** Keyed maps whose keys are the user's own names (env vars, labels): the key stays in the path. */
-const KEYED = new Set(['create.Env', 'create.Labels']);
+/** Keyed maps whose keys are the user's own names (env vars, labels, mount sources): the key stays in the path. */
+const KEYED: Readonly<Record<string, (specPath: string, key: string) => string>> = {
+  'create.Env': (p, k) => `${p}.${k}`,
+  'create.Labels': (p, k) => `${p}.${k}`,
+  mountedContent: (p, k) => `${p}[${k}] (content)`,
+  mountedInodes: (p, k) => `${p}[${k}] (file replaced on disk)`,
+};
 
 /**
  * The fields that differ between the spec a container was created from and the one now declared,
@@ -45,9 +52,10 @@ export function specChanges(from: Readonly<Record<string, unknown>> | undefined,
     const mapping = [...SPEC_PATHS].filter(([p]) => dockerPath === p || dockerPath.startsWith(`${p}.`)).sort((x, y) => y[0].length - x[0].length)[0];
     if (!mapping) continue;
     const [prefix, specPath] = mapping;
-    if (KEYED.has(prefix)) {
-      // Env and label values are strings, so the rest of the path is the key itself (dots included).
-      const path = `${specPath}.${dockerPath.slice(prefix.length + 1)}`;
+    const keyed = KEYED[prefix];
+    if (keyed) {
+      // Their values are scalars, so the rest of the path is the key itself (dots included).
+      const path = keyed(specPath, dockerPath.slice(prefix.length + 1));
       const secret = isSecretDigest(a) || isSecretDigest(b);
       byPath.set(path, secret ? { path, secret: true } : { path, ...shown('from', a), ...shown('to', b) });
       continue;

@@ -1,0 +1,226 @@
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Agent } from '../../src/agent.js';
+import { runCli } from '../helpers/cli.js';
+import { BUSYBOX, cleanupInstance, containersOf, eventually, type LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { doc, writeManifest } from '../helpers/manifests.js';
+
+// Deploys nobody notices: a request loop through the real nginx image during StartFirst rollouts
+// of the service behind it sees no failed request; a version that never becomes healthy is rolled
+// back while the old one keeps serving, and is not retried in a loop.
+const NGINX = 'certitrack-test/nginx:latest';
+const instance = testInstance('rollout');
+let dir: string;
+let stateDir: string;
+let agent: Agent;
+let logs: LogCapture;
+let port: number;
+
+const NGINX_CONF = `
+pid /tmp/nginx.pid;
+events {}
+http {
+  access_log off;
+  upstream backend { server backend:8080; }
+  proxy_next_upstream error timeout http_502 http_503;
+  proxy_next_upstream_tries 3;
+  proxy_connect_timeout 2s;
+  server {
+    listen 80;
+    location = /nginx-health { return 200 "ok\\n"; }
+    location / { proxy_pass http://backend; }
+  }
+}
+`;
+
+function backend(version: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    image: BUSYBOX,
+    pullPolicy: 'Never',
+    // A version that is "bad" never passes its healthcheck.
+    command: 'mkdir -p /www && echo "$VERSION" > /www/index.html && exec httpd -f -p 8080 -h /www',
+    env: { VERSION: version },
+    networks: ['net'],
+    // Docker's init forwards SIGTERM: httpd as PID 1 would ignore it and wait for the kill.
+    init: true,
+    healthcheck: { command: 'test "$VERSION" != bad && wget -q -O /dev/null http://127.0.0.1:8080/', interval: '300ms', timeout: '2s', retries: 2 },
+    rollout: { drain: '1s', progressDeadline: '4s' },
+    stopGracePeriod: '2s',
+    ...extra,
+  };
+}
+
+async function writeStack(version: string): Promise<void> {
+  await writeManifest(dir, 'stack.yaml', [
+    doc('Network', 'net'),
+    doc('Service', 'backend', backend(version)),
+    doc('Service', 'nginx', {
+      image: NGINX,
+      pullPolicy: 'Never',
+      ports: [`127.0.0.1:${port}:80`],
+      volumes: ['./nginx.conf:/etc/nginx/nginx.conf:ro'],
+      networks: ['net'],
+      dependsOn: [{ service: 'backend', condition: 'healthy' }],
+      reload: { exec: ['nginx', '-s', 'reload'] },
+      healthcheck: { command: ['bash', '-c', "exec 3<>/dev/tcp/127.0.0.1/80 && printf 'GET /nginx-health HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '200 OK' <&3"], interval: '500ms' },
+      stopGracePeriod: '1s',
+    }),
+  ]);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
+}
+
+function get(): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Requests every 10 ms until stopped: how many failed, and which versions answered. */
+function requestLoop() {
+  let running = true;
+  const failures: string[] = [];
+  const seen = new Set<string>();
+  let count = 0;
+  const done = (async () => {
+    while (running) {
+      try {
+        const r = await get();
+        count++;
+        if (r.status === 200) seen.add(r.body);
+        else failures.push(`HTTP ${r.status}: ${r.body.slice(0, 80)}`);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return {
+    failures,
+    seen,
+    count: () => count,
+    stop: async () => {
+      running = false;
+      await done;
+    },
+  };
+}
+
+const backendContainers = () => containersOf(instance, 'backend');
+const condition = (type: string) => agent.statusDocument().resources as { kind: string; name: string; conditions: { type: string; status: string; reason: string; message: string }[] }[];
+const progressing = () => condition('Progressing').find((r) => r.kind === 'Service' && r.name === 'backend')?.conditions.find((c) => c.type === 'Progressing');
+
+beforeAll(async () => {
+  dir = await tempDir('rollout');
+  stateDir = await tempDir('rollout-state');
+  port = await freePort();
+  await writeFile(join(dir, 'nginx.conf'), NGINX_CONF);
+  await writeStack('v1');
+  const t = await startTestAgent(dir, instance, { stateDir });
+  agent = t.agent;
+  logs = t.logs;
+  await agent.run();
+  await eventually('v1 served through nginx', async () => (await get().catch(() => undefined))?.body === 'v1', 60_000);
+});
+
+afterAll(async () => {
+  await agent?.stop();
+  await cleanupInstance(instance);
+  await removeDir(dir);
+  await removeDir(stateDir);
+});
+
+describe('StartFirst rollouts behind nginx', () => {
+  it('serves every request through three deploys, each ending with one container under the service name', async () => {
+    const loop = requestLoop();
+    try {
+      for (const version of ['v2', 'v3', 'v4']) {
+        await writeStack(version);
+        await eventually(`${version} served`, async () => loop.seen.has(version) && (await get()).body === version, 60_000);
+        await eventually(`${version}: rolled out, the old container gone`, async () => {
+          const list = await backendContainers();
+          return progressing()?.reason === 'RolloutComplete' && list.length === 1 && list[0]?.Names[0] === `/${instance}-backend`;
+        }, 60_000);
+      }
+    } finally {
+      await loop.stop();
+    }
+    expect(loop.failures).toEqual([]);
+    expect(loop.count()).toBeGreaterThan(50);
+    expect(progressing()).toMatchObject({ status: 'True', reason: 'RolloutComplete' });
+    // The follower was told: nginx reloaded twice per rollout.
+    expect(logs.lines.filter((l) => l.includes('follower reloaded')).length).toBeGreaterThanOrEqual(6);
+    const history = (agent.statusDocument().resources as { kind: string; name: string; details: { rollouts?: { result: string; strategy: string }[] } }[]).find((r) => r.name === 'backend')?.details.rollouts ?? [];
+    expect(history.slice(0, 3).map((h) => [h.strategy, h.result])).toEqual([
+      ['StartFirst', 'succeeded'],
+      ['StartFirst', 'succeeded'],
+      ['StartFirst', 'succeeded'],
+    ]);
+  });
+
+  it('rolls back a version that never becomes healthy: the old one keeps serving, the failure is visible, and it is not retried in a loop', async () => {
+    const before = (await backendContainers())[0]?.Id;
+    const loop = requestLoop();
+    try {
+      await writeStack('bad');
+      await eventually('the rollout failed', async () => progressing()?.reason === 'RolloutFailed', 60_000);
+      // Backed off: well past the failure, no second attempt has started.
+      const after = Date.now();
+      await eventually('a few more requests', async () => loop.count() > 200 && Date.now() - after > 2000, 30_000);
+    } finally {
+      await loop.stop();
+    }
+    expect(loop.failures).toEqual([]);
+    expect([...loop.seen]).toEqual(['v4']);
+    const list = await backendContainers();
+    expect(list.map((c) => c.Id)).toEqual([before]);
+    expect(progressing()).toMatchObject({ status: 'False', reason: 'RolloutFailed', message: expect.stringContaining('not ready within the progress deadline of 4s') });
+    const ready = condition('Ready').find((r) => r.name === 'backend')?.conditions.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'True' });
+    const metrics = await agent.parts.registry.getSingleMetricAsString('certitrack_rollouts_total');
+    expect(metrics).toContain('certitrack_rollouts_total{service="backend",result="rolled_back"} 1');
+    // One attempt of the bad version, not a storm.
+    const attempts = logs.lines.filter((l) => l.includes('rolling back: removing the new container'));
+    expect(attempts).toHaveLength(1);
+    // `history` shows it too.
+    const hist = await runCli(['history', 'backend', '--state-dir', stateDir, '-o', 'json'], { CERTITRACK_STATE_DIR: stateDir });
+    expect(hist.code).toBe(0);
+    expect(JSON.parse(hist.stdout)[0]).toMatchObject({ service: 'backend', result: 'rolled_back', strategy: 'StartFirst' });
+  });
+
+  it('defaults to StopFirst for a service that mounts a named volume read-write', async () => {
+    await writeManifest(dir, 'db.yaml', [doc('Volume', 'data'), doc('Service', 'db', backend('d1', { volumes: ['data:/data'], networks: [] }))]);
+    await eventually('db running', async () => (await containersOf(instance, 'db')).some((c) => c.State === 'running'), 60_000);
+    await writeManifest(dir, 'db.yaml', [doc('Volume', 'data'), doc('Service', 'db', backend('d2', { volumes: ['data:/data'], networks: [] }))]);
+    await eventually('db replaced', async () => logs.lines.some((l) => l.includes('replacing container') && l.includes('Service/db')), 60_000);
+    expect(logs.lines.some((l) => l.includes('starting the new version beside the old one') && l.includes('Service/db'))).toBe(false);
+  });
+
+  it('refuses StartFirst where it is unsafe, naming file, line and field', async () => {
+    const bad = await tempDir('rollout-bad');
+    await writeManifest(bad, 'svc.yaml', [doc('Service', 'web', { image: BUSYBOX, ports: ['127.0.0.1:18081:80'], rollout: { strategy: 'StartFirst' } })]);
+    const r = await runCli(['validate', bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/svc\.yaml:\d+:\d+: spec\.rollout\.strategy: StartFirst is unsafe here: it publishes host port 127\.0\.0\.1:18081/);
+    await removeDir(bad);
+  });
+});
