@@ -129,9 +129,12 @@ function parseHolder(text: string): LockHolder | undefined {
   }
 }
 
-/** The holder's process exists, is not a zombie, and (where /proc tells) is the same process, not a reused PID. */
+/**
+ * The holder's process exists, is not a zombie, and (where /proc tells) is the same process, not a
+ * reused PID. The host name is not asked: the agent's container gets a new one each time it is
+ * recreated, and its old lock must still be taken over.
+ */
 function isRunning(holder: LockHolder): boolean {
-  if (holder.host !== hostname()) return true; // cannot tell from here; never take another machine's lock
   try {
     process.kill(holder.pid, 0);
   } catch (err) {

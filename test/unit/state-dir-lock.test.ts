@@ -68,6 +68,11 @@ describe('the state dir lock', () => {
     expect(JSON.parse(await readFile(join(stateDir, LOCK_FILE), 'utf8'))).toMatchObject({ pid: process.pid });
   });
 
+  it('takes over the lock of an earlier container of the agent (another host name, its PID gone)', async () => {
+    await writeFile(join(stateDir, LOCK_FILE), JSON.stringify({ pid: deadPid(), command: 'agent in the old container', startedAt: '2026-01-01T00:00:00.000Z', host: '3f2a9c1b7d4e' }));
+    expect((await acquire()).tookOverFrom).toMatchObject({ command: 'agent in the old container' });
+  });
+
   it('takes over a lock whose PID now belongs to another process', async () => {
     // PID 1 is alive, but it started long before this lock claims its holder did.
     await writeFile(join(stateDir, LOCK_FILE), JSON.stringify({ pid: 1, command: 'old agent', startedAt: '2026-01-01T00:00:00.000Z', host: hostname(), processStart: '999999999999' }));
