@@ -20,6 +20,7 @@ import { resourceKey, type PlannedAction } from './engine/reconcile.js';
 import type { AgentHttpServer } from './server/http-server.js';
 import type { GitManifestSource } from './sources/git-source.js';
 import type { StackOutputsResult } from './aws/stack-outputs.js';
+import type { StateDirLock } from './state/state-dir-lock.js';
 import type { StatusBoard } from './state/status-board.js';
 import type { BackupCatalog } from './backup/backup-catalog.js';
 
@@ -47,6 +48,26 @@ export interface AgentParts {
   scrub?: (text: string) => string;
   /** Backup list/verify/restore over the current snapshot: what the CLI's tooling builds too, for the agent's API. */
   backups?: BackupCatalog;
+  /** Held while this agent acts on the state dir (`run`, `apply`); released by stop(). */
+  lock?: StateDirLock;
+}
+
+/** How an interrupted `apply` ended: what was let finish, what got done, what was not started. */
+export interface ApplyInterruption {
+  reason: string;
+  /** Reconciles that were running when the interrupt came and were let finish. */
+  inFlight: string[];
+  /** Keys of the snapshot that reconciled to completion. */
+  done: string[];
+  /** Keys of the snapshot not (or not yet successfully) reconciled. */
+  pending: string[];
+}
+
+export interface ApplyResult {
+  converged: boolean;
+  load: ManifestLoadState;
+  notReady: string[];
+  interrupted?: ApplyInterruption;
 }
 
 export interface ManifestLoadState {
@@ -79,6 +100,7 @@ export class Agent {
   /** Where the HTTP server listens once `run` started it (port 0 resolves to a real port). */
   address: { host: string; port: number } | undefined;
   private readonly startedAt = new Date().toISOString();
+  private interruption: { reason: string; drained: Promise<{ inFlight: string[] }> } | undefined;
 
   constructor(readonly parts: AgentParts) {
     this.sourceDir = parts.config.manifestsDir;
@@ -108,7 +130,7 @@ export class Agent {
     const { config, log, metrics, controller } = this.parts;
     this.parts.secrets.reload();
     const commit = this.sourceCommit;
-    const result = await this.loadSource();
+    const result = await this.loadSource(this.sourceDir, commit);
     const warnings = result.warnings.map(formatManifestError);
     for (const w of warnings) log.warn({ reason }, `manifest warning: ${w}`);
     metrics.manifestLoadTimestamp.setToCurrentTime();
@@ -124,6 +146,8 @@ export class Agent {
       if (!this.sourceCommit) this.scheduleRetry();
       return this.lastLoad;
     }
+    // Validated: only now may the commit's files reach what the resources point at.
+    if (commit) await this.syncWorkspace(commit);
     metrics.manifestLoadSuccess.set(1);
     this.lastLoad = { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [], warnings };
     if (result.state.revision !== controller.current.revision || result.state.origin !== controller.current.origin) {
@@ -148,19 +172,20 @@ export class Agent {
 
   /**
    * Loads from the real path behind the folder, so a git checkout switched mid-load (the symlink
-   * moves) cannot mix two trees.
+   * moves) cannot mix two trees. A commit's resources are addressed at the git workspace: their
+   * relative paths are the same for every commit, so a commit that changes nothing else changes
+   * no spec hash and no certificate path.
    */
-  private async loadSource(): Promise<LoadResult> {
-    const dir = await realpath(this.sourceDir).catch(() => this.sourceDir);
-    const origin = this.sourceCommit ? `git:${this.sourceCommit}` : this.parts.config.manifestsDir;
-    const checks = this.parts.checks;
+  private async loadSource(sourceDir: string, commit: string | undefined): Promise<LoadResult> {
+    const dir = await realpath(sourceDir).catch(() => sourceDir);
+    const { checks, git } = this.parts;
     const load = loadManifests(dir, {
       secrets: this.parts.secrets,
-      origin,
+      origin: commit ? `git:${commit}` : this.parts.config.manifestsDir,
       cfnOutputs: this.parts.cfnOutputs,
       strict: this.parts.config.strict,
       ...(checks ? { rules: checks.rules, issued: checks.issued() } : {}),
-      ...(this.sourceCommit ? { displayBase: dir } : {}),
+      ...(commit && git ? { displayBase: dir, addressAs: git.workspacePath } : {}),
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<LoadResult>((resolve) => {
@@ -175,6 +200,19 @@ export class Agent {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Makes the workspace hold the commit's files; a failure is a failed load (retried), never a half-applied one. */
+  private async syncWorkspace(commit: string): Promise<void> {
+    const git = this.parts.git;
+    if (!git) return;
+    const changed = await git.syncWorkspace(commit);
+    if (changed.created.length + changed.updated.length + changed.removed.length === 0) return;
+    const { created, updated, removed } = changed;
+    this.parts.log.info(
+      { commit, workspace: git.workspacePath, created: created.length, updated: updated.length, removed: removed.length, files: [...updated, ...created, ...removed].slice(0, 20) },
+      'workspace synced',
+    );
   }
 
   /** Anything unexpected while loading is a rejected load like any other, never a crash. */
@@ -235,21 +273,23 @@ export class Agent {
 
   /**
    * One pass to convergence for scripts and tests: load, reconcile, and wait until the revision is
-   * applied and every service is ready, or until the timeout.
+   * applied and every service is ready, or until the timeout. After {@link interrupt} it returns
+   * early, once the reconciles in flight have finished.
    */
   async applyOnce(
     timeoutMs: number,
     onProgress?: (p: { ready: number; total: number; notReady: string[]; elapsedMs: number }) => void,
-  ): Promise<{ converged: boolean; load: ManifestLoadState; notReady: string[] }> {
+  ): Promise<ApplyResult> {
     const { controller, events } = this.parts;
     controller.start();
     events.start();
     const load = await this.reload('apply');
-    if (!load.ok) return { converged: false, load, notReady: [] };
+    if (!load.ok) return { converged: false, load, notReady: [], ...(await this.interruptionOutcome()) };
     const started = Date.now();
     const deadline = started + timeoutMs;
     const total = this.parts.controller.current.list('Service').length;
     for (let tick = 0; ; tick++) {
+      if (this.interruption) return { converged: false, load, notReady: this.notReadyServices(), ...(await this.interruptionOutcome()) };
       const notReady = this.notReadyServices();
       if (tick % 10 === 9) onProgress?.({ ready: total - notReady.length, total, notReady, elapsedMs: Date.now() - started });
       if (controller.isApplied() && notReady.length === 0) return { converged: true, load, notReady };
@@ -258,10 +298,32 @@ export class Agent {
     }
   }
 
+  /**
+   * Ends an {@link applyOnce} early (SIGINT, SIGTERM): no new reconcile starts from now on, and the
+   * ones in flight finish undisturbed, so no service is left between its old container and its new
+   * one. Safe to call before applyOnce, and more than once.
+   */
+  interrupt(reason: string): void {
+    this.interruption ??= { reason, drained: this.parts.controller.drain() };
+  }
+
+  private async interruptionOutcome(): Promise<{ interrupted?: ApplyInterruption }> {
+    if (!this.interruption) return {};
+    const { inFlight } = await this.interruption.drained;
+    const pending = this.parts.controller.pendingKeys();
+    const waiting = new Set(pending);
+    const done = this.parts.controller.current
+      .all()
+      .map((r) => resourceKey(r.kind, r.name))
+      .filter((key) => !waiting.has(key))
+      .sort();
+    return { interrupted: { reason: this.interruption.reason, inFlight, done, pending } };
+  }
+
   /** What `apply` would do, computed against the live engine without changing anything. */
   async plan(): Promise<{ load: ManifestLoadState; actions: PlannedAction[] }> {
     this.parts.secrets.reload();
-    const result = await this.loadSource();
+    const result = await this.loadSource(this.sourceDir, this.sourceCommit);
     const warnings = result.warnings.map(formatManifestError);
     const errors = this.refusals(result);
     if (!result.ok || errors.length > 0) {
@@ -311,6 +373,7 @@ export class Agent {
     // After the controller: no new job may start while running ones are being stopped.
     await Promise.all((this.parts.extraStops ?? []).map((s) => s()));
     await server.close();
+    await this.parts.lock?.release();
     log.info('agent stopped; containers left running');
   }
 }

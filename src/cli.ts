@@ -5,6 +5,8 @@ import { AgentClient, triggerPath, type ClientFlags } from './cli/agent-client.j
 import { fetchStatus, renderStatus } from './cli/status-command.js';
 import { renderHistory, rolloutHistory } from './cli/history-command.js';
 import { renderPlan } from './cli/plan-output.js';
+import { renderInterruption } from './cli/apply-output.js';
+import type { Agent } from './agent.js';
 import { isChange } from './engine/reconcile.js';
 import { configFrom, DEFAULTS, gitConfigFrom, type AgentConfig, type GitFlags } from './config.js';
 import { runImportCompose, type ImportComposeFlags } from './import/import-command.js';
@@ -19,8 +21,8 @@ import { formatManifestError } from './manifests/source.js';
 import { buildAgent, buildBackupTooling } from './main.js';
 import { parseDuration } from './util/duration.js';
 
-/** Exit codes scripts can rely on (terraform's -detailed-exitcode for plan). */
-const EXIT = { ok: 0, error: 1, changes: 2 } as const;
+/** Exit codes scripts can rely on (terraform's -detailed-exitcode for plan; 128 + SIGINT for an interrupted apply). */
+const EXIT = { ok: 0, error: 1, changes: 2, interrupted: 130 } as const;
 
 const program = new Command('certitrack-agent')
   .description('Reconciles a folder of YAML manifests into Docker containers, schedules, backups, certificates and alarms on one host.')
@@ -103,7 +105,7 @@ withCommon(program.command('run'))
   .action(async (flags: CommonFlags & GitFlags & { manifests?: string; allowedHost?: string[] }) => {
     const git = gitConfigFrom(flags);
     if (!git && !flags.manifests) throw new Error('give --manifests DIR or --git-url URL');
-    const agent = await buildAgent({ ...toConfig(flags.manifests ?? '.', flags), git });
+    const agent = await buildAgent({ ...toConfig(flags.manifests ?? '.', flags), git }, { exclusive: true });
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
@@ -163,11 +165,26 @@ withCommon(program.command('plan'))
   });
 
 withCommon(program.command('apply'))
-  .description('reconcile once until everything is applied and ready, then exit (0 converged, 1 not)')
+  .description('reconcile once until everything is applied and ready, then exit (0 converged, 1 not, 130 interrupted)')
   .argument('<dir>', 'folder of manifests')
   .option('--timeout <duration>', 'give up after this long', '5m')
   .action(async (dir: string, flags: CommonFlags & { timeout: string }) => {
-    const agent = await buildAgent(toConfig(dir, flags));
+    // Installed before anything starts: an interrupt lets the reconciles in flight finish, a second one exits at once.
+    let agent: Agent | undefined;
+    let interrupted: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (interrupted) {
+        process.stderr.write(`\n${signal} again: exiting now, without waiting for the reconciles in flight\n`);
+        process.exit(EXIT.interrupted);
+      }
+      interrupted = signal;
+      process.stderr.write(`\n${signal}: finishing what is in flight, starting nothing new (${signal} again to exit at once)\n`);
+      agent?.interrupt(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    agent = await buildAgent(toConfig(dir, flags), { exclusive: true });
+    if (interrupted) agent.interrupt(interrupted);
     const started = Date.now();
     const result = await agent.applyOnce(parseDuration(flags.timeout) ?? 300_000, (p) => {
       // Progress for people; scripts read the exit code and the last line.
@@ -176,6 +193,10 @@ withCommon(program.command('apply'))
     if (process.stderr.isTTY) process.stderr.write('\n');
     await agent.stop();
     for (const w of result.load.warnings) process.stderr.write(`warning: ${w}\n`);
+    if (result.interrupted) {
+      process.stderr.write(renderInterruption(result.interrupted));
+      process.exit(EXIT.interrupted);
+    }
     if (!result.load.ok) {
       for (const e of result.load.errors) process.stderr.write(e + '\n');
     } else if (!result.converged) {

@@ -60,8 +60,14 @@ import { formatManifestError } from './manifests/source.js';
 import { AGENT_VERSION } from './version.js';
 import { DurableState } from './state/durable-state.js';
 import { StatusBoard } from './state/status-board.js';
+import { StateDirLock } from './state/state-dir-lock.js';
 
 export interface BuildOptions {
+  /**
+   * Take the state dir's lock first (`run`, `apply`): fails at once naming the process that holds
+   * it. Read-only commands (`plan`) and in-process tests go without.
+   */
+  exclusive?: boolean;
   /** Overrides for tests: a logger writing to a buffer, a fake clock, another Docker client. */
   log?: Logger;
   /** Where the agent's own (scrubbed) log goes instead of stdout; tests read it. Ignored with `log`. */
@@ -77,6 +83,21 @@ export interface BuildOptions {
  * the code base constructs a client or reaches for a global.
  */
 export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): Promise<Agent> {
+  if (!opts.exclusive) return assembleAgent(config, opts, undefined);
+  // Before anything reads or writes the state dir (state.json, hash.key).
+  const lock = await StateDirLock.acquire(config.stateDir);
+  try {
+    const agent = await assembleAgent(config, opts, lock);
+    const stale = lock.tookOverFrom;
+    if (stale) agent.parts.log.warn({ lockFile: lock.file, pid: stale.pid, command: stale.command, startedAt: stale.startedAt }, 'took over the lock of a process that is gone');
+    return agent;
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: StateDirLock | undefined): Promise<Agent> {
   const { policy, rules } = hostPolicyOf(config);
   const secrets = new ReloadableSecrets(config.secretsFile, [...config.secretEnv, ...policy.secretEnv]);
   // The agent's own secrets (webhook secret, API token) are scrubbed like the manifests' ones.
@@ -275,6 +296,7 @@ export async function buildAgent(config: AgentConfig, opts: BuildOptions = {}): 
       onReady();
     },
     cfnOutputs: () => stackOutputs.get(),
+    lock,
   });
   return agent;
 }

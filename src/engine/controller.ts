@@ -116,6 +116,26 @@ export class Controller {
     await this.opts.state.flush();
   }
 
+  /**
+   * Stops taking new work but lets the reconciles in flight run to their end: their signal is not
+   * aborted, so a container replacement that has begun is finished rather than cut off between
+   * removing the old container and starting the new one. For an interrupted `apply`; the daemon's
+   * {@link stop} aborts instead, because a restarted agent picks up where it left off.
+   */
+  async drain(): Promise<{ inFlight: string[] }> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    const inFlight = this.queue.running();
+    await this.queue.shutdown();
+    await Promise.all(this.stuck.values());
+    await this.opts.state.flush();
+    return { inFlight };
+  }
+
+  /** Keys of the current snapshot not yet reconciled to completion. */
+  pendingKeys(): string[] {
+    return [...this.pending].sort();
+  }
+
   /** Sets the snapshot without enqueuing anything (for plan). */
   useSnapshot(next: DesiredState): void {
     this.desired = next;

@@ -123,6 +123,11 @@ export class WorkQueue {
     return { totalSeconds, longestSeconds };
   }
 
+  /** Keys being handled right now. */
+  running(): string[] {
+    return [...this.processing].sort();
+  }
+
   /** Keys waiting on a timer, with when they are due (for status and tests). */
   scheduled(): Map<string, number> {
     return new Map([...this.delayed].map(([k, v]) => [k, v.at]));

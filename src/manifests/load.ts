@@ -1,5 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
-import { dirname, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { DesiredState } from './desired-state.js';
@@ -9,7 +9,7 @@ import type { Resource } from './resource.js';
 import type { StackOutputsResult } from '../aws/stack-outputs.js';
 import { hasCfnRefs, resolveCfnRefs } from './cfn-refs.js';
 import type { IssuedCertificates } from './checks/check-context.js';
-import { crossDocumentChecks, hostPolicyChecks } from './checks/index.js';
+import { crossDocumentChecks, destinationChecks, hostPolicyChecks } from './checks/index.js';
 import { DEFAULT_HOST_RULES, type HostRules } from './host-policy.js';
 import { listManifestFiles, ManifestReader } from './manifest-files.js';
 import type { SecretSource } from './secrets.js';
@@ -49,6 +49,13 @@ export interface LoadOptions {
   strict?: boolean;
   /** Check the manifests alone (see CheckContext.offline): for `validate --offline` and `export`. */
   offline?: boolean;
+  /**
+   * Where the validated resources will find the folder's files: each `source.dir` (and so every
+   * relative path in a manifest) is moved from under `dir` to the same place under this folder.
+   * The files are read and checked in `dir`; git mode loads an immutable checkout this way while
+   * the resources point into the stable workspace the checkout is then synced into.
+   */
+  addressAs?: string;
 }
 
 /**
@@ -107,7 +114,8 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
     }
   }
 
-  const state = new DesiredState(unique, (opts.now ?? (() => new Date()))(), opts.origin ?? dir);
+  const loadedAt = (opts.now ?? (() => new Date()))();
+  const state = new DesiredState(unique, loadedAt, opts.origin ?? dir);
   const ctx = {
     state,
     secrets: opts.secrets,
@@ -120,10 +128,19 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
   };
   for (const check of [...Object.values(crossDocumentChecks), ...hostPolicyChecks]) check(ctx);
 
+  // Checked where the files are; applied (and so written to) where LoadOptions.addressAs says.
+  let addressed = state;
+  if (opts.addressAs !== undefined) {
+    const stable = opts.addressAs;
+    const moved = unique.map((r) => ({ ...r, source: r.source.addressedAt(join(stable, relative(root, r.source.dir))) }));
+    addressed = new DesiredState(moved, loadedAt, state.origin);
+    for (const check of destinationChecks) check({ ...ctx, state: addressed, root: stable });
+  }
+
   if (opts.strict && warnings.length > 0) errors.push(...warnings.map((w) => ({ ...w, message: `${w.message} (an error with --strict)` })));
   const names = files.map(shown);
   if (errors.length > 0) return { ok: false, errors: sortErrors(errors), files: names, warnings: opts.strict ? [] : warnings };
-  return { ok: true, state, files: names, warnings };
+  return { ok: true, state: addressed, files: names, warnings };
 }
 
 async function parseFile(buf: Buffer, file: string, shown: string, errors: ManifestError[], cfn: () => Promise<StackOutputsResult>): Promise<Resource[]> {

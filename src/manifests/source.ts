@@ -19,6 +19,11 @@ export class SourceRef {
     private readonly lines: LineCounter,
   ) {}
 
+  /** The same document with relative paths resolving from `dir` instead. */
+  addressedAt(dir: string): SourceRef {
+    return new SourceRef(this.file, dir, this.doc, this.lines);
+  }
+
   /** Line and column of the deepest node that exists along `path` (the document start if none). */
   positionOf(path: FieldPath, keyInsteadOfValue = false): Position {
     let node: Node | null | undefined = this.doc.contents as Node | null;

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { readSymlink, switchSymlink } from './atomic-symlink.js';
 import { type GitOperation, GitSyncError, redactUrlCredentials, runGit } from './git-cli.js';
 import { checkBranchName, checkRepositoryUrl, gitAuth } from './git-credentials.js';
+import { syncWorkspace, type WorkspaceSyncResult } from './workspace-sync.js';
 
 export interface GitManifestSourceOptions {
   /** Any URL git understands: https://, ssh://, git@host:path, or a local path. Never with a password in it. */
@@ -14,7 +15,7 @@ export interface GitManifestSourceOptions {
   pollIntervalMs: number;
   /** Folder inside the repository that holds the manifests; the whole tree when unset. */
   subdir?: string;
-  /** Owned by this source: a bare cache repository, the checkouts and the `current` link. */
+  /** Owned by this source: a bare cache repository, the checkouts, the `current` link and the workspace. */
   workDir: string;
   /** git-credentials lines for HTTP(S), a private key for SSH; see git-credentials.ts. */
   credentialsFile?: string;
@@ -38,6 +39,8 @@ export interface GitSourceStatus {
   subdir?: string;
   commit?: string;
   appliedCommit?: string;
+  /** The stable manifests folder every relative path in the manifests resolves into. */
+  workspace: string;
   lastAttemptAt?: Date;
   lastSuccessAt?: Date;
   lastError?: { operation: GitOperation; message: string; at: Date };
@@ -65,6 +68,8 @@ export class GitManifestSource {
   private readonly checkoutsDir: string;
   private readonly currentLink: string;
   private readonly appliedFile: string;
+  private readonly workspaceRoot: string;
+  private readonly workspaceRecord: string;
   private readonly subdir: string | undefined;
   private readonly now: () => Date;
   private readonly log: Logger;
@@ -91,9 +96,20 @@ export class GitManifestSource {
     this.checkoutsDir = join(this.workDir, 'checkouts');
     this.currentLink = join(this.workDir, 'current');
     this.appliedFile = join(this.workDir, 'applied-commit');
+    this.workspaceRoot = join(this.workDir, 'workspace');
+    this.workspaceRecord = join(this.workDir, 'workspace-files.json');
     this.now = opts.now ?? (() => new Date());
     this.log = opts.log.child({ component: 'git-source', repository: redactUrlCredentials(opts.url), branch: opts.branch });
-    this.state = { url: redactUrlCredentials(opts.url), branch: opts.branch, subdir: this.subdir, consecutiveFailures: 0 };
+    this.state = { url: redactUrlCredentials(opts.url), branch: opts.branch, subdir: this.subdir, workspace: this.workspacePath, consecutiveFailures: 0 };
+  }
+
+  /**
+   * The manifests folder as the applied resources see it: one path for every commit, so relative
+   * bind mounts, build contexts and certificate files do not change when a commit does. It holds
+   * the files of the commit last passed to {@link syncWorkspace}, beside whatever the agent wrote.
+   */
+  get workspacePath(): string {
+    return this.subdir ? join(this.workspaceRoot, this.subdir) : this.workspaceRoot;
   }
 
   /** The symlink readers may follow; it always resolves to a complete tree once a sync succeeded. */
@@ -150,6 +166,26 @@ export class GitManifestSource {
     const temp = `${this.appliedFile}.${randomBytes(4).toString('hex')}`;
     await writeFile(temp, `${commit}\n`);
     await rename(temp, this.appliedFile);
+  }
+
+  /**
+   * Brings the workspace to `commit`'s files in place (see {@link syncWorkspace} in
+   * workspace-sync.ts): only the manifests folder, which is all a manifest may refer to. Called
+   * once the commit has validated, before its resources are applied.
+   */
+  async syncWorkspace(commit: string): Promise<WorkspaceSyncResult> {
+    if (!COMMIT.test(commit)) throw new Error(`not a commit id: ${commit}`);
+    const listing = await runGit(
+      'checkout',
+      ['--git-dir', this.repoDir, 'ls-tree', '-r', '-z', '--full-tree', commit, '--', ...(this.subdir ? [this.subdir] : [])],
+      { env: baseEnvironment(this.workDir), timeoutMs: this.opts.gitTimeoutMs ?? 120_000 },
+    );
+    // "<mode> <type> <object>\t<path>"; submodules (type commit) have no content to mirror.
+    const files = listing
+      .split('\0')
+      .filter((entry) => entry.includes('\t') && entry.split(' ')[1] === 'blob')
+      .map((entry) => entry.slice(entry.indexOf('\t') + 1));
+    return syncWorkspace(join(this.checkoutsDir, commit), this.workspaceRoot, files, this.workspaceRecord);
   }
 
   /** The manifests folder of the last commit marked applied, if its checkout still exists. */

@@ -1,44 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Agent } from '../../src/agent.js';
-import { apiFetch, cleanupInstance, containersOf, eventually, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { apiFetch, cleanupInstance, containersOf, eventually, startTestAgent, testInstance } from '../helpers/docker.js';
+import { ManifestsRemote } from '../helpers/git-remote.js';
 import { doc, idleService, toYaml } from '../helpers/manifests.js';
 
 // Issue 6: a commit pushed to the manifests repository is applied by a running agent, by polling or
 // at once through the webhook; a commit that fails validation is reported and not applied.
 const instance = testInstance('git');
-let bare: string;
-let work: string;
+let remote: ManifestsRemote;
 let agent: Agent;
 let base: string;
 const SECRET = 'webhook-secret-0123456789';
 
-const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, encoding: 'utf8' }).trim();
-
-async function commit(message: string, files: Record<string, string>): Promise<string> {
-  for (const [name, text] of Object.entries(files)) await writeFile(join(work, name), text);
-  git(work, 'add', '-A');
-  git(work, 'commit', '-q', '-m', message);
-  git(work, 'push', '-q', 'origin', 'main');
-  return git(work, 'rev-parse', 'HEAD');
-}
+const commit = (message: string, files: Record<string, string>): Promise<string> => remote.commit(message, files);
 
 const status = async () => (await (await apiFetch(agent, '/status')).json()) as { origin: string; manifests: { ok: boolean; errors: string[] }; git: { appliedCommit?: string } };
 
 beforeAll(async () => {
-  bare = await tempDir('bare');
-  work = await tempDir('work');
-  git(bare, 'init', '-q', '--bare', '-b', 'main');
-  git(work, 'init', '-q', '-b', 'main');
-  git(work, 'config', 'user.email', 'ops@example.com');
-  git(work, 'config', 'user.name', 'ops');
-  git(work, 'remote', 'add', 'origin', bare);
+  remote = await ManifestsRemote.create();
   await commit('first', { 'app.yaml': toYaml([doc('Service', 'app', idleService({ env: { V: '1' } }))]) });
   const t = await startTestAgent('/nonexistent', instance, {
-    git: { url: bare, branch: 'main', pollIntervalMs: 1500, subdir: undefined, credentialsFile: undefined },
+    git: { url: remote.bare, branch: 'main', pollIntervalMs: 1500, subdir: undefined, credentialsFile: undefined },
     webhookSecret: SECRET,
   });
   agent = t.agent;
@@ -50,7 +33,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent?.stop();
   await cleanupInstance(instance);
-  for (const d of [bare, work]) await removeDir(d);
+  await remote?.remove();
 });
 
 describe('manifests from git', () => {

@@ -265,6 +265,27 @@ describe('GitManifestSource', () => {
     expect(generationIn(join(caseDir, 'agent', 'checkouts', good))).toBe('generation: 1');
   });
 
+  it('syncs the commit\'s manifests folder into one stable workspace, from the tree and not from whatever lies in the checkout', async () => {
+    const remote = new Remote(join(caseDir, 'remote'));
+    const c1 = remote.push(1, { 'deploy/prod/app.yaml': 'v: 1\n', 'deploy/prod/conf/app.conf': 'one\n', 'deploy/staging/app.yaml': 'v: 0\n' });
+    const s = source(remote, { subdir: 'deploy/prod' });
+    await s.syncNow();
+    expect(s.workspacePath).toBe(join(caseDir, 'agent', 'workspace', 'deploy/prod'));
+    expect(s.status().workspace).toBe(s.workspacePath);
+    // A file in the checkout that is not in the commit (an older agent wrote certificates there).
+    writeFileSync(join(caseDir, 'agent', 'checkouts', c1, 'deploy/prod/cert.pem'), 'not from the repository');
+    const first = await s.syncWorkspace(c1);
+    expect(first.created.sort()).toEqual(['deploy/prod/app.yaml', 'deploy/prod/conf/app.conf']);
+    expect(readdirSync(join(caseDir, 'agent', 'workspace'))).toEqual(['deploy']);
+    expect(readdirSync(join(caseDir, 'agent', 'workspace', 'deploy'))).toEqual(['prod']);
+
+    rmSync(join(remote.work, 'deploy/prod/conf'), { recursive: true });
+    const c2 = remote.push(1, { 'deploy/prod/app.yaml': 'v: 2\n' });
+    await s.syncNow();
+    expect(await s.syncWorkspace(c2)).toEqual({ created: [], updated: ['deploy/prod/app.yaml'], removed: ['deploy/prod/conf/app.conf'], unchanged: 0 });
+    expect(readFileSync(join(s.workspacePath, 'app.yaml'), 'utf8')).toBe('v: 2\n');
+  });
+
   it('rejects URLs carrying a password and option-like URLs before running git', () => {
     expect(() => source('https://user:s3cret@git.example.test/repo.git')).toThrow(/password/);
     expect(() => source('--upload-pack=touch /tmp/pwned')).toThrow(/invalid repository URL/);

@@ -23,3 +23,10 @@ export const crossDocumentChecks: Partial<Record<KindName, CrossDocumentCheck>> 
  * from, per the host policy (docs/security.md). Run after the per-kind checks.
  */
 export const hostPolicyChecks: readonly CrossDocumentCheck[] = [checkHostAccess, checkSecretValues, checkKeyFiles];
+
+/**
+ * The checks of what already lies where the agent will write (an existing keyFile). In git mode a
+ * commit is checked in its checkout but written to in the workspace (the loader's `addressAs`), so
+ * these run against the workspace too.
+ */
+export const destinationChecks: readonly CrossDocumentCheck[] = [checkKeyFiles];
