@@ -17,6 +17,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { changeApplied } from './cases/change-applied.js';
+import { deployUnderLoad } from './cases/deploy-under-load.js';
 import { runColdStarts } from './cases/cold-start.js';
 import { scale } from './cases/scale.js';
 import { selfHealing } from './cases/self-healing.js';
@@ -86,6 +87,7 @@ async function main(): Promise<number> {
     ['heal', () => selfHealing(ctx)],
     ['change', () => changeApplied(ctx)],
     ['scale', () => scale(ctx)],
+    ['deploy', () => deployUnderLoad(ctx)],
   ];
   const failures: string[] = [];
   const durations: Record<string, number> = {};
