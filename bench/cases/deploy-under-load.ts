@@ -15,7 +15,7 @@ const NGINX = 'certitrack-test/nginx:latest';
 const BACKEND_COMMAND = 'mkdir -p /www && echo "$VERSION" > /www/index.html; trap "exit 0" TERM; httpd -f -p 8080 -h /www & wait';
 
 /** The shipped nginx.conf's way: upstream names resolved at (re)load, failover between servers. */
-const AGENT_NGINX = `pid /tmp/nginx.pid;
+export const AGENT_NGINX = `pid /tmp/nginx.pid;
 events {}
 http {
   access_log off;
@@ -48,7 +48,7 @@ http {
 
 const NGINX_HEALTH = "exec 3<>/dev/tcp/127.0.0.1/80 && printf 'GET /nginx-health HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '200 OK' <&3";
 
-function manifests(version: string, port: number, runId: string): string {
+export function manifests(version: string, port: number, runId: string): string {
   const labels = { [BENCH_LABEL]: runId };
   const docs = [
     { apiVersion: 'certitrack.io/v1', kind: 'Network', metadata: { name: 'web' } },
@@ -203,7 +203,7 @@ export async function deployUnderLoad(ctx: BenchContext): Promise<void> {
         res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : undefined));
       });
       req.on('error', () => resolve(undefined));
-      req.on('timeout', () => req.destroy());
+      req.on('timeout', () => req.destroy(new Error('timeout')));
       req.end();
     });
   };
@@ -211,6 +211,7 @@ export async function deployUnderLoad(ctx: BenchContext): Promise<void> {
   /** The same measurement for either tool: idle window, then deploys until each has fully settled. */
   const measure = async (port: number, deploy: (version: string) => Promise<void>, settled: () => Promise<boolean>): Promise<ToolResult> => {
     await until('v0 served', async () => (await serving(port)) === 'v0', 120_000);
+    ctx.say('  v0 serving; measuring idle latency');
     const load = startLoad(port);
     try {
       const idleStart = Date.now();
@@ -243,7 +244,11 @@ export async function deployUnderLoad(ctx: BenchContext): Promise<void> {
     results.agent = await measure(
       agentPort,
       (version) => writeFile(join(dir, 'stack.yaml'), manifests(version, agentPort, ctx.runId)),
-      async () => (await backendOf()).length === 1 && b.agent.parts.controller.isApplied(),
+      async () => {
+        const settled = (await backendOf()).length === 1 && b.agent.parts.controller.isApplied();
+        if (process.env.BENCH_DEBUG) ctx.say(`  settled? containers=${(await backendOf()).length} applied=${b.agent.parts.controller.isApplied()} pending=${b.agent.parts.controller.pendingKeys().join(',')}`);
+        return settled;
+      },
     );
   } finally {
     await b.agent.stop();
