@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { stringify } from 'yaml';
+import { freePort, httpGet } from '../../test/helpers/http-probe.js';
 import { createBenchAgent, tempDir } from '../lib/agent.js';
 import { ComposeProject } from '../lib/compose.js';
 import { docker } from '../lib/engine.js';
@@ -111,17 +111,6 @@ interface Sample {
   body: string;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
-
 /** The load client as a child process, collecting its samples. */
 function startLoad(port: number): { samples: Sample[]; stop: () => Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'lib', 'load-client.ts'), String(port), '10'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -195,17 +184,8 @@ export async function deployUnderLoad(ctx: BenchContext): Promise<void> {
   const instance = ctx.cleanup.instance(`bench-${ctx.runId}-deploy`);
   const results: Record<'agent' | 'compose', ToolResult | undefined> = { agent: undefined, compose: undefined };
   const serving = async (port: number): Promise<string | undefined> => {
-    const { request } = await import('node:http');
-    return new Promise((resolve) => {
-      const req = request({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 2000 }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : undefined));
-      });
-      req.on('error', () => resolve(undefined));
-      req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.end();
-    });
+    const r = await httpGet(port, '/', 2000).catch(() => undefined);
+    return r?.status === 200 ? r.body : undefined;
   };
 
   /** The same measurement for either tool: idle window, then deploys until each has fully settled. */
