@@ -31,7 +31,7 @@ http {
  * What a compose user does so that nginx follows a recreated backend at all (its address changes):
  * Docker's DNS asked again every second through a variable upstream.
  */
-const COMPOSE_NGINX = `pid /tmp/nginx.pid;
+export const COMPOSE_NGINX = `pid /tmp/nginx.pid;
 events {}
 http {
   access_log off;
@@ -78,7 +78,7 @@ export function manifests(version: string, port: number, runId: string): string 
   return docs.map((d) => stringify(d)).join('---\n');
 }
 
-function composeFile(version: string, port: number, runId: string): string {
+export function composeFile(version: string, port: number, runId: string): string {
   const labels = { [BENCH_LABEL]: runId };
   return stringify({
     version: '2.4',
@@ -86,7 +86,8 @@ function composeFile(version: string, port: number, runId: string): string {
     services: {
       backend: {
         image: IMAGE,
-        command: ['/bin/sh', '-c', BACKEND_COMMAND],
+        // Compose interpolates $VAR in the file itself: $$ leaves it to the shell.
+        command: ['/bin/sh', '-c', BACKEND_COMMAND.replaceAll('$', () => '$$')],
         environment: { VERSION: version },
         networks: ['web'],
         labels,
@@ -112,7 +113,7 @@ interface Sample {
 }
 
 /** The load client as a child process, collecting its samples. */
-function startLoad(port: number): { samples: Sample[]; stop: () => Promise<void> } {
+function startLoad(port: number, say: (m: string) => void): { samples: Sample[]; stop: () => Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'lib', 'load-client.ts'), String(port), '10'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const samples: Sample[] = [];
   let rest = '';
@@ -121,13 +122,18 @@ function startLoad(port: number): { samples: Sample[]; stop: () => Promise<void>
     rest = lines.pop() ?? '';
     for (const l of lines) if (l) samples.push(JSON.parse(l) as Sample);
   });
+  let stopping = false;
+  const closed = new Promise<void>((resolve) => child.on('close', (code, signal) => {
+    if (!stopping) say(`  the load client ended by itself (exit ${code ?? signal}); the measurement is void`);
+    resolve();
+  }));
   return {
     samples,
-    stop: () =>
-      new Promise((resolve) => {
-        child.on('close', () => resolve());
-        child.kill('SIGTERM');
-      }),
+    stop: async () => {
+      stopping = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await closed;
+    },
   };
 }
 
@@ -192,7 +198,7 @@ export async function deployUnderLoad(ctx: BenchContext): Promise<void> {
   const measure = async (port: number, deploy: (version: string) => Promise<void>, settled: () => Promise<boolean>): Promise<ToolResult> => {
     await until('v0 served', async () => (await serving(port)) === 'v0', 120_000);
     ctx.say('  v0 serving; measuring idle latency');
-    const load = startLoad(port);
+    const load = startLoad(port, ctx.say);
     try {
       const idleStart = Date.now();
       await new Promise((r) => setTimeout(r, ctx.opts.quick ? 2000 : 5000));
@@ -207,12 +213,12 @@ export async function deployUnderLoad(ctx: BenchContext): Promise<void> {
         saveToServing.push((load.samples.find((s) => s.t >= t0 && s.body === version) as Sample).t - t0);
         await until(`${version} settled`, settled, 120_000);
         windows.push([t0, Date.now()]);
-        if (i % 5 === 0) ctx.say(`  ${i}/${deploys} deploys`);
+        ctx.say(`  ${i}/${deploys} deploys (${version} served after ${saveToServing[saveToServing.length - 1]} ms)`);
       }
       await load.stop();
       return summarise(load.samples, idle, windows, saveToServing);
     } finally {
-      await load.stop().catch(() => undefined);
+      await load.stop();
     }
   };
 
