@@ -281,6 +281,10 @@ describe('crash-loop backoff', () => {
     expect(rec.restarts).toBe(8);
   });
 
+  it('carries on doubling from a record written before the streak was kept', () => {
+    expect(recordRestart({ restarts: 3, lastRestartAt: 0, backoffMs: 40_000 }, 1000, 1_000_000, policy)).toMatchObject({ backoffMs: 80_000, streak: 4 });
+  });
+
   it('starts over after a container ran for 10 minutes', () => {
     const rec = { restarts: 5, lastRestartAt: 0, backoffMs: 160_000 };
     expect(restartDelay(rec, 600_000, 650_000, policy)).toBe(0);
