@@ -74,7 +74,7 @@ describe('export kubernetes: the mapping, field by field', () => {
     expect(cron.spec).toMatchObject({ schedule: '0 2 * * *', timeZone: 'Europe/Madrid', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 43200 });
     const backup = jobPodOf(cron).containers[0] as Container;
     expect(backup.image).toBe('certitrack-agent:test');
-    expect(backup.args).toEqual(['backup', 'run', 'nightly', '--standalone', '-m', '/etc/certitrack-agent/manifests']);
+    expect(backup.args).toEqual(['backup', 'run', 'nightly', '--standalone', '-m', '/etc/certitrack-agent/manifests', '--policy', '/etc/certitrack-agent/policy/policy.yaml']);
     const standalone = parse(String(files.get('backups/nightly.yaml'))) as { spec: { sources: unknown[]; retention: unknown } };
     expect(standalone.spec.sources[0]).toEqual({ postgres: { host: 'postgres', port: 5432, database: 'certitrack', user: 'certitrack_user', password: { secretRef: 'DB_PASSWORD' }, compressLevel: 1 } });
     expect(standalone.spec.retention).toEqual({ keepDaily: 7, keepWeekly: 4, keepMonthly: 12 });

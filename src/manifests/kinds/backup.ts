@@ -3,22 +3,46 @@ import type { Resource } from '../resource.js';
 import { duration, resourceName, valueOrSecret } from './common.js';
 import { scheduleFields } from './schedule-fields.js';
 
-/** pg_dump -Fc run inside a declared Service's container through the Docker exec API. */
+/**
+ * pg_dump -Fc of one database: inside a declared Service's container through the Docker exec API
+ * (`service`), or over the network (`host`: RDS, another host), from a one-off container of the
+ * agent's image (or `image`) on `network`, or from the agent's own process where it carries the
+ * client tools (its image: CERTITRACK_POSTGRES_CLIENT=local). Exactly one of service and host.
+ */
 const postgresSource = z.strictObject({
-  postgres: z.strictObject({
-    service: resourceName,
-    database: z.string().min(1),
-    user: z.string().min(1).default('postgres'),
-    /** Only needed when the container does not trust local socket connections; passed as PGPASSWORD. */
-    password: valueOrSecret.optional(),
-    format: z.enum(['custom']).default('custom'),
-    /**
-     * pg_dump -Z: the custom format compresses each table itself, so the dump is stored as is (no
-     * gzip on top). 1 is the default: measured on this project's benchmark data it dumps twice as
-     * fast as 6 for about 3% more bytes.
-     */
-    compressLevel: z.number().int().min(0).max(9).default(1),
-  }),
+  postgres: z
+    .strictObject({
+      service: resourceName.optional(),
+      /** A database server reached over the network, e.g. the RDS endpoint. */
+      host: z.string().min(1).regex(/^[^\s/]+$/, 'expected a host name or address').optional(),
+      /** With `host`; default 5432. */
+      port: z.number().int().min(1).max(65535).optional(),
+      database: z.string().min(1),
+      user: z.string().min(1).default('postgres'),
+      /** Only needed when the server asks for one; passed as PGPASSWORD in the tool's environment, never on a command line. */
+      password: valueOrSecret.optional(),
+      /** libpq's sslmode (PGSSLMODE) with `host`; RDS accepts require and verify-full. */
+      sslmode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+      /** With `host`: the image the one-off container runs pg_dump from (default the agent's own image, certitrack-agent:<version>); never pulled. */
+      image: z.string().min(1).optional(),
+      /** With `host`: a declared Network the one-off container joins to reach it (default Docker's bridge). */
+      network: resourceName.optional(),
+      format: z.enum(['custom']).default('custom'),
+      /**
+       * pg_dump -Z: the custom format compresses each table itself, so the dump is stored as is (no
+       * gzip on top). 1 is the default: measured on this project's benchmark data it dumps twice as
+       * fast as 6 for about 3% more bytes.
+       */
+      compressLevel: z.number().int().min(0).max(9).default(1),
+    })
+    .superRefine((pg, ctx) => {
+      if ((pg.service === undefined) === (pg.host === undefined)) ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of service (pg_dump in its container) and host (over the network)' });
+      if (pg.service !== undefined) {
+        for (const field of ['port', 'image', 'network', 'sslmode'] as const) {
+          if (pg[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies only with host (pg_dump over the network); with service pg_dump runs inside that container` });
+        }
+      }
+    }),
 });
 
 /** A host directory, archived with tar (relative paths are relative to the manifest file). */
@@ -30,7 +54,7 @@ const directorySource = z.strictObject({
   }),
 });
 
-/** A declared Volume, archived from a short-lived helper container that mounts it read-only. */
+/** A declared Volume, read and written through the engine's archive API on a container that mounts it (never started, never pulled). */
 const volumeSource = z.strictObject({ volume: z.strictObject({ name: resourceName }) });
 
 /** A single host file such as .env or the compose file the seed copied. */
