@@ -1,7 +1,9 @@
 /**
  * Streams a PostgreSQL database to an S3 emulator with the agent's backup pipeline and compares it
- * with the seed's way (`docker exec pg_dump | gzip > file`, then upload the file), at the given size
- * and at half of it, to show that the agent's peak RSS does not grow with the database.
+ * with the seed's way (`docker exec pg_dump | gzip > file`, then upload the file) and with a bare
+ * `docker exec pg_dump -Fc -Z1 > file` (the same dump the agent takes, to a local file, no upload:
+ * the floor the agent's streaming should stay near), at the given size and at half of it, to show
+ * that the agent's peak RSS does not grow with the database.
  *
  *   npx tsx bench/backup-stream.ts [--size-mb 1024]
  *
@@ -43,6 +45,17 @@ interface Measure {
   dbBytes: number;
   agent: { seconds: number; storedBytes: number; rawBytes: number; mbPerSec: number; peakRssMb: number; baselineRssMb: number };
   seed: { dumpSeconds: number; uploadSeconds: number; fileBytes: number; mbPerSec: number; peakRssMbDuringUpload: number };
+  bare: { seconds: number; fileBytes: number; mbPerSec: number };
+}
+
+/** Runs a shell pipeline, failing on any stage's error; resolves with its wall time in seconds. */
+async function timedShell(script: string, what: string): Promise<number> {
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const sh = spawn('bash', ['-o', 'pipefail', '-c', script], { stdio: 'inherit' });
+    sh.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${what} exited ${code}`))));
+  });
+  return (performance.now() - t0) / 1000;
 }
 
 /** Samples this process's RSS every 20 ms while `fn` runs. */
@@ -113,7 +126,7 @@ async function inChild(args: string[]): Promise<ChildResult> {
 async function childAgent(endpoint: string, targetMb: string): Promise<ChildResult> {
   const dest = new S3Destination(createS3Client({ endpoint }), { bucket: 'bench' });
   const spec = backupSpec.parse({ sources: [{ postgres: { service: 'db', database: 'appdb', user: 'app' } }] });
-  const sources = prepareSources(spec, { docker, own, secrets: new StaticSecrets({}), helperImage: 'certitrack-test/busybox:latest', baseDir: root, jobKey: 'Backup/bench' });
+  const sources = prepareSources(spec, { docker, own, secrets: new StaticSecrets({}), baseDir: root, jobKey: 'Backup/bench' });
   const baseline = process.memoryUsage().rss;
   const run = await peakRss(() =>
     runBackup({ name: `bench-${targetMb}`, prefix: 'agent', destination: dest, sources, agentVersion: 'bench', now: () => new Date(), signal: new AbortController().signal }),
@@ -134,14 +147,15 @@ async function measure(targetMb: number, endpoint: string, work: string): Promis
   process.stdout.write(`database at ${(dbBytes / MiB).toFixed(0)} MiB; streaming with the agent's pipeline...\n`);
   const agent = await inChild(['--child-agent', endpoint, String(targetMb)]);
 
+  process.stdout.write('bare: docker exec pg_dump -Fc -Z1 > file...\n');
+  const bareFile = join(work, `bare-${targetMb}.dump`);
+  const bareSeconds = await timedShell(`docker exec ${container} pg_dump -Fc -Z1 -U app appdb > ${bareFile}`, 'bare dump');
+  const bareBytes = (await stat(bareFile)).size;
+  await rm(bareFile);
+
   process.stdout.write("seed's way: docker exec pg_dump | gzip > file, then upload the file...\n");
   const file = join(work, `seed-${targetMb}.sql.gz`);
-  const t0 = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const sh = spawn('bash', ['-o', 'pipefail', '-c', `docker exec ${container} pg_dump -U app appdb | gzip > ${file}`], { stdio: 'inherit' });
-    sh.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`seed dump exited ${code}`))));
-  });
-  const dumpSeconds = (performance.now() - t0) / 1000;
+  const dumpSeconds = await timedShell(`docker exec ${container} pg_dump -U app appdb | gzip > ${file}`, 'seed dump');
   const fileBytes = (await stat(file)).size;
   const upload = await inChild(['--child-upload', endpoint, file, String(targetMb)]);
   await rm(file);
@@ -151,6 +165,7 @@ async function measure(targetMb: number, endpoint: string, work: string): Promis
     dbBytes,
     agent: { seconds: agent.seconds, storedBytes: agent.bytes, rawBytes: agent.rawBytes, mbPerSec: dbBytes / MiB / agent.seconds, peakRssMb: agent.peak / MiB, baselineRssMb: agent.baseline / MiB },
     seed: { dumpSeconds, uploadSeconds: upload.seconds, fileBytes, mbPerSec: dbBytes / MiB / (dumpSeconds + upload.seconds), peakRssMbDuringUpload: upload.peak / MiB },
+    bare: { seconds: bareSeconds, fileBytes: bareBytes, mbPerSec: dbBytes / MiB / bareSeconds },
   };
 }
 
@@ -186,11 +201,16 @@ async function main(): Promise<void> {
   const rows = results.flatMap((r) => [
     [`${r.targetMb} MiB`, 'agent (stream)', f(r.dbBytes / MiB, 0), f(r.agent.storedBytes / MiB), f(r.agent.seconds), f(r.agent.mbPerSec), f(r.agent.peakRssMb), '0'],
     [`${r.targetMb} MiB`, 'seed (file+upload)', f(r.dbBytes / MiB, 0), f(r.seed.fileBytes / MiB), f(r.seed.dumpSeconds + r.seed.uploadSeconds), f(r.seed.mbPerSec), f(r.seed.peakRssMbDuringUpload), f(r.seed.fileBytes / MiB)],
+    [`${r.targetMb} MiB`, 'bare pg_dump -Fc -Z1 > file', f(r.dbBytes / MiB, 0), f(r.bare.fileBytes / MiB), f(r.bare.seconds), f(r.bare.mbPerSec), '-', f(r.bare.fileBytes / MiB)],
   ]);
   const headers = ['SIZE', 'METHOD', 'DB MiB', 'STORED MiB', 'SECONDS', 'DB MiB/s', 'PEAK RSS MiB', 'TEMP DISK MiB'];
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
   process.stdout.write(`\n${line(headers)}\n${rows.map(line).join('\n')}\n`);
+  for (const r of results) {
+    const ratio = r.agent.mbPerSec / r.bare.mbPerSec;
+    process.stdout.write(`${r.targetMb} MiB: agent throughput ${f(ratio, 2)}x the bare pg_dump -Fc -Z1 > file (target >= 0.95)\n`);
+  }
   const [half, full] = results;
   if (half && full) {
     process.stdout.write(`agent peak RSS: ${f(half.agent.peakRssMb)} MiB at ${half.targetMb} MiB vs ${f(full.agent.peakRssMb)} MiB at ${full.targetMb} MiB (growth ${f(full.agent.peakRssMb - half.agent.peakRssMb)} MiB for ${full.targetMb - half.targetMb} MiB more data)\n`);

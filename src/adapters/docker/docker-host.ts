@@ -38,4 +38,3 @@ export function dockerodeOptions(endpoint: DockerEndpoint): Dockerode.DockerOpti
   return { host: endpoint.host, port: endpoint.port, protocol: 'https', ...(dir ? { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') } : {}) };
 }
 
-export const describeEndpoint = (e: DockerEndpoint): string => ('socketPath' in e ? `unix://${e.socketPath}` : `${e.tls ? 'https' : 'tcp'}://${e.host}:${e.port}`);
