@@ -1,9 +1,11 @@
 /**
  * Streams a PostgreSQL database to an S3 emulator with the agent's backup pipeline and compares it
- * with the seed's way (`docker exec pg_dump | gzip > file`, then upload the file), at the given size
- * and at half of it, to show that the agent's peak RSS does not grow with the database.
+ * with the seed's way (`docker exec pg_dump | gzip > file`, then upload the file) and with a bare
+ * `docker exec pg_dump -Fc -Z1 > file` (the same dump the agent takes, to a local file, no upload:
+ * the floor the agent's streaming should stay near), at the given size and at half of it, to show
+ * that the agent's peak RSS does not grow with the database.
  *
- *   npx tsx bench/backup-stream.ts [--size-mb 1024]
+ *   npx tsx bench/backup-stream.ts [--size-mb 1024] [--rounds 3]
  *
  * Needs Docker and the certitrack-test/postgres image (bash scripts/build-images.sh). s3rver runs in
  * a child process so that its memory is not counted as the agent's. Results go to bench/results/.
@@ -19,6 +21,7 @@ import Dockerode from 'dockerode';
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, LABEL_SERVICE, MANAGED_BY_VALUE } from '../src/adapters/docker-types.js';
 import { dockerClients } from '../src/adapters/docker/index.js';
 import { createS3Client, S3Destination } from '../src/adapters/s3-destination.js';
+import { LocalDestination } from '../src/adapters/local-destination.js';
 import { runBackup } from '../src/backup/run-backup.js';
 import { prepareSources } from '../src/backup/sources.js';
 import { backupSpec } from '../src/manifests/kinds/backup.js';
@@ -32,6 +35,8 @@ const arg = (name: string, fallback: number): number => {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const sizeMb = arg('--size-mb', 1024);
+/** Rounds of the agent-into-a-file against bare pg_dump comparison, per size. */
+const rounds = arg('--rounds', 3);
 /** Children measure against the parent's database container, so they share its instance name. */
 const instance = process.env.BENCH_INSTANCE ?? `bench-${randomBytes(3).toString('hex')}`;
 const own = new Ownership(instance);
@@ -42,7 +47,22 @@ interface Measure {
   targetMb: number;
   dbBytes: number;
   agent: { seconds: number; storedBytes: number; rawBytes: number; mbPerSec: number; peakRssMb: number; baselineRssMb: number };
+  /** The same pipeline into a local directory: what compares with `pg_dump > file`. */
+  agentLocal: { seconds: number; mbPerSec: number; peakRssMb: number };
   seed: { dumpSeconds: number; uploadSeconds: number; fileBytes: number; mbPerSec: number; peakRssMbDuringUpload: number };
+  bare: { seconds: number; fileBytes: number; mbPerSec: number };
+  /** Every round's seconds, in the order they ran. */
+  samples: { agentLocal: number[]; bare: number[] };
+}
+
+/** Runs a shell pipeline, failing on any stage's error; resolves with its wall time in seconds. */
+async function timedShell(script: string, what: string): Promise<number> {
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const sh = spawn('bash', ['-o', 'pipefail', '-c', script], { stdio: 'inherit' });
+    sh.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${what} exited ${code}`))));
+  });
+  return (performance.now() - t0) / 1000;
 }
 
 /** Samples this process's RSS every 20 ms while `fn` runs. */
@@ -109,11 +129,11 @@ async function inChild(args: string[]): Promise<ChildResult> {
   return JSON.parse(out.trim().split('\n').pop() as string) as ChildResult;
 }
 
-/** Child: the agent's pipeline, pg_dump in the container straight into S3. */
-async function childAgent(endpoint: string, targetMb: string): Promise<ChildResult> {
-  const dest = new S3Destination(createS3Client({ endpoint }), { bucket: 'bench' });
+/** Child: the agent's pipeline, pg_dump in the container straight into S3 (an http endpoint) or into a local directory. */
+async function childAgent(target: string, targetMb: string): Promise<ChildResult> {
+  const dest = target.startsWith('http') ? new S3Destination(createS3Client({ endpoint: target }), { bucket: 'bench' }) : new LocalDestination(target);
   const spec = backupSpec.parse({ sources: [{ postgres: { service: 'db', database: 'appdb', user: 'app' } }] });
-  const sources = prepareSources(spec, { docker, own, secrets: new StaticSecrets({}), helperImage: 'certitrack-test/busybox:latest', baseDir: root, jobKey: 'Backup/bench' });
+  const sources = prepareSources(spec, { docker, own, secrets: new StaticSecrets({}), baseDir: root, jobKey: 'Backup/bench' });
   const baseline = process.memoryUsage().rss;
   const run = await peakRss(() =>
     runBackup({ name: `bench-${targetMb}`, prefix: 'agent', destination: dest, sources, agentVersion: 'bench', now: () => new Date(), signal: new AbortController().signal }),
@@ -133,15 +153,35 @@ async function measure(targetMb: number, endpoint: string, work: string): Promis
   const dbBytes = await fillTo(targetMb * MiB);
   process.stdout.write(`database at ${(dbBytes / MiB).toFixed(0)} MiB; streaming with the agent's pipeline...\n`);
   const agent = await inChild(['--child-agent', endpoint, String(targetMb)]);
+  // The pair that decides the 0.95 target runs `rounds` times, alternating which goes first, on a
+  // machine shared with other work: medians, not one sample each.
+  const localRuns: ChildResult[] = [];
+  const bareRuns: { seconds: number; bytes: number }[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const pair = [
+      async () => {
+        process.stdout.write(`round ${round + 1}: the agent's pipeline into a local directory...\n`);
+        const localDir = join(work, `agent-${targetMb}`);
+        localRuns.push(await inChild(['--child-agent', localDir, String(targetMb)]));
+        await rm(localDir, { recursive: true, force: true });
+      },
+      async () => {
+        process.stdout.write(`round ${round + 1}: bare docker exec pg_dump -Fc -Z1 > file...\n`);
+        const bareFile = join(work, `bare-${targetMb}.dump`);
+        const seconds = await timedShell(`docker exec ${container} pg_dump -Fc -Z1 -U app appdb > ${bareFile}`, 'bare dump');
+        bareRuns.push({ seconds, bytes: (await stat(bareFile)).size });
+        await rm(bareFile);
+      },
+    ];
+    for (const step of round % 2 === 0 ? pair : pair.reverse()) await step();
+  }
+  const agentLocal = { seconds: median(localRuns.map((r) => r.seconds)), peak: Math.max(...localRuns.map((r) => r.peak)) };
+  const bareSeconds = median(bareRuns.map((r) => r.seconds));
+  const bareBytes = bareRuns[0]?.bytes ?? 0;
 
   process.stdout.write("seed's way: docker exec pg_dump | gzip > file, then upload the file...\n");
   const file = join(work, `seed-${targetMb}.sql.gz`);
-  const t0 = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const sh = spawn('bash', ['-o', 'pipefail', '-c', `docker exec ${container} pg_dump -U app appdb | gzip > ${file}`], { stdio: 'inherit' });
-    sh.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`seed dump exited ${code}`))));
-  });
-  const dumpSeconds = (performance.now() - t0) / 1000;
+  const dumpSeconds = await timedShell(`docker exec ${container} pg_dump -U app appdb | gzip > ${file}`, 'seed dump');
   const fileBytes = (await stat(file)).size;
   const upload = await inChild(['--child-upload', endpoint, file, String(targetMb)]);
   await rm(file);
@@ -150,8 +190,17 @@ async function measure(targetMb: number, endpoint: string, work: string): Promis
     targetMb,
     dbBytes,
     agent: { seconds: agent.seconds, storedBytes: agent.bytes, rawBytes: agent.rawBytes, mbPerSec: dbBytes / MiB / agent.seconds, peakRssMb: agent.peak / MiB, baselineRssMb: agent.baseline / MiB },
+    agentLocal: { seconds: agentLocal.seconds, mbPerSec: dbBytes / MiB / agentLocal.seconds, peakRssMb: agentLocal.peak / MiB },
     seed: { dumpSeconds, uploadSeconds: upload.seconds, fileBytes, mbPerSec: dbBytes / MiB / (dumpSeconds + upload.seconds), peakRssMbDuringUpload: upload.peak / MiB },
+    bare: { seconds: bareSeconds, fileBytes: bareBytes, mbPerSec: dbBytes / MiB / bareSeconds },
+    samples: { agentLocal: localRuns.map((r) => r.seconds), bare: bareRuns.map((r) => r.seconds) },
   };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 async function main(): Promise<void> {
@@ -185,12 +234,19 @@ async function main(): Promise<void> {
   const f = (n: number, d = 1): string => n.toFixed(d);
   const rows = results.flatMap((r) => [
     [`${r.targetMb} MiB`, 'agent (stream)', f(r.dbBytes / MiB, 0), f(r.agent.storedBytes / MiB), f(r.agent.seconds), f(r.agent.mbPerSec), f(r.agent.peakRssMb), '0'],
+    [`${r.targetMb} MiB`, 'agent (stream, local dir) p50', f(r.dbBytes / MiB, 0), f(r.agent.storedBytes / MiB), f(r.agentLocal.seconds), f(r.agentLocal.mbPerSec), f(r.agentLocal.peakRssMb), '0'],
     [`${r.targetMb} MiB`, 'seed (file+upload)', f(r.dbBytes / MiB, 0), f(r.seed.fileBytes / MiB), f(r.seed.dumpSeconds + r.seed.uploadSeconds), f(r.seed.mbPerSec), f(r.seed.peakRssMbDuringUpload), f(r.seed.fileBytes / MiB)],
+    [`${r.targetMb} MiB`, 'bare pg_dump -Fc -Z1 > file p50', f(r.dbBytes / MiB, 0), f(r.bare.fileBytes / MiB), f(r.bare.seconds), f(r.bare.mbPerSec), '-', f(r.bare.fileBytes / MiB)],
   ]);
   const headers = ['SIZE', 'METHOD', 'DB MiB', 'STORED MiB', 'SECONDS', 'DB MiB/s', 'PEAK RSS MiB', 'TEMP DISK MiB'];
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
   process.stdout.write(`\n${line(headers)}\n${rows.map(line).join('\n')}\n`);
+  for (const r of results) {
+    process.stdout.write(
+      `${r.targetMb} MiB: against the bare pg_dump -Fc -Z1 > file, the agent into a local directory ${f(r.agentLocal.mbPerSec / r.bare.mbPerSec, 2)}x (target >= 0.95), into s3rver ${f(r.agent.mbPerSec / r.bare.mbPerSec, 2)}x (s3rver shares the 2 cores)\n`,
+    );
+  }
   const [half, full] = results;
   if (half && full) {
     process.stdout.write(`agent peak RSS: ${f(half.agent.peakRssMb)} MiB at ${half.targetMb} MiB vs ${f(full.agent.peakRssMb)} MiB at ${full.targetMb} MiB (growth ${f(full.agent.peakRssMb - half.agent.peakRssMb)} MiB for ${full.targetMb - half.targetMb} MiB more data)\n`);

@@ -18,7 +18,7 @@ import { AGENT_VERSION } from './version.js';
 import { manifestJsonSchema } from './manifests/json-schema.js';
 import { validateFolder, type ValidateFlags } from './cli/validate-command.js';
 import { formatManifestError } from './manifests/source.js';
-import { buildAgent, buildBackupTooling } from './main.js';
+import { buildAgent, buildBackupTooling, runStandaloneBackup } from './main.js';
 import { parseDuration } from './util/duration.js';
 
 /** Exit codes scripts can rely on (terraform's -detailed-exitcode for plan; 128 + SIGINT for an interrupted apply). */
@@ -277,9 +277,23 @@ withClient(cert.command('renew'))
 
 const backup = program.command('backup').description('backups: run now, list, verify');
 withClient(backup.command('run'))
-  .description('run a backup now in the running agent and wait, with progress (bytes, rate)')
+  .description('run a backup now in the running agent and wait, with progress (bytes, rate); --standalone runs it and its retention in this process, without an agent (a CronJob, a timer)')
   .argument('<name>', 'Backup name')
-  .action(async (name: string, flags: ClientCommandFlags) => {
+  .option('--standalone', 'run here, without a daemon: progress on stderr, exit 0 or 1 (needs -m)')
+  .option('-m, --manifests <dir>', 'with --standalone: folder of manifests that declares the backup')
+  .option('--secrets-file <file>', 'with --standalone: KEY=VALUE file for { secretRef } (env CERTITRACK_SECRETS_FILE)')
+  .option('--log-level <level>', 'with --standalone: trace, debug, info, warn, error')
+  .option(...policyOptions.policy)
+  .option(...policyOptions.secretEnv)
+  .action(async (name: string, flags: ClientCommandFlags & CommonFlags & { standalone?: boolean; manifests?: string }) => {
+    if (flags.standalone) {
+      if (!flags.manifests) throw new Error('--standalone needs -m DIR, the manifests that declare the backup');
+      const config = toConfig(flags.manifests, flags);
+      const stop = new AbortController();
+      for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort(new Error(`stopped by ${sig}`)));
+      process.exitCode = await backupRunCommand((onProgress) => runStandaloneBackup(config, name, { onProgress, signal: stop.signal }), name, process.stdout, process.stderr);
+      return;
+    }
     const client = await clientFor(flags);
     process.exitCode = await backupRunCommand(
       (onProgress) => client.postStreaming(triggerPath('Backup', name), onProgress as (p: unknown) => void) as Promise<ManualRunResult>,
@@ -303,15 +317,16 @@ withCommon(backup.command('verify'))
     process.exitCode = await backupVerifyCommand(await buildBackupTooling(toConfig(flags.manifests, flags)), name, id, process.stdout);
   });
 withCommon(program.command('restore'))
-  .description('restore backup ID of NAME: pg_restore into the database container, files back in place (asks first unless --yes)')
+  .description('restore backup ID of NAME into what the Backup declares: pg_restore into the database, volumes and files back in place, their Services stopped meanwhile (asks first unless --yes)')
   .argument('<name>', 'Backup name')
   .argument('<id>', 'backup id (see backup list)')
   .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
+  .option('--only <source>', 'restore only this source: an object name, or postgres:DATABASE, volume:NAME, directory:PATH, file:PATH (repeatable)', collect)
   .option('--yes', 'do not ask for confirmation')
-  .action(async (name: string, id: string, flags: CommonFlags & { manifests: string; yes?: boolean }) => {
+  .action(async (name: string, id: string, flags: CommonFlags & { manifests: string; yes?: boolean; only?: string[] }) => {
     const confirm = process.stdin.isTTY ? (q: string) => askYesNo(q, process.stdin, process.stdout) : undefined;
     const catalog = await buildBackupTooling(toConfig(flags.manifests, flags));
-    process.exitCode = await restoreCommand(catalog, name, id, process.stdout, { yes: flags.yes === true, ...(confirm ? { confirm } : {}) });
+    process.exitCode = await restoreCommand(catalog, name, id, process.stdout, { yes: flags.yes === true, ...(flags.only ? { only: flags.only } : {}), ...(confirm ? { confirm } : {}) });
   });
 
 program

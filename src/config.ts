@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { parseListen, type ListenAddress } from './server/http-server.js';
 import type { AwsConfig } from './aws/context.js';
 import { parseDuration } from './util/duration.js';
+import { DEFAULT_DOCKER_SOCKET, type DockerEndpoint, dockerEndpointFrom } from './adapters/docker/docker-host.js';
 
 /** Everything the agent can be told, from flags or environment; see README "Configuration". */
 export interface AgentConfig {
@@ -11,6 +12,9 @@ export interface AgentConfig {
   listen: ListenAddress;
   /** Prefix of every Docker object name and the value of the instance label. */
   instance: string;
+  /** The engine: DOCKER_HOST as the docker CLI reads it (unix:// or tcp://), else the default socket. */
+  docker: DockerEndpoint;
+  /** The engine's Unix socket, which no manifest may bind-mount (the default one when the engine is on TCP). */
   dockerSocket: string;
   resyncMs: number;
   concurrency: number;
@@ -28,8 +32,18 @@ export interface AgentConfig {
   healthUrl: string | undefined;
   /** File systems whose use is published (CloudWatch agent's disk_used_percent). */
   diskPaths: string[];
-  /** Image with sh and tar for volume backups (no registry here: a locally built busybox). */
-  helperImage: string;
+  /**
+   * An image already on the engine to create the (never started) container that volume backups
+   * read and write through; unset: the image of a container that mounts the volume, else the
+   * agent's own image, else any local image. Never pulled.
+   */
+  helperImage: string | undefined;
+  /**
+   * Where the PostgreSQL tools of network sources (`postgres: { host }`) run: `container` (a
+   * one-off container of the agent's image, the default on a host) or `local` (this process's own
+   * pg_dump, as in the agent's image; env CERTITRACK_POSTGRES_CLIENT).
+   */
+  postgresClient: 'container' | 'local';
   /** The host policy file (--policy, env CERTITRACK_POLICY); undefined: /etc/certitrack/policy.yaml if it exists. */
   policyFile: string | undefined;
   /** Host names the TCP listener answers besides its own address (--allowed-host, env CERTITRACK_ALLOWED_HOSTS). */
@@ -52,7 +66,7 @@ export const DEFAULTS = {
   stateDir: '/var/lib/certitrack-agent',
   listen: '127.0.0.1:9464',
   instance: 'certitrack',
-  dockerSocket: '/var/run/docker.sock',
+  dockerSocket: DEFAULT_DOCKER_SOCKET,
   resyncMs: 5 * 60_000,
   concurrency: 4,
   restartBackoffBaseMs: 10_000,
@@ -105,6 +119,18 @@ export function awsInstanceIdFrom(flag: string | undefined, env: NodeJS.ProcessE
   return value;
 }
 
+function postgresClientOf(v: unknown): AgentConfig['postgresClient'] {
+  if (v === undefined || v === '' || v === 'container') return 'container';
+  if (v === 'local') return 'local';
+  throw new Error(`CERTITRACK_POSTGRES_CLIENT: "${String(v)}" is not container or local`);
+}
+
+/** An explicit socket (tests) wins; otherwise the engine DOCKER_HOST names. */
+function dockerOf(socket: unknown, env: NodeJS.ProcessEnv): Pick<AgentConfig, 'docker' | 'dockerSocket'> {
+  const docker = typeof socket === 'string' && socket !== '' ? { socketPath: socket } : dockerEndpointFrom(env);
+  return { docker, dockerSocket: 'socketPath' in docker ? docker.socketPath : DEFAULT_DOCKER_SOCKET };
+}
+
 export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & { manifestsDir: string; awsInstanceId?: string }, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const str = (v: unknown, fallback: string): string => (typeof v === 'string' && v !== '' ? v : fallback);
   const num = (v: unknown, fallback: number): number => (v === undefined ? fallback : Number(v));
@@ -116,7 +142,7 @@ export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & {
     secretsFile: typeof (opts.secretsFile ?? env.CERTITRACK_SECRETS_FILE) === 'string' ? resolve(String(opts.secretsFile ?? env.CERTITRACK_SECRETS_FILE)) : undefined,
     listen: typeof opts.listen === 'object' && opts.listen !== null ? (opts.listen as ListenAddress) : parseListen(str(opts.listen ?? env.CERTITRACK_LISTEN, DEFAULTS.listen)),
     instance,
-    dockerSocket: str(opts.dockerSocket ?? env.DOCKER_SOCKET, DEFAULTS.dockerSocket),
+    ...dockerOf(opts.dockerSocket, env),
     resyncMs: num(opts.resyncMs, DEFAULTS.resyncMs),
     concurrency: num(opts.concurrency, DEFAULTS.concurrency),
     allowEmpty: opts.allowEmpty === true,
@@ -131,7 +157,8 @@ export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & {
       instanceId: awsInstanceIdFrom(opts.awsInstanceId, env),
     },
     healthUrl: str(opts.healthUrl ?? env.CERTITRACK_HEALTH_URL, '') || undefined,
-    helperImage: str(opts.helperImage ?? env.CERTITRACK_HELPER_IMAGE, 'busybox:1.36'),
+    helperImage: str(opts.helperImage ?? env.CERTITRACK_HELPER_IMAGE, '') || undefined,
+    postgresClient: postgresClientOf(opts.postgresClient ?? env.CERTITRACK_POSTGRES_CLIENT),
     diskPaths: Array.isArray(opts.diskPaths) ? (opts.diskPaths as string[]) : (env.CERTITRACK_DISK_PATHS ?? '/').split(',').filter(Boolean),
     policyFile: typeof (opts.policyFile ?? env.CERTITRACK_POLICY) === 'string' ? resolve(String(opts.policyFile ?? env.CERTITRACK_POLICY)) : undefined,
     allowedHosts: list(opts.allowedHosts, env.CERTITRACK_ALLOWED_HOSTS),

@@ -2,6 +2,7 @@ import Dockerode from 'dockerode';
 import type { DestinationStream, Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { dockerClients, type DockerClients } from './adapters/docker/index.js';
+import { dockerodeOptions } from './adapters/docker/docker-host.js';
 import { Agent } from './agent.js';
 import type { AgentConfig } from './config.js';
 import { Controller } from './engine/controller.js';
@@ -50,9 +51,18 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { Ec2Snapshots } from './adapters/ec2-snapshots.js';
 import { BackupReconciler } from './reconcilers/backup/backup-reconciler.js';
 import type { BackupProgress } from './backup/run-backup.js';
+import { backupRun } from './backup/backup-job.js';
+import { BackupMetrics } from './backup/backup-metrics.js';
+import { newBackupId } from './backup/backup-descriptor.js';
+import type { SourceDeps } from './backup/sources.js';
+import type { ManualRunResult } from './reconcilers/backup/backup-reconciler.js';
+import { type RunRecord, runsInStateDir } from './schedule/run-history.js';
+import { formatDuration } from './util/duration.js';
+import pino from 'pino';
 import { BackupCatalog } from './backup/backup-catalog.js';
 import { backupAgeSamples } from './backup/backup-metrics.js';
 import { type DestinationFactory, destinationFactory } from './backup/destination-factory.js';
+import { type RunFacts, runFactsOf } from './backup/run-state.js';
 import type { DesiredState } from './manifests/desired-state.js';
 import { loadManifests } from './manifests/load.js';
 import { EnvFileSecrets, type SecretSource } from './manifests/secrets.js';
@@ -61,6 +71,7 @@ import { AGENT_VERSION } from './version.js';
 import { DurableState } from './state/durable-state.js';
 import { StatusBoard } from './state/status-board.js';
 import { StateDirLock } from './state/state-dir-lock.js';
+import { ServiceHolds } from './state/service-holds.js';
 
 export interface BuildOptions {
   /**
@@ -130,7 +141,7 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
   const status = new StatusBoard(state, now);
   status.setRedactor(scrub);
 
-  const docker = opts.docker ?? dockerClients(new Dockerode({ socketPath: config.dockerSocket }));
+  const docker = opts.docker ?? dockerClients(new Dockerode(dockerodeOptions(config.docker)));
   const aws = opts.aws ?? (await buildAwsContext(awsConfigFor(config)));
   if (!aws.enabled) log.info({ reason: aws.reason }, 'AWS features disabled');
   const cloudwatch = aws.enabled ? new CloudWatchAdapter(new CloudWatchClient(aws.clientConfig('CloudWatch'))) : undefined;
@@ -149,6 +160,7 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     state,
     metrics: new ServiceMetrics(registry),
     restartBackoff: { baseMs: config.restartBackoffBaseMs, maxMs: config.restartBackoffMaxMs, resetAfterMs: 10 * 60_000 },
+    holds: new ServiceHolds(config.stateDir),
   });
 
   // One run history and one job runner for every scheduled kind (Schedule, Backup).
@@ -170,13 +182,14 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     now,
   });
 
-  const backups = backupParts(config, aws, { docker, secrets, log, now, desired: () => controller.current, runner });
+  const runs = (key: string): RunFacts => runFactsOf(history.list(key), runner.runningRecords(key).map((r) => r.id));
+  const backups = backupParts(config, aws, { docker, secrets, log, now, desired: () => controller.current, runner, runs });
   const backupReconciler = new BackupReconciler(docker, history, runner, registry, {
     instance: config.instance,
     secrets,
     state,
     agentVersion: AGENT_VERSION,
-    helperImage: config.helperImage,
+    ...backupSourceDeps(config),
     destinations: backups.destinations,
     ...(backups.snapshots ? { snapshots: backups.snapshots } : {}),
     now,
@@ -325,22 +338,67 @@ function combinedValues(a: () => readonly string[], b: () => readonly string[]):
  * state.json has one writer).
  */
 export async function buildBackupTooling(config: AgentConfig, opts: BuildOptions = {}): Promise<BackupCatalog> {
+  return (await backupsWithoutAgent(config, opts, 'warn')).parts.catalog;
+}
+
+/**
+ * `backup run NAME --standalone`: one run of the Backup and its retention in this process, without
+ * a daemon (a Kubernetes CronJob, a host timer), as the agent runs it: the same job, destinations
+ * and sources, under the Backup's timeout; SIGTERM (signal) aborts it. Logs go to stderr. It keeps
+ * no state: the run history lives with the agent, and the backup's id is a fresh one.
+ */
+export async function runStandaloneBackup(config: AgentConfig, name: string, opts: BuildOptions & { onProgress?: (p: BackupProgress) => void; signal?: AbortSignal } = {}): Promise<ManualRunResult> {
+  const { parts, desired, deps } = await backupsWithoutAgent(config, { ...opts, logTo: opts.logTo ?? pino.destination({ dest: 2, sync: true }) }, config.logLevel);
+  const res = desired.get('Backup', name);
+  if (!res) throw new Error(`Backup/${name} is not declared in the manifests in ${config.manifestsDir}`);
+  const now = deps.now;
+  const log = deps.log.child({ key: resourceKey('Backup', name) });
+  const run = backupRun(res, 'manual', {
+    destinations: parts.destinations,
+    sources: parts.sources,
+    agentVersion: AGENT_VERSION,
+    instance: config.instance,
+    ...(parts.snapshots ? { snapshots: parts.snapshots } : {}),
+    metrics: BackupMetrics.for(new Registry(), now),
+    scrub: deps.scrub,
+    now,
+  }, log, opts.onProgress);
+  const startedAt = now();
+  const id = newBackupId(startedAt);
+  const signal = AbortSignal.any([AbortSignal.timeout(res.spec.timeout), ...(opts.signal ? [opts.signal] : [])]);
+  const record: RunRecord = { id, key: resourceKey('Backup', name), startedAt: startedAt.toISOString(), outputTail: '', trigger: 'manual' };
+  try {
+    const result = await run.fn(signal, { id });
+    Object.assign(record, { exitCode: result.exitCode, succeeded: result.exitCode === 0, outputTail: result.outputTail, ...(result.details ? { details: result.details } : {}) });
+  } catch (err) {
+    const why = signal.aborted && !opts.signal?.aborted ? ` [timed out after ${formatDuration(res.spec.timeout)}]` : '';
+    Object.assign(record, { succeeded: false, outputTail: `${deps.scrub((err as Error).message)}${why}` });
+  }
+  record.finishedAt = now().toISOString();
+  const outcome = run.outcome();
+  return { record, ...(outcome ? { outcome } : {}) };
+}
+
+/** What the backup tools outside the agent share: the manifests loaded once, real clients, the backup parts. */
+async function backupsWithoutAgent(config: AgentConfig, opts: BuildOptions, level: string) {
   const { policy, rules } = hostPolicyOf(config);
   const secrets = new EnvFileSecrets(config.secretsFile, { allowEnv: [...config.secretEnv, ...policy.secretEnv] });
   const loaded = await loadManifests(config.manifestsDir, { secrets, rules });
   if (!loaded.ok) throw new Error(`manifests rejected:\n${loaded.errors.map(formatManifestError).join('\n')}`);
-  const log = opts.log ?? createLogger({ level: 'warn', redact: secretScrubber(() => secrets.values()) });
-  const docker = opts.docker ?? dockerClients(new Dockerode({ socketPath: config.dockerSocket }));
+  const scrub = secretScrubber(() => secrets.values());
+  const log = opts.log ?? createLogger({ level, redact: scrub, ...(opts.logTo ? { destination: opts.logTo, pretty: false } : {}) });
+  const docker = opts.docker ?? dockerClients(new Dockerode(dockerodeOptions(config.docker)));
   const aws = opts.aws ?? (await buildAwsContext(awsConfigFor(config)));
-  return backupParts(config, aws, { docker, secrets, log, now: opts.now ?? (() => new Date()), desired: () => loaded.state }).catalog;
+  const deps = { docker, secrets, log, now: opts.now ?? (() => new Date()), desired: () => loaded.state, scrub };
+  return { parts: backupParts(config, aws, deps), desired: loaded.state, deps };
 }
 
 /** The backup parts the agent and the CLI's tooling share: destinations, EBS snapshots, the catalog. */
 function backupParts(
   config: AgentConfig,
   aws: AwsContext,
-  deps: { docker: DockerClients; secrets: SecretSource; log: Logger; now: () => Date; desired: () => DesiredState; runner?: JobRunner },
-): { destinations: DestinationFactory; snapshots: Ec2Snapshots | undefined; catalog: BackupCatalog } {
+  deps: { docker: DockerClients; secrets: SecretSource; log: Logger; now: () => Date; desired: () => DesiredState; runner?: JobRunner; runs?: (key: string) => RunFacts },
+): { destinations: DestinationFactory; snapshots: Ec2Snapshots | undefined; catalog: BackupCatalog; sources: SourceDeps } {
   const destinations = destinationFactory({
     // Backups without a destination live under the agent's state dir.
     localDir: join(config.stateDir, 'backups'),
@@ -349,18 +407,26 @@ function backupParts(
   });
   const snapshots = aws.enabled && aws.instanceId ? new Ec2Snapshots(new EC2Client(aws.clientConfig('EC2')), { instanceId: aws.instanceId, region: aws.region }) : undefined;
   const runner = deps.runner;
+  const sources: SourceDeps = { docker: deps.docker, own: new Ownership(config.instance), secrets: deps.secrets, ...backupSourceDeps(config) };
   const catalog = new BackupCatalog({
     desired: deps.desired,
     destinations,
-    sources: { docker: deps.docker, own: new Ownership(config.instance), secrets: deps.secrets, helperImage: config.helperImage },
+    sources,
     instance: config.instance,
     ...(snapshots ? { snapshots } : {}),
     ...(runner ? { isRunning: (key: string) => runner.isRunning(key) } : {}),
+    runs: deps.runs ?? ((key: string) => runFactsOf(runsInStateDir(config.stateDir, key))),
+    holds: new ServiceHolds(config.stateDir),
     scrub: secretScrubber(() => deps.secrets.values()),
     now: deps.now,
     log: deps.log,
   });
-  return { destinations, snapshots, catalog };
+  return { destinations, snapshots, catalog, sources };
+}
+
+/** How volume and network PostgreSQL sources find their images and tools, from the config. */
+function backupSourceDeps(config: AgentConfig): { helperImage?: string; postgresClient: AgentConfig['postgresClient'] } {
+  return { ...(config.helperImage ? { helperImage: config.helperImage } : {}), postgresClient: config.postgresClient };
 }
 
 /**

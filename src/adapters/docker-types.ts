@@ -35,10 +35,24 @@ export interface ContainerDetails extends ContainerSummary {
   healthOutput?: string;
   oomKilled: boolean;
   image: string;
+  /** The image's id (sha256:…): present on the engine for as long as this container exists. */
+  imageId: string;
+  /** Volumes and bind mounts, as the engine resolved them. */
+  mounts: readonly ContainerMount[];
   /** IPv4 address per attached network name. */
   networks: Record<string, string>;
   /** DNS aliases per attached network name. */
   aliases: Record<string, string[]>;
+}
+
+export interface ContainerMount {
+  type: 'volume' | 'bind' | 'tmpfs' | string;
+  /** The volume's name (type volume). */
+  name?: string;
+  /** The host path (bind; for a volume, where the engine keeps it). */
+  source: string;
+  destination: string;
+  readOnly: boolean;
 }
 
 export interface ExecResult {

@@ -8,17 +8,26 @@ import { isSnapshotBackup, retentionPolicyOf } from './backup-spec.js';
 import { type BackupEntry, listBackups } from './catalog.js';
 import type { DestinationFactory } from './destination-factory.js';
 import { groupSnapshots } from './ebs-snapshots.js';
-import { restoreBackup, type RestoreResult, verifyBackup, type VerifyResult } from './restore.js';
+import { previewRestore, restoreBackup, type RestoreOptions, type RestorePreview, type RestoreProgress, type RestoreResult } from './restore.js';
 import { applyRetention, type RetentionDecision, type RetentionPolicy } from './retention.js';
+import { mayStillRun, type RunFacts } from './run-state.js';
+import type { ServiceHolds } from '../state/service-holds.js';
+import { verifyBackup, type VerifyResult } from './verify.js';
 import { type SourceDeps, sourceContextFor } from './sources.js';
 import { requireSnapshots } from './snapshot-job.js';
 
 const KIND = 'Backup';
 
+/**
+ * What retention would do to a backup now: keep or remove it, clean up an incomplete one whose run
+ * has ended, leave a run in progress alone, or flag one dated in the future (neither kept nor removed).
+ */
+export type BackupVerdict = 'keep' | 'remove' | 'cleanup' | 'running' | 'future' | 'pending';
+
 /** A row of `backup list`: a backup and what the retention policy would do with it now. */
 export interface BackupListing {
   destination: string;
-  backups: (BackupEntry & { verdict: 'keep' | 'remove' | 'cleanup' | 'pending'; reasons: string[] })[];
+  backups: (BackupEntry & { verdict: BackupVerdict; reasons: string[] })[];
 }
 
 export interface BackupCatalogDeps {
@@ -32,6 +41,10 @@ export interface BackupCatalogDeps {
   snapshots?: Ec2Snapshots;
   /** Whether a backup of `key` is running in this process: restore waits for it to end. */
   isRunning?: (key: string) => boolean;
+  /** What is known of a Backup's runs (the agent's history, or its state file read by the CLI). */
+  runs?: (key: string) => RunFacts;
+  /** Where a restore tells the agent which Services it has stopped. */
+  holds?: ServiceHolds;
   scrub: (text: string) => string;
   now: () => Date;
   log: Logger;
@@ -52,7 +65,10 @@ export class BackupCatalog {
     if (isSnapshotBackup(res.spec)) return this.listSnapshots(res, policy);
     const { destination, prefix } = this.deps.destinations(res);
     const entries = await listBackups(destination, prefix, name);
-    return { destination: `${destination.description}${prefix ? `/${prefix}` : ''}`, backups: withVerdicts(entries, policy, res.spec.timeZone, this.deps.now(), new Set()) };
+    const now = this.deps.now();
+    const runs = this.deps.runs?.(resourceKey(KIND, name)) ?? { running: new Set<string>(), finished: new Set<string>() };
+    const running = (e: BackupEntry): boolean => mayStillRun(e, runs, now, res.spec.timeout);
+    return { destination: `${destination.description}${prefix ? `/${prefix}` : ''}`, backups: withVerdicts(entries, policy, res.spec.timeZone, now, new Set(), running) };
   }
 
   /** Re-reads a backup (the newest complete one when `id` is omitted) and checks every object's size and sha256. */
@@ -65,17 +81,47 @@ export class BackupCatalog {
     return verifyBackup(destination, prefix, name, target);
   }
 
-  /** Restores backup `id` over the live database, directories, volumes and files (after verifying it). */
-  async restore(name: string, id: string, onObject?: (name: string, phase: 'start' | 'done', bytes?: number) => void): Promise<RestoreResult> {
+  /** What `restore` would do (targets, Services it stops), after the checks that need no reading of the objects. */
+  async previewRestore(name: string, id: string, only?: readonly string[]): Promise<RestorePreview> {
+    return this.scrubbed(() => previewRestore(this.restoreOptions(name, id, only)));
+  }
+
+  /**
+   * Restores backup `id` (or the sources in `only`) over the live database, directories, volumes
+   * and files the spec declares, after verifying it: see restoreBackup.
+   */
+  async restore(name: string, id: string, opts: { only?: readonly string[]; onProgress?: (p: RestoreProgress) => void } = {}): Promise<RestoreResult> {
+    const key = resourceKey(KIND, name);
+    const options = this.restoreOptions(name, id, opts.only);
+    if (this.deps.isRunning?.(key)) throw new Error(`${key} is running a backup now; restore when it has finished`);
+    return this.scrubbed(() => restoreBackup({ ...options, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) }));
+  }
+
+  private restoreOptions(name: string, id: string, only?: readonly string[]): RestoreOptions {
     const res = this.declared(name);
     if (isSnapshotBackup(res.spec)) throw new Error(`${KIND}/${name} takes EBS snapshots: restore one by creating a volume from it in EC2`);
-    const key = resourceKey(KIND, name);
-    if (this.deps.isRunning?.(key)) throw new Error(`${key} is running a backup now; restore when it has finished`);
     const { destination, prefix } = this.deps.destinations(res);
+    const sources = this.deps.sources;
+    return {
+      dest: destination,
+      prefix,
+      name,
+      id,
+      spec: res.spec,
+      ctx: sourceContextFor(sources, res, this.deps.log),
+      ...(only?.length ? { only } : {}),
+      now: this.deps.now(),
+      services: { containers: sources.docker.containers, own: sources.own, ...(this.deps.holds ? { holds: this.deps.holds } : {}) },
+    };
+  }
+
+  /** Errors leave here without secret values (a database password in a tool's output). */
+  private async scrubbed<T>(fn: () => Promise<T>): Promise<T> {
     try {
-      return await restoreBackup({ dest: destination, prefix, name, id, spec: res.spec, ctx: sourceContextFor(this.deps.sources, res, this.deps.log), ...(onObject ? { onObject } : {}) });
+      return await fn();
     } catch (err) {
-      throw new Error(this.deps.scrub((err as Error).message), { cause: err });
+      (err as Error).message = this.deps.scrub((err as Error).message);
+      throw err;
     }
   }
 
@@ -100,15 +146,26 @@ export class BackupCatalog {
   }
 }
 
-function withVerdicts(entries: BackupEntry[], policy: RetentionPolicy, timeZone: string, now: Date, pending: Set<string>): BackupListing['backups'] {
-  const d = applyRetention(entries.filter((e) => !pending.has(e.id)), policy, { timeZone, now });
+function withVerdicts(
+  entries: BackupEntry[],
+  policy: RetentionPolicy,
+  timeZone: string,
+  now: Date,
+  pending: Set<string>,
+  mayBeRunning?: (e: BackupEntry) => boolean,
+): BackupListing['backups'] {
+  const byId = new Map(entries.map((e) => [e.id, e]));
+  const running = (id: string): boolean => mayBeRunning?.(byId.get(id) as BackupEntry) ?? false;
+  const d = applyRetention(entries.filter((e) => !pending.has(e.id)), policy, { timeZone, now, ...(mayBeRunning ? { mayBeRunning: (c) => running(c.id) } : {}) });
   const find = (list: RetentionDecision[], id: string): RetentionDecision | undefined => list.find((x) => x.id === id);
   return entries.map((e) => {
     if (pending.has(e.id)) return { ...e, verdict: 'pending' as const, reasons: [] };
     const keep = find(d.keep, e.id);
     if (keep) return { ...e, verdict: 'keep' as const, reasons: keep.reasons };
     if (find(d.remove, e.id)) return { ...e, verdict: 'remove' as const, reasons: [] };
-    if (find(d.cleanup, e.id)) return { ...e, verdict: 'cleanup' as const, reasons: ['incomplete for over a day'] };
-    return { ...e, verdict: 'pending' as const, reasons: e.complete ? [] : ['incomplete (may still be running)'] };
+    if (find(d.cleanup, e.id)) return { ...e, verdict: 'cleanup' as const, reasons: ['incomplete: its run ended without finishing it; the next successful run removes it'] };
+    if (find(d.future, e.id)) return { ...e, verdict: 'future' as const, reasons: ['dated in the future: not counted, not deleted, refused by restore; check the clock or remove it'] };
+    if (!e.complete) return { ...e, verdict: 'running' as const, reasons: ['in progress: its run has not ended'] };
+    return { ...e, verdict: 'pending' as const, reasons: [] };
   });
 }

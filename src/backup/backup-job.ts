@@ -13,6 +13,8 @@ import { pruneBackups } from './prune.js';
 import { type BackupOutcome, type BackupProgress, runBackup } from './run-backup.js';
 import { prepareSources, type SourceDeps, sourceContextFor } from './sources.js';
 import { requireSnapshots, snapshotJob } from './snapshot-job.js';
+import type { RunFacts } from './run-state.js';
+import { resourceKey } from '../engine/reconcile.js';
 
 export interface BackupJobDeps {
   destinations: DestinationFactory;
@@ -26,7 +28,11 @@ export interface BackupJobDeps {
   metrics: BackupMetrics;
   scrub: (text: string) => string;
   now: () => Date;
+  /** What is known of the Backup's runs (which of its incomplete backups may still be written); none: only timeouts tell. */
+  runs?: (key: string) => RunFacts;
 }
+
+const NO_RUNS: RunFacts = { running: new Set(), finished: new Set() };
 
 /** One run of a Backup: the job the runner runs, and what the job found out. */
 export interface BackupRun {
@@ -48,10 +54,10 @@ export function backupRun(res: Resource<BackupSpec>, trigger: RunTrigger, deps: 
     deps.metrics.failed(res.name, 'retention');
     log.warn({ err: message }, 'retention skipped: nothing was deleted');
   };
-  const fn: JobFn = async (signal) => {
+  const fn: JobFn = async (signal, run) => {
     try {
       if (isSnapshotBackup(res.spec)) {
-        return await snapshotJob(requireSnapshots(deps.snapshots), { name: res.name, agentInstance: deps.instance, spec: res.spec, now: deps.now, onRetentionFailed: retentionFailed });
+        return await snapshotJob(requireSnapshots(deps.snapshots), { name: res.name, agentInstance: deps.instance, spec: res.spec, now: deps.now, id: run.id, onRetentionFailed: retentionFailed });
       }
       const where = deps.destinations(res);
       const result = await runBackup({
@@ -63,13 +69,16 @@ export function backupRun(res: Resource<BackupSpec>, trigger: RunTrigger, deps: 
         now: deps.now,
         signal,
         trigger,
+        id: run.id,
         ...(onProgress ? { onProgress } : {}),
       });
       outcome = result;
       return await reportBackup(res, where, result, deps, log, retentionFailed);
     } catch (err) {
       if (err instanceof BackupStepError) step = err.step;
-      throw new Error(deps.scrub((err as Error).message), { cause: err });
+      const message = deps.scrub((err as Error).message);
+      log.error({ backupId: run.id, step, err: message }, `backup ${run.id} failed (${step})`);
+      throw new Error(message, { cause: err });
     }
   };
   return { fn, outcome: () => outcome, failedStep: () => step };
@@ -90,9 +99,24 @@ async function reportBackup(
   ];
   let retention: { line: string; details: Record<string, unknown> };
   try {
-    const out = await pruneBackups(where.destination, { prefix: where.prefix, name: res.name, policy: retentionPolicyOf(res.spec), timeZone: res.spec.timeZone, now: deps.now(), justCompleted: result.id });
+    const runs = deps.runs?.(resourceKey('Backup', res.name)) ?? NO_RUNS;
+    const out = await pruneBackups(where.destination, {
+      prefix: where.prefix,
+      name: res.name,
+      policy: retentionPolicyOf(res.spec),
+      timeZone: res.spec.timeZone,
+      now: deps.now(),
+      justCompleted: result.id,
+      runs,
+      timeoutMs: res.spec.timeout,
+    });
     if (out.deleted.length > 0) log.info({ deleted: out.deleted }, 'retention removed old backups');
-    retention = { line: `retention: kept ${out.decision.keep.length}, deleted ${out.deleted.length}${out.deleted.length ? ` (${out.deleted.join(', ')})` : ''}`, details: { kept: out.decision.keep.length, deleted: out.deleted } };
+    const future = out.decision.future.map((f) => f.id);
+    if (future.length > 0) log.warn({ future }, 'backups dated in the future: not counted by retention, refused by restore, not deleted (check the clock, or remove them)');
+    retention = {
+      line: `retention: kept ${out.decision.keep.length}, deleted ${out.deleted.length}${out.deleted.length ? ` (${out.deleted.join(', ')})` : ''}${future.length ? `, flagged ${future.length} dated in the future (${future.join(', ')})` : ''}`,
+      details: { kept: out.decision.keep.length, deleted: out.deleted, ...(future.length ? { future } : {}) },
+    };
   } catch (err) {
     const msg = deps.scrub((err as Error).message);
     retentionFailed(msg);

@@ -39,7 +39,7 @@ export class BackupMetrics {
     this.duration = new Gauge({ name: 'certitrack_backup_duration_seconds', help: 'How long the last successful backup took.', labelNames: ['backup'], registers });
     this.failures = new Counter({
       name: 'certitrack_backup_failures_total',
-      help: 'Failed backup runs by the step that failed (dump, upload, manifest, snapshot), and failed retention passes.',
+      help: 'Failed backup runs by the side that failed first (dump: the source, upload: the destination, manifest, snapshot), and failed retention passes.',
       labelNames: ['backup', 'step'],
       registers,
     });

@@ -19,11 +19,11 @@ export interface SnapshotRun {
  */
 export async function takeSnapshots(
   ec2: Ec2Snapshots,
-  opts: { name: string; agentInstance: string; volumes: 'auto' | string[]; now: Date },
+  opts: { name: string; agentInstance: string; volumes: 'auto' | string[]; now: Date; id?: string },
 ): Promise<SnapshotRun> {
   const volumes = opts.volumes === 'auto' ? await ec2.attachedVolumes() : opts.volumes;
   if (volumes.length === 0) throw new BackupStepError('snapshot', `no EBS volumes attached to ${ec2.instance.instanceId}`);
-  const id = newBackupId(opts.now);
+  const id = opts.id ?? newBackupId(opts.now);
   const snapshots: SnapshotRun['snapshots'] = [];
   for (const volumeId of volumes) {
     try {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { BackupDestination } from './destination.js';
@@ -39,20 +40,14 @@ export class BackupStepError extends Error {
   }
 }
 
-/** Counts and sha256-hashes the bytes passing through, unchanged. */
-export class HashingCounter extends Transform {
+/** Counts and sha256-hashes the bytes handed to the destination. */
+class StoredBytes {
   private readonly hash = createHash('sha256');
   bytes = 0;
 
-  constructor(private readonly onChunk?: (bytes: number) => void) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  add(chunk: Buffer): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
-    this.onChunk?.(this.bytes);
-    done(null, chunk);
   }
 
   digest(): string {
@@ -75,16 +70,20 @@ export interface StreamOptions {
 
 /** Bytes buffered between the producer and compression; back-pressure does the rest. */
 const BUFFER_BYTES = 1024 * 1024;
+/** Bytes handed to the destination at a time. */
+const BATCH_BYTES = 1024 * 1024;
 
 /**
  * Streams one object: producer → (gzip) → sha256 + byte count → destination.put, all concurrently,
  * nothing buffered whole and nothing written to a temporary file. The stored object's sha256 and
  * size are what the manifest records, so `verify` can check an object without decompressing it.
  *
- * On failure everything is torn down: the producer is aborted (pg_dump gets EPIPE and exits), and
- * the body stream errors so the destination discards the partial object. The error is a
- * BackupStepError naming the step that failed first: "dump" for the producer, "upload" for the
- * destination.
+ * The destination reads from a stream of its own (`body`), fed here chunk by chunk: whatever the
+ * destination does to it when it fails (a local write's ENOSPC destroys it, an S3 upload stops
+ * reading) stays on its side, so the step blamed is the side that failed first: "dump" for the
+ * source (the producer, compression), "upload" for the destination. The other side is then torn
+ * down (the producer aborted: pg_dump gets EPIPE and exits; `body` destroyed, so the destination
+ * discards the partial object), and its own errors are consequences, not reported.
  */
 export async function streamToDestination(opts: StreamOptions): Promise<StreamResult> {
   const ac = new AbortController();
@@ -95,6 +94,7 @@ export async function streamToDestination(opts: StreamOptions): Promise<StreamRe
   let rawBytes = 0;
   let lastProgress = 0;
   const interval = opts.progressIntervalMs ?? 250;
+  const hasher = new StoredBytes();
   const report = (force: boolean): void => {
     if (!opts.onProgress) return;
     const now = Date.now();
@@ -109,7 +109,9 @@ export async function streamToDestination(opts: StreamOptions): Promise<StreamRe
       done(null, chunk);
     },
   });
-  const hasher = new HashingCounter(() => report(false));
+  const body = new PassThrough();
+  // What the destination does with its stream is its own; its failure is counted through put's rejection or the close below.
+  body.on('error', () => undefined);
 
   let first: BackupStepError | undefined;
   const fail = (step: BackupStep, err: unknown): BackupStepError => {
@@ -118,20 +120,59 @@ export async function streamToDestination(opts: StreamOptions): Promise<StreamRe
       first = e;
       ac.abort(e);
       input.destroy(e);
+      if (last !== input) last.destroy(e);
+      // Without an error: the destination may not be listening yet; a premature close fails its put all the same.
+      body.destroy();
     }
-    return e;
+    return first;
   };
 
-  const stages: (NodeJS.ReadableStream | NodeJS.WritableStream)[] = [input, rawCounter];
-  if (opts.gzipLevel !== undefined) stages.push(createGzip({ level: opts.gzipLevel }));
-  stages.push(hasher);
-
-  const chain = pipeline(stages as [NodeJS.ReadableStream, ...NodeJS.WritableStream[]]).catch((err: unknown) => {
-    throw fail('dump', err);
-  });
-  const upload = opts.destination.put(opts.key, hasher, { signal: ac.signal, ...(opts.contentType ? { contentType: opts.contentType } : {}) }).catch((err: unknown) => {
+  // The source side ends in `last`, which is read here and written on into `body`. Without
+  // compression the producer's bytes are read straight from `input` (raw and stored are the same
+  // bytes): no stage between them, which is the agent's whole cost over `pg_dump > file`.
+  const gzip = opts.gzipLevel !== undefined;
+  const last = gzip ? new PassThrough() : input;
+  const chain = gzip
+    ? pipeline(input, rawCounter, createGzip({ level: opts.gzipLevel }), last).catch((err: unknown) => {
+        throw first ?? fail('dump', err);
+      })
+    : Promise.resolve();
+  const upload = opts.destination.put(opts.key, body, { signal: ac.signal, ...(opts.contentType ? { contentType: opts.contentType } : {}) }).catch((err: unknown) => {
     throw fail('upload', err);
   });
+  // The destination closing its stream before the end is its failure, even when it says nothing.
+  const bodyClosedEarly = (): void => {
+    if (!body.writableFinished) fail('upload', (body.errored as Error | null) ?? new Error('the destination stopped reading before the end'));
+  };
+  body.once('close', bodyClosedEarly);
+  const fed = (async () => {
+    // Handed on in batches: a destination writing a file makes one write(2) per chunk through
+    // libuv's thread pool, and Docker's 32 KiB frames made that, not pg_dump, the limit on a busy host.
+    let batch: Buffer[] = [];
+    let batched = 0;
+    const flush = async (): Promise<void> => {
+      if (batched === 0) return;
+      const out = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, batched);
+      batch = [];
+      batched = 0;
+      if (!body.write(out)) await once(body, 'drain', { signal: ac.signal });
+    };
+    try {
+      for await (const chunk of last as AsyncIterable<Buffer>) {
+        if (!gzip) rawBytes += chunk.length;
+        hasher.add(chunk);
+        report(false);
+        batch.push(chunk);
+        batched += chunk.length;
+        if (batched >= BATCH_BYTES) await flush();
+      }
+      await flush();
+    } catch (err) {
+      // An abort here comes from the other side's failure (already recorded) or from the caller.
+      throw first ?? fail(ac.signal.aborted ? 'upload' : 'dump', err);
+    }
+    body.end();
+  })();
   const produced = (async () => {
     try {
       await opts.produce(input, ac.signal);
@@ -142,12 +183,13 @@ export async function streamToDestination(opts: StreamOptions): Promise<StreamRe
     input.end();
   })();
 
-  const results = await Promise.allSettled([produced, chain, upload]);
+  const results = await Promise.allSettled([produced, chain, fed, upload]);
+  body.off('close', bodyClosedEarly);
   opts.signal?.removeEventListener('abort', onOuterAbort);
   if (first) throw first;
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-  const stored = (results[2] as PromiseFulfilledResult<{ bytes: number }>).value;
+  const stored = (results[3] as PromiseFulfilledResult<{ bytes: number }>).value;
   if (stored.bytes !== hasher.bytes) {
     throw new BackupStepError('upload', `${opts.key}: the destination stored ${stored.bytes} bytes but ${hasher.bytes} were sent`);
   }

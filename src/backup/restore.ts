@@ -1,239 +1,154 @@
-import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { type Readable, Transform, type TransformCallback, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { TailBuffer } from '../adapters/demux.js';
 import type { BackupSpec } from '../manifests/kinds/backup.js';
-import { listBackups, readManifest } from './catalog.js';
+import { backupDir } from './backup-descriptor.js';
+import { readManifest } from './catalog.js';
 import type { BackupDestination } from './destination.js';
-import { type BackupManifest, backupDir, type ManifestObject } from './backup-descriptor.js';
-import { pgEnv, type SourceContext, serviceContainer, withHelper } from './sources.js';
-
-export interface ObjectCheck {
-  name: string;
-  ok: boolean;
-  bytes: number;
-  sha256: string;
-  problem?: string;
-}
-
-export interface VerifyResult {
-  id: string;
-  ok: boolean;
-  /** Problems with the backup as a whole (no manifest, listed objects missing). */
-  problems: string[];
-  objects: ObjectCheck[];
-}
-
-/** Passes bytes through while hashing them; fails the stream at its end if size or sha256 differ from the manifest. */
-export class VerifyingStream extends Transform {
-  private readonly hash = createHash('sha256');
-  bytes = 0;
-  actualSha256 = '';
-
-  constructor(private readonly expected: ManifestObject) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    done(null, chunk);
-  }
-
-  override _flush(done: TransformCallback): void {
-    this.actualSha256 = this.hash.digest('hex');
-    if (this.bytes !== this.expected.bytes) return done(new Error(`${this.expected.name}: ${this.bytes} bytes read, manifest says ${this.expected.bytes}`));
-    if (this.actualSha256 !== this.expected.sha256) return done(new Error(`${this.expected.name}: sha256 ${this.actualSha256} does not match the manifest's ${this.expected.sha256}`));
-    done();
-  }
-}
-
-/**
- * Re-reads every object of a backup and checks its size and sha256 against the manifest (and the
- * listing against the manifest). Never throws for a bad backup: the result says what is wrong.
- * Throws only when the destination cannot be read at all.
- */
-export async function verifyBackup(dest: BackupDestination, prefix: string, name: string, id: string): Promise<VerifyResult> {
-  const entry = (await listBackups(dest, prefix, name)).find((b) => b.id === id);
-  if (!entry) return { id, ok: false, problems: [`backup ${id} does not exist`], objects: [] };
-  if (!entry.complete) return { id, ok: false, problems: ['incomplete: no manifest.json (the run failed or is still running)'], objects: [] };
-  let manifest: BackupManifest;
-  try {
-    manifest = await readManifest(dest, prefix, name, id);
-  } catch (err) {
-    return { id, ok: false, problems: [(err as Error).message], objects: [] };
-  }
-  const dir = backupDir(prefix, name, id);
-  const listed = new Map(entry.objects.map((o) => [o.key.slice(dir.length), o.size]));
-  const objects: ObjectCheck[] = [];
-  for (const obj of manifest.objects) {
-    const size = listed.get(obj.name);
-    if (size === undefined) {
-      objects.push({ name: obj.name, ok: false, bytes: 0, sha256: '', problem: 'missing from the destination' });
-      continue;
-    }
-    const check = new VerifyingStream(obj);
-    try {
-      await pipeline(await dest.get(`${dir}${obj.name}`), check, discard());
-      objects.push({ name: obj.name, ok: size === obj.bytes, bytes: check.bytes, sha256: check.actualSha256, ...(size !== obj.bytes ? { problem: `listed size ${size} differs from the manifest's ${obj.bytes}` } : {}) });
-    } catch (err) {
-      objects.push({ name: obj.name, ok: false, bytes: check.bytes, sha256: check.actualSha256, problem: (err as Error).message });
-    }
-  }
-  return { id, ok: objects.every((o) => o.ok), problems: [], objects };
-}
-
-/**
- * Wraps a command so that stdin is read to its end even after the command stops reading (tar stops
- * at its end-of-archive blocks, leaving the record padding): otherwise the writer sees EPIPE or a
- * premature close, and the object's sha256 could not be checked to the last byte. The command's
- * own exit code is kept.
- */
-export const drainingStdin = (cmd: readonly string[]): string[] => ['sh', '-c', '"$@"; rc=$?; cat >/dev/null; exit $rc', 'sh', ...cmd];
-
-const discard = (): Writable =>
-  new Writable({
-    write(_chunk, _enc, done) {
-      done();
-    },
-  });
+import { planRestore, refuseFutureBackup, RestoreRefusedError, type RestoreItem } from './restore-plan.js';
+import { runningServicesMounting, type ServicePauseDeps, withServicesStopped } from './service-pause.js';
+import { prepareSources, type SourceContext } from './sources.js';
+import { VerifyingStream, verifyBackup } from './verify.js';
 
 export interface RestoreOptions {
   dest: BackupDestination;
   prefix: string;
   name: string;
   id: string;
-  /** The Backup's current spec: database passwords come from it (the manifest holds no secret). */
+  /** The Backup's current spec: what may be written, and where (the stored manifest only has to agree). */
   spec: BackupSpec;
   ctx: SourceContext;
+  /** Restore only these sources (object names or selectors such as volume:NAME); all when absent. */
+  only?: readonly string[];
+  now: Date;
+  /** Stops and starts the Services that mount what is restored. */
+  services: ServicePauseDeps;
   signal?: AbortSignal;
-  /** Called as each object starts and ends. */
-  onObject?: (name: string, phase: 'start' | 'done', bytes?: number) => void;
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+/** What a restore will do, for the confirmation prompt: each object, where it goes, which Services it stops. */
+export interface RestorePreview {
+  id: string;
+  items: { name: string; target: string; bytes: number; stops: string[] }[];
+}
+
+export interface RestoreProgress {
+  object: string;
+  /** 1-based, out of `objects`. */
+  index: number;
+  objects: number;
+  /** Stored bytes read of this object so far, and of the objects already restored. */
+  readBytes: number;
+  doneBytes: number;
+  /** Stored bytes of everything being restored. */
+  totalBytes: number;
+}
+
+export interface RestoredObject {
+  name: string;
+  target: string;
+  bytes: number;
+  /** The Services stopped while it was written and started again. */
+  restarted: string[];
 }
 
 export interface RestoreResult {
   id: string;
-  restored: { name: string; target: string; bytes: number }[];
+  restored: RestoredObject[];
+}
+
+/** A restore that failed part way: exactly what was restored, what failed, and what was not touched. */
+export class RestoreFailedError extends Error {
+  override readonly name = 'RestoreFailedError';
+  constructor(
+    readonly id: string,
+    readonly restored: readonly RestoredObject[],
+    readonly failed: { name: string; target: string; error: string },
+    readonly notRestored: readonly { name: string; target: string }[],
+    options?: { cause?: unknown },
+  ) {
+    const list = (xs: readonly { name: string; target: string }[]): string => (xs.length ? xs.map((x) => `${x.name} (${x.target})`).join(', ') : 'none');
+    super(
+      `restore of backup ${id} failed at ${failed.name} (${failed.target}): ${failed.error}. Restored: ${list(restored)}. Not restored: ${list([failed, ...notRestored])}`,
+      options,
+    );
+  }
+}
+
+/** Reads the manifest, refuses a future-dated or mismatched backup, and says what a restore would do. Touches nothing. */
+export async function previewRestore(opts: RestoreOptions): Promise<RestorePreview> {
+  const items = await plannedItems(opts);
+  const rows = [];
+  for (const it of items) {
+    const stops = it.source.mount ? await runningServicesMounting(opts.services, it.source.mount) : [];
+    rows.push({ name: it.object.name, target: it.source.target, bytes: it.object.bytes, stops: stops.map((s) => s.service) });
+  }
+  return { id: opts.id, items: rows };
+}
+
+async function plannedItems(opts: RestoreOptions): Promise<RestoreItem[]> {
+  refuseFutureBackup(opts.id, opts.now);
+  const manifest = await readManifest(opts.dest, opts.prefix, opts.name, opts.id);
+  return planRestore(manifest, prepareSources(opts.spec, opts.ctx), opts.only);
 }
 
 /**
- * Restores a backup over the live system, object by object, in manifest order: the database
- * through pg_restore --clean --if-exists --no-owner --single-transaction (inside the database
- * container, fed on stdin), directories and volumes untarred over their current content (files not
- * in the backup are left), files replaced atomically. The whole backup is verified first, so a
- * corrupted backup is refused before anything is touched; each object is hashed again while it streams.
+ * Restores a backup over the live system, object by object in manifest order, into the targets the
+ * current spec declares: a backup dated in the future, or whose manifest names a target the spec
+ * does not, is refused; every object to restore is read and its sha256 checked before anything is
+ * touched, and hashed again while it streams. Databases go through pg_restore (one transaction);
+ * while a volume, directory or file is written, the Services that mount it are stopped (and held,
+ * so the agent does not heal them), then started again. A failure part way is a RestoreFailedError
+ * that lists what was restored and what was not.
  */
 export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {
-  const check = await verifyBackup(opts.dest, opts.prefix, opts.name, opts.id);
+  const items = await plannedItems(opts);
+  const check = await verifyBackup(opts.dest, opts.prefix, opts.name, opts.id, new Set(items.map((it) => it.object.name)));
   if (!check.ok) {
     const why = [...check.problems, ...check.objects.filter((o) => !o.ok).map((o) => `${o.name}: ${o.problem ?? 'corrupt'}`)];
-    throw new Error(`backup ${opts.id} failed verification; nothing was restored: ${why.join('; ')}`);
+    throw new RestoreRefusedError(`backup ${opts.id} failed verification; nothing was restored: ${why.join('; ')}`);
   }
-  const manifest = await readManifest(opts.dest, opts.prefix, opts.name, opts.id);
   const dir = backupDir(opts.prefix, opts.name, opts.id);
   const signal = opts.signal ?? new AbortController().signal;
-  const restored: RestoreResult['restored'] = [];
-  for (const obj of manifest.objects) {
-    opts.onObject?.(obj.name, 'start');
-    const verifying = new VerifyingStream(obj);
-    const raw = await opts.dest.get(`${dir}${obj.name}`);
-    const plain: Readable = obj.compression === 'gzip' ? raw.pipe(verifying).pipe(createGunzip()) : raw.pipe(verifying);
-    raw.once('error', (e) => verifying.destroy(e));
-    verifying.once('error', (e) => plain.destroy(e));
-    const target = await restoreObject(obj, plain, opts, signal).catch((err: unknown) => {
-      throw new Error(`restore ${obj.name}: ${(err as Error).message}`, { cause: err });
-    });
-    restored.push({ name: obj.name, target, bytes: verifying.bytes });
-    opts.onObject?.(obj.name, 'done', verifying.bytes);
+  const totalBytes = items.reduce((n, it) => n + it.object.bytes, 0);
+  const restored: RestoredObject[] = [];
+  for (const [i, { object, source }] of items.entries()) {
+    const doneBytes = restored.reduce((n, r) => n + r.bytes, 0);
+    const progress = (readBytes: number): void => opts.onProgress?.({ object: object.name, index: i + 1, objects: items.length, readBytes, doneBytes, totalBytes });
+    try {
+      progress(0);
+      const { restarted } = await withServicesStopped(opts.services, source.mount, `restore of Backup/${opts.name} ${opts.id}`, async () => {
+        const verifying = new VerifyingStream(object);
+        const raw = await opts.dest.get(`${dir}${object.name}`);
+        const plain = decoded(raw, verifying, object.compression === 'gzip', progress);
+        await source.restore(plain, signal);
+        // The target has taken every byte; the object must also have ended where the manifest says.
+        if (!verifying.writableFinished) throw new Error('the stored object was not read to its end');
+      });
+      restored.push({ name: object.name, target: source.target, bytes: object.bytes, restarted });
+      progress(object.bytes);
+    } catch (err) {
+      const rest = items.slice(i + 1).map((it) => ({ name: it.object.name, target: it.source.target }));
+      throw new RestoreFailedError(opts.id, restored, { name: object.name, target: source.target, error: (err as Error).message }, rest, { cause: err });
+    }
   }
   return { id: opts.id, restored };
 }
 
-async function restoreObject(obj: ManifestObject, body: Readable, opts: RestoreOptions, signal: AbortSignal): Promise<string> {
-  const info = obj.source;
-  switch (info.type) {
-    case 'postgres':
-      return restorePostgres(obj, body, opts, signal);
-    case 'directory': {
-      const path = String(info.path);
-      await mkdir(path, { recursive: true });
-      await hostUntar(path, body, signal);
-      return path;
-    }
-    case 'volume': {
-      const volume = String(info.dockerName ?? opts.ctx.own.dockerName(String(info.name)));
-      await withHelper(opts.ctx, volume, false, async (id) => {
-        const res = await opts.ctx.docker.containers.exec(id, drainingStdin(['tar', '-C', '/data', '-xf', '-']), { stdin: body, signal });
-        if (res.exitCode !== 0) throw new Error(`untar into volume ${volume} exited with code ${res.exitCode}: ${res.outputTail.trim()}`);
-      });
-      return `volume ${volume}`;
-    }
-    case 'file': {
-      const path = String(info.path);
-      await replaceFile(path, body, signal);
-      return path;
-    }
-    default:
-      throw new Error(`${obj.name}: unknown source type ${String(info.type)}`);
-  }
-}
-
-async function restorePostgres(obj: ManifestObject, body: Readable, opts: RestoreOptions, signal: AbortSignal): Promise<string> {
-  const service = String(obj.source.service);
-  const database = String(obj.source.database);
-  const user = String(obj.source.user ?? 'postgres');
-  const declared = opts.spec.sources.find((s) => 'postgres' in s && s.postgres.service === service && s.postgres.database === database);
-  const env = declared && 'postgres' in declared ? pgEnv(declared.postgres, opts.ctx) : {};
-  const id = await serviceContainer(opts.ctx.docker, opts.ctx.own, service);
-  const docker = opts.ctx.docker;
-  // A dropped database is created again (empty, owned by the dump's user) so pg_restore has somewhere to go.
-  const literal = `'${database.replace(/'/g, "''")}'`;
-  const exists = await docker.containers.exec(id, ['psql', '-U', user, '-d', 'postgres', '-tAc', `SELECT 1 FROM pg_database WHERE datname = ${literal}`], { env });
-  if (exists.exitCode !== 0) throw new Error(`checking database ${database}: psql exited with code ${exists.exitCode}: ${exists.outputTail.trim()}`);
-  if (exists.outputTail.trim() !== '1') {
-    const created = await docker.containers.exec(id, ['createdb', '-U', user, '-O', user, database], { env });
-    if (created.exitCode !== 0) throw new Error(`creating database ${database}: createdb exited with code ${created.exitCode}: ${created.outputTail.trim()}`);
-  }
-  const res = await docker.containers.exec(id, drainingStdin(['pg_restore', '--clean', '--if-exists', '--no-owner', '--single-transaction', '-U', user, '-d', database]), { stdin: body, env, signal });
-  if (res.exitCode !== 0) throw new Error(`pg_restore into ${database} exited with code ${res.exitCode}: ${res.outputTail.trim()}`);
-  return `database ${database} (service ${service})`;
-}
-
-async function hostUntar(dir: string, body: Readable, signal: AbortSignal): Promise<void> {
-  const [cmd, ...args] = drainingStdin(['tar', '-C', dir, '-xf', '-']) as [string, ...string[]];
-  const child = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], signal });
-  const stderr = new TailBuffer(2048);
-  child.stderr.on('data', (c: Buffer) => stderr.push(c));
-  const exited = new Promise<number | null>((res, rej) => {
-    child.once('error', rej);
-    child.once('close', (code) => res(code));
+/** raw → sha256 check → (gunzip): the plain bytes a target takes, failing if the stored bytes are not the manifest's. */
+function decoded(raw: Readable, verifying: VerifyingStream, gzip: boolean, progress: (readBytes: number) => void): Readable {
+  let read = 0;
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      read += chunk.length;
+      progress(read);
+      done(null, chunk);
+    },
   });
-  try {
-    await pipeline(body, child.stdin as Writable);
-  } catch (err) {
-    child.kill('SIGTERM');
-    await exited.catch(() => undefined);
-    throw err;
-  }
-  const code = await exited;
-  if (code !== 0) throw new Error(`tar -x into ${dir} exited with code ${code}: ${stderr.toString().trim()}`);
-}
-
-/** Writes beside the file and renames over it, so a failed restore leaves the old file as it was. */
-async function replaceFile(path: string, body: Readable, signal: AbortSignal): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.restore`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    await pipeline(body, fh.createWriteStream({ flush: true }), { signal });
-    await rename(tmp, path);
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  const plain: Readable = gzip ? raw.pipe(counted).pipe(verifying).pipe(createGunzip()) : raw.pipe(counted).pipe(verifying);
+  raw.once('error', (e) => counted.destroy(e));
+  counted.once('error', (e) => verifying.destroy(e));
+  verifying.once('error', (e) => plain.destroy(e));
+  return plain;
 }

@@ -6,9 +6,12 @@
  * rules are OR-ed; keepWithin keeps everything younger than the window measured back from the NEWEST
  * backup (not from now), so a host that stopped backing up does not age out its last copies.
  *
- * On top of restic: only complete backups count, the newest complete backup is always kept, backups
- * stamped in the future (clock skew) are kept but neither anchor nor fill any rule, and incomplete
- * backups older than a day are listed for cleanup (younger ones may still be running).
+ * On top of restic: only complete backups count, and the newest complete backup is always kept.
+ * Backups stamped in the future are flagged, not kept: they neither anchor nor fill any rule, and
+ * restore refuses them. They are not deleted either: that they look future means this clock and
+ * theirs disagree, and if this clock is the wrong one (a host that booted with its clock reset),
+ * deleting by it would take every good backup. Incomplete backups whose run has ended are listed
+ * for cleanup; those that may still be running are left alone.
  */
 
 export interface RetentionPolicy {
@@ -29,7 +32,7 @@ export interface RetentionCandidate {
   complete: boolean;
 }
 
-export type RetentionReason = 'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'within' | 'newest' | 'future' | 'no policy';
+export type RetentionReason = 'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly' | 'within' | 'newest' | 'no policy';
 
 export interface RetentionDecision {
   id: string;
@@ -40,16 +43,18 @@ export interface RetentionDecision {
 export interface RetentionResult {
   keep: RetentionDecision[];
   remove: RetentionDecision[];
-  /** Incomplete backups old enough to be abandoned runs, not running ones. */
+  /** Incomplete backups of runs that have ended (failed, interrupted), not running ones. */
   cleanup: RetentionDecision[];
+  /** Complete backups dated after now (beyond the tolerance): flagged, neither kept nor removed. */
+  future: RetentionDecision[];
 }
 
 export interface RetentionOptions {
   /** IANA zone the calendar buckets are cut in, e.g. Europe/Madrid. */
   timeZone: string;
   now: Date;
-  /** Incomplete backups younger than this are left alone. Default one day. */
-  incompleteGraceMs?: number;
+  /** Whether an incomplete backup's run may still be going on; default: it is younger than a day. */
+  mayBeRunning?: (c: RetentionCandidate) => boolean;
   /** How far ahead of `now` a timestamp may be before it counts as "in the future". Default one hour. */
   futureToleranceMs?: number;
 }
@@ -66,7 +71,7 @@ interface LocalTime {
   hour: number;
 }
 
-const RULES: { reason: Exclude<RetentionReason, 'within' | 'newest' | 'future' | 'no policy'>; field: keyof RetentionPolicy; bucket: Bucketer }[] = [
+const RULES: { reason: Exclude<RetentionReason, 'within' | 'newest' | 'no policy'>; field: keyof RetentionPolicy; bucket: Bucketer }[] = [
   { reason: 'last', field: 'keepLast', bucket: (_t, i) => i },
   { reason: 'hourly', field: 'keepHourly', bucket: (t) => t.year * 1_000_000 + t.month * 10_000 + t.day * 100 + t.hour },
   { reason: 'daily', field: 'keepDaily', bucket: (t) => t.year * 10_000 + t.month * 100 + t.day },
@@ -80,12 +85,12 @@ export function isEmptyPolicy(p: RetentionPolicy): boolean {
 }
 
 export function applyRetention(candidates: readonly RetentionCandidate[], policy: RetentionPolicy, opts: RetentionOptions): RetentionResult {
-  const grace = opts.incompleteGraceMs ?? DAY_MS;
-  const futureLimit = opts.now.getTime() + (opts.futureToleranceMs ?? HOUR_MS);
+  const futureLimit = futureLimitOf(opts.now, opts.futureToleranceMs);
   const local = localTimeIn(opts.timeZone);
+  const mayBeRunning = opts.mayBeRunning ?? ((c: RetentionCandidate) => opts.now.getTime() - c.time.getTime() <= DAY_MS);
 
   const cleanup = candidates
-    .filter((c) => !c.complete && opts.now.getTime() - c.time.getTime() > grace)
+    .filter((c) => !c.complete && !mayBeRunning(c))
     .sort(newestFirst)
     .map((c) => ({ id: c.id, time: c.time, reasons: [] as RetentionReason[] }));
 
@@ -93,12 +98,13 @@ export function applyRetention(candidates: readonly RetentionCandidate[], policy
   const future = complete.filter((c) => c.time.getTime() > futureLimit);
   const present = complete.filter((c) => c.time.getTime() <= futureLimit);
 
-  const keep: RetentionDecision[] = future.map((c) => ({ id: c.id, time: c.time, reasons: ['future'] }));
+  const flagged = future.map((c) => ({ id: c.id, time: c.time, reasons: [] as RetentionReason[] }));
+  const keep: RetentionDecision[] = [];
   const remove: RetentionDecision[] = [];
 
   if (isEmptyPolicy(policy)) {
     keep.push(...present.map((c) => ({ id: c.id, time: c.time, reasons: ['no policy' as const] })));
-    return { keep, remove, cleanup };
+    return { keep, remove, cleanup, future: flagged };
   }
 
   const counters = RULES.map((r) => ({ ...r, left: policy[r.field] ?? 0, last: Number.NaN }));
@@ -119,8 +125,14 @@ export function applyRetention(candidates: readonly RetentionCandidate[], policy
     }
     (reasons.length > 0 ? keep : remove).push({ id: c.id, time: c.time, reasons });
   });
-  return { keep, remove, cleanup };
+  return { keep, remove, cleanup, future: flagged };
 }
+
+/** How far ahead of now a backup's time may be (clock skew between runs) before it counts as dated in the future. */
+export const FUTURE_TOLERANCE_MS = HOUR_MS;
+
+/** The latest time a backup may carry and still not be dated in the future. */
+export const futureLimitOf = (now: Date, toleranceMs = FUTURE_TOLERANCE_MS): number => now.getTime() + toleranceMs;
 
 /** Newest first; equal times ordered by id (descending) so that ties resolve the same way every run. */
 function newestFirst(a: RetentionCandidate, b: RetentionCandidate): number {

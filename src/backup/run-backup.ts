@@ -24,9 +24,9 @@ export interface RunBackupOptions {
   now: () => Date;
   signal: AbortSignal;
   trigger?: string;
+  /** The backup's id: the id of the run that makes it (one id in the log, the history and the destination); a new one when omitted. */
+  id?: string;
   onProgress?: (p: BackupProgress) => void;
-  /** Called with the id as soon as it is chosen, before any byte is written. */
-  onStart?: (id: string) => void;
 }
 
 export interface BackupOutcome {
@@ -37,25 +37,51 @@ export interface BackupOutcome {
   durationMs: number;
 }
 
+/** A failed backup: the step and message of its error, and what became of the objects it had written. */
+export class BackupRunError extends BackupStepError {
+  constructor(
+    cause: BackupStepError,
+    readonly id: string,
+    /** Why the objects already written could not be removed (then the next successful run removes them). */
+    readonly leftBehind?: string,
+  ) {
+    super(cause.step, `${cause.message.replace(/^\w+ failed: /, '')}${leftBehind ? ` (its partial objects could not be removed: ${leftBehind}; the next successful run removes them)` : ''}`, { cause });
+  }
+}
+
 /**
  * One backup: every source streamed to `<prefix>/<name>/<id>/<object>` in turn, then manifest.json
- * written LAST. A backup whose run failed has no manifest, so it never counts as good; nothing is
- * deleted here (a failed run's objects are cleaned up by retention once they are a day old).
- * Errors are BackupStepErrors naming the step: dump, upload or manifest.
+ * written LAST, so a backup without one never counts as good. A run that fails removes what it had
+ * written before it reports (if the destination lets it; otherwise the next successful run's
+ * retention does), so a failed run leaves nothing behind in `backup list`. Errors are
+ * BackupRunErrors naming the step: dump (the source side), upload (the destination) or manifest.
  */
 export async function runBackup(opts: RunBackupOptions): Promise<BackupOutcome> {
   const started = opts.now();
-  const id = newBackupId(started);
-  opts.onStart?.(id);
+  const id = opts.id ?? newBackupId(started);
+  try {
+    return await writeBackup(opts, id, started);
+  } catch (err) {
+    const e = err instanceof BackupStepError ? err : new BackupStepError('dump', (err as Error).message, { cause: err });
+    const leftBehind = await removeBackup(opts.destination, backupDir(opts.prefix, opts.name, id)).catch((why: unknown) => (why as Error).message);
+    throw new BackupRunError(e, id, leftBehind);
+  }
+}
+
+/** Deletes every object under a failed backup's folder (only that folder: its id is this run's). */
+async function removeBackup(dest: BackupDestination, dir: string): Promise<undefined> {
+  const keys = (await dest.list(dir)).map((o) => o.key).filter((k) => k.startsWith(dir));
+  if (keys.length > 0) await dest.delete(keys);
+  return undefined;
+}
+
+async function writeBackup(opts: RunBackupOptions, id: string, started: Date): Promise<BackupOutcome> {
   const dir = backupDir(opts.prefix, opts.name, id);
   const objects: ManifestObject[] = [];
   let doneBytes = 0;
   let pgDumpVersion: string | undefined;
 
   for (const [i, src] of opts.sources.entries()) {
-    if (src.toolVersion && pgDumpVersion === undefined) {
-      pgDumpVersion = await src.toolVersion().catch(() => undefined);
-    }
     const res = await streamToDestination({
       produce: src.produce,
       destination: opts.destination,
@@ -69,6 +95,7 @@ export async function runBackup(opts: RunBackupOptions): Promise<BackupOutcome> 
       throw new BackupStepError(e.step ?? 'dump', `${src.name}: ${e.message.replace(/^(dump|upload) failed: /, '')}`, { cause: err });
     });
     doneBytes += res.bytes;
+    pgDumpVersion ??= src.toolVersion?.();
     objects.push({
       name: src.name,
       source: src.info,

@@ -11,6 +11,8 @@ export interface SnapshotJobOptions {
   agentInstance: string;
   spec: BackupSpec;
   now: () => Date;
+  /** The run's id, which the snapshots are tagged with. */
+  id?: string;
   /** Told when retention failed: nothing was deleted, and the backup still counts. */
   onRetentionFailed: (message: string) => void;
 }
@@ -30,7 +32,7 @@ export async function snapshotJob(ec2: Ec2Snapshots, opts: SnapshotJobOptions): 
   const src = opts.spec.sources[0];
   const volumes = src && 'ebsSnapshot' in src ? src.ebsSnapshot.volumes : 'auto';
   const started = opts.now();
-  const run = await takeSnapshots(ec2, { name: opts.name, agentInstance: opts.agentInstance, volumes, now: started });
+  const run = await takeSnapshots(ec2, { name: opts.name, agentInstance: opts.agentInstance, volumes, now: started, ...(opts.id ? { id: opts.id } : {}) });
   let retention: string;
   let deleted: string[] = [];
   try {

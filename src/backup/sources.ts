@@ -1,27 +1,34 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, isAbsolute, resolve } from 'node:path';
-import { once } from 'node:events';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import { LABEL_JOB, LABEL_SERVICE } from '../adapters/docker-types.js';
 import type { DockerClients } from '../adapters/docker/index.js';
-import { resourceKey } from '../engine/reconcile.js';
-import type { BackupSource, BackupSpec } from '../manifests/kinds/backup.js';
-import type { Resource } from '../manifests/resource.js';
-import { resolveValue, type SecretSource } from '../manifests/secrets.js';
-import type { Ownership } from '../reconcilers/ownership.js';
 import { TailBuffer } from '../adapters/demux.js';
+import { resourceKey } from '../engine/reconcile.js';
+import type { BackupSpec } from '../manifests/kinds/backup.js';
+import type { Resource } from '../manifests/resource.js';
+import type { SecretSource } from '../manifests/secrets.js';
+import type { Ownership } from '../reconcilers/ownership.js';
+import type { MountTarget } from './mounting-containers.js';
 import type { Producer } from './pipeline.js';
+import type { PostgresClientMode } from './postgres-client.js';
+import { postgresSource } from './postgres-source.js';
+import { hostUntar, replaceFile } from './host-restore.js';
+import { volumeTar, volumeUntar } from './volume-archive.js';
+import { writeAll } from './write-all.js';
 
 export interface SourceContext {
   docker: DockerClients;
   own: Ownership;
   secrets: SecretSource;
-  /** Image with sh, tar and sleep for volume backups and restores (busybox). */
-  helperImage: string;
+  /** An image on the engine for the containers volumes are read through; unset: chosen among those present (volume-archive.ts). */
+  helperImage?: string;
+  /** The image one-off pg_dump containers run by default (certitrack-agent:<version>). */
+  agentImage?: string;
+  /** Where network PostgreSQL sources run their tools: a one-off container (default) or this process. */
+  postgresClient?: PostgresClientMode;
   /** Relative directory and file paths are relative to the manifest file's folder. */
   baseDir: string;
   /** "Backup/<name>", put on helper containers so leftovers can be found and removed. */
@@ -30,18 +37,18 @@ export interface SourceContext {
 }
 
 /** What every source context of this agent shares; {@link sourceContextFor} adds the Backup's own. */
-export type SourceDeps = Pick<SourceContext, 'docker' | 'own' | 'secrets' | 'helperImage'>;
+export type SourceDeps = Pick<SourceContext, 'docker' | 'own' | 'secrets' | 'helperImage' | 'agentImage' | 'postgresClient'>;
 
 /** The context a Backup's sources are backed up and restored in: paths relative to its manifest, helpers labelled with its key. */
 export function sourceContextFor(deps: SourceDeps, res: Resource<BackupSpec>, log?: Logger): SourceContext {
   return { ...deps, baseDir: res.source.dir, jobKey: resourceKey('Backup', res.name), ...(log ? { log } : {}) };
 }
 
-/** A source ready to stream: where its object goes, how it is compressed, what the manifest says about it. */
+/** A source ready to stream or restore: where its object goes, how it is compressed, what the manifest says about it. */
 export interface PreparedSource {
   /** File name inside the backup's folder, unique within the backup. */
   name: string;
-  /** What the manifest records about the source (never a secret). */
+  /** What the manifest records about the source (never a secret); a restore compares it with the spec's. */
   info: Record<string, unknown>;
   compression: 'gzip' | 'none';
   /** Set when compression is gzip. */
@@ -50,114 +57,77 @@ export interface PreparedSource {
   produce: Producer;
   /** Non-fatal problems seen while producing (e.g. a file changed while tar read it). */
   warnings: string[];
-  /** `pg_dump --version` from the database container, for the manifest. */
-  toolVersion?: () => Promise<string | undefined>;
+  /** `pg_dump --version`, once produce has run, for the manifest. */
+  toolVersion?: () => string | undefined;
+  /** What a restore writes, for prompts and reports: "volume t-files", "database appdb (service db)". */
+  target: string;
+  /** What `restore --only` accepts for it besides the object name: "volume:files", "postgres:appdb", "directory:PATH". */
+  selectors: string[];
+  /** The volume or host path a restore writes: the Services that mount it are stopped meanwhile. */
+  mount?: MountTarget;
+  /** Writes the object's plain (decompressed) bytes back over the live target. */
+  restore: (body: Readable, signal: AbortSignal) => Promise<void>;
 }
 
-const slug = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 60) || 'x';
+export const slug = (s: string): string => s.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '').slice(0, 60) || 'x';
 
 export const hostPath = (path: string, baseDir: string): string => (isAbsolute(path) ? path : resolve(baseDir, path));
 
-/** The running container of a declared Service, found by the agent's labels. */
-export async function serviceContainer(docker: DockerClients, own: Ownership, service: string): Promise<string> {
-  const list = await docker.containers.list(own.selector({ [LABEL_SERVICE]: service }));
-  const running = list.find((c) => c.state === 'running');
-  if (!running) throw new Error(`service "${service}" has no running container (${list.length ? `state ${list.map((c) => c.state).join(', ')}` : 'none found'})`);
-  return running.id;
-}
-
-export function pgEnv(src: Extract<BackupSource, { postgres: unknown }>['postgres'], ctx: SourceContext): Record<string, string> {
-  return src.password === undefined ? {} : { PGPASSWORD: resolveValue(src.password, ctx.secrets, ctx.baseDir) };
-}
-
-/**
- * Writes every chunk of `chunks` into `out`, waiting for 'drain' when it is full: this is what makes
- * a slow upload slow the source down instead of filling memory.
- */
-export async function writeAll(chunks: AsyncIterable<Buffer>, out: Writable, signal: AbortSignal): Promise<void> {
-  for await (const chunk of chunks) {
-    if (signal.aborted) throw new Error('aborted');
-    if (!out.write(chunk)) await once(out, 'drain', { signal });
-  }
-}
-
 export function prepareSources(spec: BackupSpec, ctx: SourceContext): PreparedSource[] {
   const level = spec.compression.algorithm === 'gzip' ? spec.compression.level : undefined;
+  const gz = level !== undefined;
+  const compressed = { compression: gz ? ('gzip' as const) : ('none' as const), ...(gz ? { gzipLevel: level } : {}) };
   return spec.sources.map((s, i) => {
     const n = String(i + 1).padStart(2, '0');
-    const gz = level !== undefined;
-    if ('postgres' in s) return postgresSource(s.postgres, `${n}-postgres-${slug(s.postgres.database)}.dump`, ctx);
+    if ('postgres' in s) return postgresSource(s.postgres, `${n}-postgres-${slug(s.postgres.database)}.dump`, ctx, spec.timeout);
     if ('directory' in s) {
       const dir = hostPath(s.directory.path, ctx.baseDir);
-      return tarSource(`${n}-directory-${slug(basename(dir))}.tar${gz ? '.gz' : ''}`, level, { type: 'directory', path: dir, exclude: s.directory.exclude }, (out, signal, warnings) =>
-        hostTar(dir, s.directory.exclude, out, signal, warnings),
-      );
+      const warnings: string[] = [];
+      return {
+        name: `${n}-directory-${slug(basename(dir))}.tar${gz ? '.gz' : ''}`,
+        info: { type: 'directory', path: dir, exclude: s.directory.exclude },
+        ...compressed,
+        contentType: gz ? 'application/gzip' : 'application/x-tar',
+        warnings,
+        produce: (out, signal) => hostTar(dir, s.directory.exclude, out, signal, warnings),
+        target: `directory ${dir}`,
+        selectors: [`directory:${dir}`, `directory:${s.directory.path}`],
+        mount: { path: dir },
+        restore: (body, signal) => hostUntar(dir, body, signal),
+      };
     }
     if ('volume' in s) {
-      const vol = s.volume.name;
-      return tarSource(`${n}-volume-${slug(vol)}.tar${gz ? '.gz' : ''}`, level, { type: 'volume', name: vol, dockerName: ctx.own.dockerName(vol) }, (out, signal) =>
-        volumeTar(ctx, ctx.own.dockerName(vol), out, signal),
-      );
+      const vol = ctx.own.dockerName(s.volume.name);
+      return {
+        name: `${n}-volume-${slug(s.volume.name)}.tar${gz ? '.gz' : ''}`,
+        info: { type: 'volume', name: s.volume.name, dockerName: vol },
+        ...compressed,
+        contentType: gz ? 'application/gzip' : 'application/x-tar',
+        warnings: [],
+        produce: (out, signal) => volumeTar(ctx, vol, out, signal),
+        target: `volume ${vol}`,
+        selectors: [`volume:${s.volume.name}`],
+        mount: { volume: vol },
+        restore: (body, signal) => volumeUntar(ctx, vol, body, signal),
+      };
     }
     if ('file' in s) {
       const path = hostPath(s.file.path, ctx.baseDir);
       return {
         name: `${n}-file-${slug(basename(path))}${gz ? '.gz' : ''}`,
         info: { type: 'file', path },
-        compression: gz ? 'gzip' : 'none',
-        ...(level !== undefined ? { gzipLevel: level } : {}),
+        ...compressed,
         contentType: gz ? 'application/gzip' : 'application/octet-stream',
         warnings: [],
         produce: async (out, signal) => writeAll(createReadStream(path, { signal }), out, signal),
+        target: `file ${path}`,
+        selectors: [`file:${path}`, `file:${s.file.path}`],
+        mount: { path },
+        restore: (body, signal) => replaceFile(path, body, signal),
       };
     }
     throw new Error('ebsSnapshot sources are not streamed; the snapshot path handles them');
   });
-}
-
-function postgresSource(
-  pg: Extract<BackupSource, { postgres: unknown }>['postgres'],
-  name: string,
-  ctx: SourceContext,
-): PreparedSource {
-  // The custom format deflates each table itself (zlib, in the database container, off the agent's
-  // CPU), so gzipping it again would gain nothing: it is stored as produced.
-  const z = pg.compressLevel;
-  return {
-    name,
-    info: { type: 'postgres', service: pg.service, database: pg.database, user: pg.user, format: pg.format, compressLevel: pg.compressLevel },
-    compression: 'none',
-    contentType: 'application/vnd.postgresql.custom-dump',
-    warnings: [],
-    toolVersion: async () => {
-      const id = await serviceContainer(ctx.docker, ctx.own, pg.service);
-      const res = await ctx.docker.containers.exec(id, ['pg_dump', '--version']);
-      return res.exitCode === 0 ? res.outputTail.trim() : undefined;
-    },
-    produce: async (out, signal) => {
-      const id = await serviceContainer(ctx.docker, ctx.own, pg.service);
-      const res = await ctx.docker.containers.exec(id, ['pg_dump', '-Fc', `-Z${z}`, '-U', pg.user, '-d', pg.database], { stdout: out, env: pgEnv(pg, ctx), signal });
-      if (res.exitCode !== 0) throw new Error(`pg_dump exited with code ${res.exitCode}: ${res.outputTail.trim() || '(no output)'}`);
-    },
-  };
-}
-
-function tarSource(
-  name: string,
-  level: number | undefined,
-  info: Record<string, unknown>,
-  run: (out: Writable, signal: AbortSignal, warnings: string[]) => Promise<void>,
-): PreparedSource {
-  const warnings: string[] = [];
-  return {
-    name,
-    info,
-    compression: level !== undefined ? 'gzip' : 'none',
-    ...(level !== undefined ? { gzipLevel: level } : {}),
-    contentType: level !== undefined ? 'application/gzip' : 'application/x-tar',
-    warnings,
-    produce: (out, signal) => run(out, signal, warnings),
-  };
 }
 
 /**
@@ -191,35 +161,5 @@ async function hostTar(dir: string, exclude: readonly string[], out: Writable, s
     throw err;
   } finally {
     signal.removeEventListener('abort', kill);
-  }
-}
-
-/**
- * Archives a named volume from a helper container that mounts it read-only at /data and sleeps;
- * tar runs through exec so its stdout streams with back-pressure. The container is removed in all cases.
- */
-async function volumeTar(ctx: SourceContext, volume: string, out: Writable, signal: AbortSignal): Promise<void> {
-  await withHelper(ctx, volume, true, async (id) => {
-    const res = await ctx.docker.containers.exec(id, ['tar', '-C', '/data', '-cf', '-', '.'], { stdout: out, signal });
-    if (res.exitCode !== 0) throw new Error(`tar in the helper container exited with code ${res.exitCode}: ${res.outputTail.trim() || '(no output)'}`);
-  });
-}
-
-/** Runs `fn` with a sleeping helper container that mounts `volume` at /data; always removes it. */
-export async function withHelper<T>(ctx: SourceContext, volume: string, readOnly: boolean, fn: (containerId: string) => Promise<T>): Promise<T> {
-  if (!((await ctx.docker.images.id(ctx.helperImage)) !== undefined)) await ctx.docker.images.pull(ctx.helperImage);
-  const id = await ctx.docker.containers.create({
-    name: ctx.own.dockerName(`backup-helper-${randomBytes(4).toString('hex')}`),
-    Image: ctx.helperImage,
-    Entrypoint: ['sleep'],
-    Cmd: ['86400'],
-    Labels: ctx.own.selector({ [LABEL_JOB]: ctx.jobKey }),
-    HostConfig: { Binds: [`${volume}:/data${readOnly ? ':ro' : ''}`], NetworkMode: 'none' },
-  });
-  try {
-    await ctx.docker.containers.start(id);
-    return await fn(id);
-  } finally {
-    await ctx.docker.containers.remove(id).catch((err: unknown) => ctx.log?.warn({ err: (err as Error).message }, 'could not remove the backup helper container'));
   }
 }

@@ -2,6 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
 import type { BackupProgress } from '../backup/run-backup.js';
 import type { BackupCatalog } from '../backup/backup-catalog.js';
+import { RestoreFailedError, type RestoredObject, type RestoreProgress } from '../backup/restore.js';
 import type { ManualRunResult } from '../reconcilers/backup/backup-reconciler.js';
 import { formatDuration } from '../util/duration.js';
 import { formatTable } from './table.js';
@@ -19,28 +20,47 @@ export function formatBytes(n: number): string {
   return u === 0 ? `${n} B` : `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
-/** Progress lines with bytes and rate; on a terminal one line rewritten in place, else one line every few seconds. */
-export function progressPrinter(out: Writable & { isTTY?: boolean }, start = Date.now()): (p: BackupProgress) => void {
+/** Writes progress lines: on a terminal one line rewritten in place, else one line every few seconds. */
+function throttledLines<P>(out: Writable & { isTTY?: boolean }, start: number, line: (p: P, secs: number) => string): (p: P) => void {
   let lastLine = 0;
   return (p) => {
     const now = Date.now();
     if (!out.isTTY && now - lastLine < 5000) return;
     lastLine = now;
-    const secs = Math.max(0.001, (now - start) / 1000);
-    const stored = p.doneBytes + p.storedBytes;
-    const line = `[${p.index}/${p.sources}] ${p.object}: read ${formatBytes(p.rawBytes)}, stored ${formatBytes(stored)} total, ${formatBytes(stored / secs)}/s`;
-    out.write(out.isTTY ? `\r\x1b[2K${line}` : `${line}\n`);
+    const text = line(p, Math.max(0.001, (now - start) / 1000));
+    out.write(out.isTTY ? `\r\x1b[2K${text}` : `${text}\n`);
   };
+}
+
+/** Backup progress with bytes and rate. */
+export function progressPrinter(out: Writable & { isTTY?: boolean }, start = Date.now()): (p: BackupProgress) => void {
+  return throttledLines<BackupProgress>(out, start, (p, secs) => {
+    const stored = p.doneBytes + p.storedBytes;
+    return `[${p.index}/${p.sources}] ${p.object}: read ${formatBytes(p.rawBytes)}, stored ${formatBytes(stored)} total, ${formatBytes(stored / secs)}/s`;
+  });
+}
+
+/** Restore progress with bytes and rate, as for backups. */
+export function restoreProgressPrinter(out: Writable & { isTTY?: boolean }, start = Date.now()): (p: RestoreProgress) => void {
+  return throttledLines<RestoreProgress>(out, start, (p, secs) => {
+    const read = p.doneBytes + p.readBytes;
+    return `[${p.index}/${p.objects}] ${p.object}: restored ${formatBytes(read)} of ${formatBytes(p.totalBytes)}, ${formatBytes(read / secs)}/s`;
+  });
 }
 
 /**
  * `backup run NAME`: runs the backup now and waits, with progress. `run` is the running agent's
  * trigger (so the run shares its concurrency policy and history) or, in tests, the reconciler's runNow.
  */
-export async function backupRunCommand(run: (onProgress: (p: BackupProgress) => void) => Promise<ManualRunResult>, name: string, out: Writable & { isTTY?: boolean }): Promise<number> {
+export async function backupRunCommand(
+  run: (onProgress: (p: BackupProgress) => void) => Promise<ManualRunResult>,
+  name: string,
+  out: Writable & { isTTY?: boolean },
+  progressOut: Writable & { isTTY?: boolean } = out,
+): Promise<number> {
   const start = Date.now();
-  const { record, outcome } = await run(progressPrinter(out, start));
-  if (out.isTTY) out.write('\n');
+  const { record, outcome } = await run(progressPrinter(progressOut, start));
+  if (progressOut.isTTY) progressOut.write('\n');
   if (!record.succeeded) {
     out.write(`backup ${name} FAILED after ${formatDuration(Date.now() - start)}: ${record.outputTail.trim()}\n`);
     return 1;
@@ -107,20 +127,24 @@ export async function askYesNo(question: string, input: Readable, output: Writab
 }
 
 /**
- * `restore NAME ID [--yes]`: overwrites the live database, directories, volumes and files with the
- * backup. Without --yes it asks first (and refuses when there is no one to ask).
+ * `restore NAME ID [--only SOURCE]… [--yes]`: overwrites the live database, directories, volumes
+ * and files with the backup. Without --yes it asks first, naming every target and the Services it
+ * stops meanwhile (and refuses when there is no one to ask). A restore that fails part way lists
+ * what was restored and what was not.
  */
 export async function restoreCommand(
   catalog: BackupCatalog,
   name: string,
   id: string,
-  out: Writable,
-  opts: { yes: boolean; confirm?: (question: string) => Promise<boolean> },
+  out: Writable & { isTTY?: boolean },
+  opts: { yes: boolean; only?: readonly string[]; confirm?: (question: string) => Promise<boolean>; progressOut?: Writable & { isTTY?: boolean } },
 ): Promise<number> {
+  const preview = await catalog.previewRestore(name, id, opts.only);
   if (!opts.yes) {
-    const question = `Restore backup ${id} of ${name}? This overwrites the live database, directories, volumes and files it contains.`;
+    const lines = preview.items.map((it) => `  ${it.name} -> ${it.target}${it.stops.length ? ` (stops and restarts Service ${it.stops.join(', ')} meanwhile)` : ''}`);
+    const question = `Restore backup ${id} of ${name}? This overwrites:\n${lines.join('\n')}\n`;
     if (!opts.confirm) {
-      out.write(`${question}\nrefusing without confirmation: pass --yes\n`);
+      out.write(`${question}refusing without confirmation: pass --yes\n`);
       return 1;
     }
     if (!(await opts.confirm(question))) {
@@ -129,10 +153,25 @@ export async function restoreCommand(
     }
   }
   const start = Date.now();
-  const res = await catalog.restore(name, id, (object, phase, bytes) => {
-    out.write(phase === 'start' ? `restoring ${object}...\n` : `restored ${object} (${formatBytes(bytes ?? 0)})\n`);
-  });
-  out.write(formatTable(['OBJECT', 'RESTORED INTO', 'SIZE'], res.restored.map((r) => [r.name, r.target, formatBytes(r.bytes)])));
-  out.write(`backup ${id} restored in ${formatDuration(Date.now() - start)}\n`);
-  return 0;
+  const progressOut = opts.progressOut ?? out;
+  try {
+    const res = await catalog.restore(name, id, { ...(opts.only ? { only: opts.only } : {}), onProgress: restoreProgressPrinter(progressOut, start) });
+    if (progressOut.isTTY) progressOut.write('\n');
+    out.write(restoredTable(res.restored));
+    const bytes = res.restored.reduce((n, r) => n + r.bytes, 0);
+    out.write(`backup ${id} restored in ${formatDuration(Date.now() - start)} (${formatBytes(bytes / Math.max(0.001, (Date.now() - start) / 1000))}/s)\n`);
+    return 0;
+  } catch (err) {
+    if (progressOut.isTTY) progressOut.write('\n');
+    if (!(err instanceof RestoreFailedError)) throw err;
+    if (err.restored.length > 0) out.write(restoredTable(err.restored));
+    out.write(`RESTORE FAILED at ${err.failed.name} (${err.failed.target}): ${err.failed.error}\n`);
+    out.write(`restored: ${err.restored.map((r) => r.name).join(', ') || 'nothing'}\n`);
+    out.write(`not restored: ${[err.failed, ...err.notRestored].map((r) => `${r.name} (${r.target})`).join(', ')}\n`);
+    return 1;
+  }
+}
+
+function restoredTable(rows: readonly RestoredObject[]): string {
+  return formatTable(['OBJECT', 'RESTORED INTO', 'SIZE', 'RESTARTED'], rows.map((r) => [r.name, r.target, formatBytes(r.bytes), r.restarted.join(', ')]));
 }

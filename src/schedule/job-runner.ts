@@ -12,8 +12,11 @@ export interface JobResult {
   details?: Record<string, unknown>;
 }
 
-/** The job itself; it must stop promptly when `signal` aborts (timeout, Replace, shutdown). */
-export type JobFn = (signal: AbortSignal) => Promise<JobResult>;
+/**
+ * The job itself; it must stop promptly when `signal` aborts (timeout, Replace, shutdown). `run.id`
+ * is the id the run is recorded and logged under (a backup takes it as its own id).
+ */
+export type JobFn = (signal: AbortSignal, run: { readonly id: string }) => Promise<JobResult>;
 
 export type RunResult = 'success' | 'failure' | 'timeout' | 'aborted';
 const RESULTS: readonly (RunResult | 'skipped')[] = ['success', 'failure', 'timeout', 'aborted', 'skipped'];
@@ -214,7 +217,7 @@ export class JobRunner {
       let output = '';
       let details: Record<string, unknown> | undefined;
       try {
-        const res = await this.raceAbort(fn(controller.signal), controller.signal);
+        const res = await this.raceAbort(fn(controller.signal, { id: record.id }), controller.signal);
         exitCode = res.exitCode;
         output = res.outputTail;
         details = res.details;
@@ -244,7 +247,10 @@ export class JobRunner {
       this.runs.inc({ ...labels, result });
       if (result === 'success') this.lastSuccess.set(labels, endSec);
       else this.failures.inc(labels);
-      this.opts.log?.info({ key, runId: record.id, trigger, result, exitCode }, `run ${result}`);
+      const line = { key, runId: record.id, trigger, result, exitCode };
+      // A failure is logged with what it said (scrubbed), where an operator looks: warn, not info.
+      if (result === 'success') this.opts.log?.info(line, 'run succeeded');
+      else this.opts.log?.warn({ ...line, err: this.redact(output).trim().split('\n').slice(-3).join(' | ').slice(0, 1000) }, `run ${result}`);
       try {
         req.onRecorded?.(finished);
       } catch (err) {

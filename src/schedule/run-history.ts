@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { DurableState } from '../state/durable-state.js';
+import { type DurableState, readStateSection } from '../state/durable-state.js';
 
 export type RunTrigger = 'schedule' | 'missed' | 'manual';
 
@@ -49,6 +49,11 @@ export function lastBytes(text: string, limit = OUTPUT_TAIL_BYTES): string {
   if (buf.length <= limit) return text;
   // Cutting inside a multi-byte character leaves a replacement char at the start; acceptable for a tail.
   return buf.subarray(buf.length - limit).toString('utf8');
+}
+
+/** The runs of `key` recorded in a state dir, read without opening it (the agent may be running and writing it). */
+export function runsInStateDir(dir: string, key: string): RunRecord[] {
+  return readStateSection<StoredRuns>(dir, RUNS)[key]?.runs ?? [];
 }
 
 /**

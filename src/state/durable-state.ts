@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,6 +37,19 @@ async function openHashKey(file: string): Promise<Buffer> {
   const key = randomBytes(32);
   await writeFileAtomic(file, key, 0o600);
   return key;
+}
+
+/**
+ * One section of a state dir's state.json as it is on disk, for a process that only reads it (the
+ * CLI's backup tools beside a running agent): {} when there is no readable file. Never writes.
+ */
+export function readStateSection<T>(dir: string, section: string): Record<string, T> {
+  try {
+    const sections = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Sections;
+    return (sections[section] ?? {}) as Record<string, T>;
+  } catch {
+    return {};
+  }
 }
 
 /**

@@ -20,6 +20,7 @@ interface Case {
   tz?: string;
   keep: string[];
   cleanup?: string[];
+  future?: string[];
   reasons?: Record<string, string[]>;
 }
 
@@ -110,12 +111,13 @@ const cases: Case[] = [
     reasons: { d0: ['newest', 'within'] },
   },
   {
-    name: 'a future timestamp is kept but does not take the newest slot or a rule',
+    name: 'a future timestamp is flagged, not kept, and takes neither the newest slot nor a rule',
     backups: [b('2031-01-01T00:00:00Z', 'future'), ...daily('2026-11-27T02:00:00Z', 3)],
     policy: { keepLast: 1 },
     now: '2026-11-27T03:00:00Z',
-    keep: ['future', 'd0'],
-    reasons: { future: ['future'], d0: ['newest', 'last'] },
+    keep: ['d0'],
+    future: ['future'],
+    reasons: { d0: ['newest', 'last'] },
   },
   {
     name: 'ties on time resolve by id, the same way every run',
@@ -158,7 +160,8 @@ describe('applyRetention', () => {
     const res = applyRetention(c.backups, c.policy, { timeZone: c.tz ?? 'UTC', now: new Date(c.now) });
     expect(res.keep.map((k) => k.id).sort()).toEqual([...c.keep].sort());
     const completeIds = c.backups.filter((x) => x.complete).map((x) => x.id);
-    expect(res.remove.map((r) => r.id).sort()).toEqual(completeIds.filter((id) => !c.keep.includes(id)).sort());
+    expect(res.remove.map((r) => r.id).sort()).toEqual(completeIds.filter((id) => !c.keep.includes(id) && !(c.future ?? []).includes(id)).sort());
+    expect(res.future.map((r) => r.id)).toEqual(c.future ?? []);
     expect(res.cleanup.map((r) => r.id)).toEqual(c.cleanup ?? []);
     for (const [id, reasons] of Object.entries(c.reasons ?? {})) {
       expect(res.keep.find((k) => k.id === id)?.reasons).toEqual(reasons);

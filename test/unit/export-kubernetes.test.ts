@@ -1,10 +1,11 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadManifests } from '../../src/manifests/load.js';
-import { StaticSecrets } from '../../src/manifests/secrets.js';
+import { EnvFileSecrets, StaticSecrets } from '../../src/manifests/secrets.js';
+import { hostRules, loadHostPolicy } from '../../src/manifests/host-policy.js';
 import { formatManifestError } from '../../src/manifests/source.js';
 import { ROOT } from '../helpers/cli.js';
 import { exportFolder, find, objectProblems, objectsOf, type KubeObject } from '../helpers/kubernetes.js';
@@ -74,7 +75,7 @@ describe('export kubernetes: the mapping, field by field', () => {
     expect(cron.spec).toMatchObject({ schedule: '0 2 * * *', timeZone: 'Europe/Madrid', concurrencyPolicy: 'Forbid', startingDeadlineSeconds: 43200 });
     const backup = jobPodOf(cron).containers[0] as Container;
     expect(backup.image).toBe('certitrack-agent:test');
-    expect(backup.args).toEqual(['backup', 'run', 'nightly', '--standalone', '-m', '/etc/certitrack-agent/manifests']);
+    expect(backup.args).toEqual(['backup', 'run', 'nightly', '--standalone', '-m', '/etc/certitrack-agent/manifests', '--policy', '/etc/certitrack-agent/policy/policy.yaml']);
     const standalone = parse(String(files.get('backups/nightly.yaml'))) as { spec: { sources: unknown[]; retention: unknown } };
     expect(standalone.spec.sources[0]).toEqual({ postgres: { host: 'postgres', port: 5432, database: 'certitrack', user: 'certitrack_user', password: { secretRef: 'DB_PASSWORD' }, compressLevel: 1 } });
     expect(standalone.spec.retention).toEqual({ keepDaily: 7, keepWeekly: 4, keepMonthly: 12 });
@@ -223,5 +224,26 @@ describe('loader: offline', () => {
     expect(online.ok ? [] : online.errors.map((e) => e.path).sort()).toEqual(['spec.build.context', 'spec.env.A', 'spec.env.B']);
     const offline = await loadManifests(dir, { secrets: new StaticSecrets({}), displayBase: dir, offline: true });
     expect(offline.ok).toBe(true);
+  });
+});
+
+describe('export kubernetes: what the Backup CronJob runs', () => {
+  it.each([['examples/local', {}], ['manifests', { allowHostPath: true }]])('%s: the standalone manifest loads against the policy mounted beside it, reading its secret from the pod environment', async (folder, options) => {
+    const outputs = { BackupBucketName: 'certitrack-backups-1', AlertTopicArn: 'arn:aws:sns:eu-west-1:123456789012:alerts' };
+    const r = await exportFolder(join(ROOT, folder), options, outputs);
+    if (!r.ok) throw new Error('export failed');
+    const pod = join(tmp, `pod-${folder.replace(/\W/g, '-')}`);
+    await mkdir(join(pod, 'manifests'), { recursive: true });
+    await writeFile(join(pod, 'manifests', 'backup.yaml'), String(r.export.files.get('backups/nightly.yaml')));
+    await writeFile(join(pod, 'policy.yaml'), String(r.export.files.get('backups/nightly-policy.yaml')), { mode: 0o644 });
+    const policy = loadHostPolicy({ file: join(pod, 'policy.yaml'), manifestsDir: join(pod, 'manifests') });
+    expect(policy.secretEnv).toEqual(['DB_PASSWORD']);
+    const secrets = new EnvFileSecrets(undefined, { allowEnv: [...policy.secretEnv], env: { DB_PASSWORD: 'from-the-secret' } });
+    const loaded = await loadManifests(join(pod, 'manifests'), { secrets, rules: hostRules(policy) });
+    if (!loaded.ok) throw new Error(loaded.errors.map(formatManifestError).join('\n'));
+    const backup = loaded.state.get('Backup', 'nightly');
+    expect(backup?.spec.sources[0]).toMatchObject({ postgres: { host: 'postgres', database: 'certitrack' } });
+    const cron = find(objectsOf(r.export.files), 'CronJob', 'backup-nightly');
+    expect((jobPodOf(cron).containers[0] as Container).env).toContainEqual({ name: 'CERTITRACK_POSTGRES_CLIENT', value: 'local' });
   });
 });

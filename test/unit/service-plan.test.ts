@@ -39,6 +39,8 @@ const container = (s: Resource<ServiceSpec> | undefined, over: Partial<Container
     health: over.health,
     ...(over.healthOutput ? { healthOutput: over.healthOutput } : {}),
     oomKilled: over.oomKilled ?? false,
+    imageId: over.imageId ?? 'sha256:img',
+    mounts: over.mounts ?? [],
     image: 'app:1',
     networks: {},
     aliases: {},

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { DemuxWritable, TailBuffer, writeWithBackpressure } from '../demux.js';
@@ -24,6 +25,13 @@ export interface ContainerClient {
   wait(id: string, signal?: AbortSignal): Promise<number>;
   logsTail(id: string, bytes?: number): Promise<string>;
   exec(container: string, cmd: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * `GET /containers/{id}/archive`: a tar stream of `path` in the container, which need not be
+   * running (the engine mounts its volumes itself). Nothing runs inside the container.
+   */
+  getArchive(id: string, path: string, signal?: AbortSignal): Promise<Readable>;
+  /** `PUT /containers/{id}/archive`: extracts the tar `body` into `path` (ownership and modes as in the tar). */
+  putArchive(id: string, path: string, body: Readable, signal?: AbortSignal): Promise<void>;
 }
 
 export class DockerodeContainerClient implements ContainerClient {
@@ -123,6 +131,15 @@ export class DockerodeContainerClient implements ContainerClient {
       return { exitCode: info.ExitCode ?? -1, outputTail: tail.toString() };
     });
   }
+
+  getArchive(id: string, path: string, signal?: AbortSignal): Promise<Readable> {
+    return dockerCall(`read ${path} from container ${id.slice(0, 12)}`, async () => (await this.docker.getContainer(id).getArchive({ path, abortSignal: signal } as { path: string })) as Readable);
+  }
+
+  async putArchive(id: string, path: string, body: Readable, signal?: AbortSignal): Promise<void> {
+    // The engine answers once the whole body is extracted (or has failed).
+    await dockerCall(`write ${path} into container ${id.slice(0, 12)}`, () => this.docker.getContainer(id).putArchive(body, { path, abortSignal: signal } as { path: string }));
+  }
 }
 
 function details(c: Dockerode.ContainerInspectInfo): ContainerDetails {
@@ -143,6 +160,8 @@ function details(c: Dockerode.ContainerInspectInfo): ContainerDetails {
     ...(lastProbe ? { healthOutput: `exit ${lastProbe.ExitCode ?? '?'}${lastProbe.Output?.trim() ? `: ${lastProbe.Output.trim().slice(-300)}` : ''}` } : {}),
     oomKilled: c.State.OOMKilled,
     image: c.Config.Image,
+    imageId: c.Image,
+    mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, ...(m.Name ? { name: m.Name } : {}), source: m.Source, destination: m.Destination, readOnly: m.RW === false })),
     networks: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, v.IPAddress])),
     aliases: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, (v as { Aliases?: string[] | null }).Aliases ?? []])),
   };

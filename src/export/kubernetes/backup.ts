@@ -23,6 +23,11 @@ export const STANDALONE_MANIFESTS = '/etc/certitrack-agent/manifests';
 const STATE_DIR = '/var/lib/certitrack-agent';
 const SECRET_FILES = '/etc/certitrack-agent/secrets';
 const LOCAL_BACKUPS = '/backups';
+/** Where the pod's sources are mounted (volumes, host paths). */
+const POD_SOURCES = '/backup';
+/** The host policy of the standalone run, outside its manifests folder (a ConfigMap of its own). */
+const POLICY_DIR = '/etc/certitrack-agent/policy';
+const POLICY_FILE = `${POLICY_DIR}/policy.yaml`;
 /** The service account Backup pods run as: annotate it with an IAM role (IRSA, EKS Pod Identity) for S3. */
 export const BACKUP_SERVICE_ACCOUNT = 'certitrack-backup';
 const POSTGRES_PORT = 5432;
@@ -53,16 +58,23 @@ export function exportBackups(ctx: ExportContext): void {
 function exportBackup(ctx: ExportContext, backup: Resource<BackupSpec>): void {
   const name = ctx.claim('CronJob', `backup-${kubeName(backup.name)}`, backup);
   const manifestMap = name === undefined ? undefined : ctx.claim('ConfigMap', `${name}-manifest`, backup);
-  if (name === undefined || manifestMap === undefined) return;
+  const policyMap = manifestMap === undefined ? undefined : ctx.claim('ConfigMap', `${name}-policy`, backup);
+  if (name === undefined || manifestMap === undefined || policyMap === undefined) return;
   const pod = new PodVolumes();
   const mounts: IVolumeMount[] = [];
-  const env: IEnvVar[] = [{ name: 'CERTITRACK_STATE_DIR', value: STATE_DIR }];
+  // pg_dump runs in the pod itself (the agent's image carries the client tools): no Docker there.
+  const env: IEnvVar[] = [
+    { name: 'CERTITRACK_STATE_DIR', value: STATE_DIR },
+    { name: 'CERTITRACK_POSTGRES_CLIENT', value: 'local' },
+  ];
+  const secretEnv: string[] = [];
   const secretValue = (path: FieldPath, value: ValueOrSecret): ValueOrSecret | undefined => {
     if (typeof value === 'string') return value;
     const key = ctx.secrets.keyOf(backup, path, value);
     if (key === undefined) return undefined;
     if ('secretRef' in value) {
       env.push({ name: key, valueFrom: { secretKeyRef: { name: SECRET_NAME, key } } });
+      secretEnv.push(key);
       return value;
     }
     mounts.push({ name: pod.add({ name: 'secret-files', secret: { secretName: SECRET_NAME } }), mountPath: `${SECRET_FILES}/${key}`, subPath: key, readOnly: true });
@@ -89,6 +101,9 @@ function exportBackup(ctx: ExportContext, backup: Resource<BackupSpec>): void {
   const header = `# Backup "${backup.name}" as the CronJob ${name} runs it (certitrack-agent backup run ${backup.name} --standalone);\n# made by certitrack-agent export kubernetes from ${backup.source.file}. Paths are the pod's.\n`;
   ctx.addConfigMapFile(manifestMap, 'backup.yaml', `backups/${kubeName(backup.name)}.yaml`, Buffer.from(header + stringify(manifest)));
   mounts.push({ name: pod.add({ name: 'manifest', configMap: { name: manifestMap } }), mountPath: STANDALONE_MANIFESTS, readOnly: true });
+  const policy = podPolicy(mounts, destination, secretEnv);
+  ctx.addConfigMapFile(policyMap, 'policy.yaml', `backups/${kubeName(backup.name)}-policy.yaml`, Buffer.from(`# What the standalone run of Backup "${backup.name}" may read and write in its pod.\n${stringify(policy)}`));
+  mounts.push({ name: pod.add({ name: 'policy', configMap: { name: policyMap } }), mountPath: POLICY_DIR, readOnly: true });
   mounts.push({ name: pod.add({ name: 'state', emptyDir: {} }), mountPath: STATE_DIR });
 
   ensureServiceAccount(ctx, backup);
@@ -96,7 +111,7 @@ function exportBackup(ctx: ExportContext, backup: Resource<BackupSpec>): void {
     name: 'backup',
     image: ctx.options.agentImage,
     imagePullPolicy: 'IfNotPresent',
-    args: ['backup', 'run', backup.name, '--standalone', '-m', STANDALONE_MANIFESTS],
+    args: ['backup', 'run', backup.name, '--standalone', '-m', STANDALONE_MANIFESTS, '--policy', POLICY_FILE],
     env,
     volumeMounts: mounts,
   };
@@ -127,9 +142,16 @@ function podSource(
   secretValue: (path: FieldPath, value: ValueOrSecret) => ValueOrSecret | undefined,
 ): PodSource | undefined {
   const path: FieldPath = ['spec', 'sources', i];
+  if ('postgres' in s && s.postgres.host !== undefined) {
+    // Over the network already (RDS): the pod reaches it as the host did; image and network are the host's.
+    const pg = s.postgres;
+    const password = pg.password === undefined ? undefined : secretValue([...path, 'postgres', 'password'], pg.password);
+    const { host, port, database, user, sslmode, compressLevel } = pg;
+    return { source: { postgres: { host, port, database, user, ...(password !== undefined ? { password } : {}), ...(sslmode ? { sslmode } : {}), compressLevel } } };
+  }
   if ('postgres' in s) {
     const pg = s.postgres;
-    const svc = ctx.state.get('Service', pg.service);
+    const svc = pg.service === undefined ? undefined : ctx.state.get('Service', pg.service);
     const ports = svc ? containerPorts(svc.spec).map((p) => p.port) : [];
     const port = ports.includes(POSTGRES_PORT) || ports.length !== 1 ? POSTGRES_PORT : (ports[0] as number);
     // pg_dump now connects over the network, so it needs the password the database container was given.
@@ -138,13 +160,13 @@ function podSource(
     const password = given === undefined ? undefined : secretValue([...path, 'postgres', 'password'], given);
     return {
       source: {
-        postgres: { host: kubeName(pg.service), port, database: pg.database, user: pg.user, ...(password !== undefined ? { password } : {}), compressLevel: pg.compressLevel },
+        postgres: { host: kubeName(pg.service as string), port, database: pg.database, user: pg.user, ...(password !== undefined ? { password } : {}), compressLevel: pg.compressLevel },
       },
     };
   }
   if ('volume' in s) {
     const claimName = kubeName(s.volume.name);
-    const mountPath = `/backup/volumes/${claimName}`;
+    const mountPath = `${POD_SOURCES}/volumes/${claimName}`;
     mounts.push({ name: pod.add({ name: claimName, persistentVolumeClaim: { claimName, readOnly: true } }), mountPath, readOnly: true });
     return { source: { directory: { path: mountPath } } };
   }
@@ -152,7 +174,7 @@ function podSource(
     const written = 'directory' in s ? s.directory.path : s.file.path;
     const host = hostVolume(ctx, backup, [...path, 'directory' in s ? 'directory' : 'file', 'path'], written);
     if (!host) return undefined;
-    const mountPath = 'file' in s ? `/backup/sources/${i}/${basename(written)}` : `/backup/sources/${i}`;
+    const mountPath = 'file' in s ? `${POD_SOURCES}/sources/${i}/${basename(written)}` : `${POD_SOURCES}/sources/${i}`;
     mounts.push({ name: pod.add(host.volume), mountPath, ...(host.subPath ? { subPath: host.subPath } : {}), readOnly: true });
     return { source: 'directory' in s ? { directory: { path: mountPath, exclude: s.directory.exclude } } : { file: { path: mountPath } } };
   }
@@ -179,6 +201,21 @@ function podDestination(ctx: ExportContext, backup: Resource<BackupSpec>, name: 
   mounts.push({ name: pod.add({ name: claimName, persistentVolumeClaim: { claimName } }), mountPath: LOCAL_BACKUPS });
   ctx.warn(backup, `backups are kept in PersistentVolumeClaim ${claimName}, inside the cluster: set destination.s3 to keep them off it`);
   return { local: { path: LOCAL_BACKUPS } };
+}
+
+/**
+ * The host policy the pod's run validates its manifest against: the pod's own mount points as
+ * allowed roots (sources, secret files, a local destination, as mounted so far), the Secret keys it reads from its
+ * environment, and a plain-http S3 endpoint if the manifest names one (the host allowed it too).
+ */
+function podPolicy(mounts: readonly IVolumeMount[], destination: Record<string, unknown>, secretEnv: string[]): Record<string, unknown> {
+  const roots = [POD_SOURCES, SECRET_FILES, LOCAL_BACKUPS].filter((root) => mounts.some((m) => m.mountPath === root || m.mountPath.startsWith(`${root}/`)));
+  const endpoint = 's3' in destination ? (destination.s3 as { endpoint?: string }).endpoint : undefined;
+  return {
+    allowedRoots: roots,
+    ...(secretEnv.length ? { secretEnv: [...new Set(secretEnv)].sort() } : {}),
+    ...(endpoint?.startsWith('http://') ? { allowedEndpoints: [new URL(endpoint).origin] } : {}),
+  };
 }
 
 function ensureServiceAccount(ctx: ExportContext, backup: Resource): void {

@@ -3,23 +3,43 @@ import type { Resource } from '../resource.js';
 import { duration, resourceName, valueOrSecret } from './common.js';
 import { scheduleFields } from './schedule-fields.js';
 
-/** pg_dump -Fc run inside a declared Service's container through the Docker exec API. */
+/**
+ * pg_dump -Fc of one database: inside a declared Service's container through the Docker exec API
+ * (`service`), or over the network (`host`: RDS, another host), from a one-off container of the
+ * agent's image (or `image`) on `network`, or from the agent's own process where it carries the
+ * client tools (its image: CERTITRACK_POSTGRES_CLIENT=local). Exactly one of service and host.
+ */
 const postgresSource = z.strictObject({
-  postgres: z.strictObject({
-    service: resourceName.describe('The declared Service whose container runs PostgreSQL; pg_dump runs in it.'),
-    database: z.string().min(1).describe('The database to dump.'),
-    user: z.string().min(1).default('postgres').describe('The role pg_dump connects as.'),
-    password: valueOrSecret
-      .optional()
-      .describe('Only when the container does not trust local socket connections; passed as PGPASSWORD. A literal, { secretRef } or { file }.'),
-    format: z.enum(['custom']).default('custom').describe('The dump format: custom (pg_dump -Fc, what pg_restore reads).'),
-    /**
-     * The custom format compresses each table itself, so the dump is stored as is (no gzip on top).
-     * 1 is the default: measured on this project's benchmark data it dumps twice as fast as 6 for
-     * about 3% more bytes.
-     */
-    compressLevel: z.number().int().min(0).max(9).default(1).describe("pg_dump -Z, 0-9; the dump is stored as is, without the backup's compression."),
-  }).describe("pg_dump -Fc inside a declared Service's container, through the Docker exec API."),
+  postgres: z
+    .strictObject({
+      service: resourceName.optional().describe("The declared Service whose container runs PostgreSQL: pg_dump runs in it, through the Docker exec API. Exactly one of service and host."),
+      host: z.string().min(1).regex(/^[^\s/]+$/, 'expected a host name or address').optional().describe('A database server reached over the network (an RDS endpoint, another host): pg_dump runs in a one-off container of the agent image. Exactly one of service and host.'),
+      port: z.number().int().min(1).max(65535).optional().describe('With host: the server port (default 5432).'),
+      database: z.string().min(1).describe('The database to dump.'),
+      user: z.string().min(1).default('postgres').describe('The role pg_dump connects as.'),
+      password: valueOrSecret
+        .optional()
+        .describe('Only when the server asks for one; passed as PGPASSWORD in the tool\'s environment, never on a command line. A literal, { secretRef } or { file }.'),
+      sslmode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional().describe("With host: libpq's sslmode (PGSSLMODE); RDS accepts require and verify-full."),
+      image: z.string().min(1).optional().describe("With host: the image the one-off container runs pg_dump from (default the agent's own image, certitrack-agent:<version>); never pulled."),
+      network: resourceName.optional().describe("With host: a declared Network the one-off container joins to reach the server (default Docker's bridge)."),
+      format: z.enum(['custom']).default('custom').describe('The dump format: custom (pg_dump -Fc, what pg_restore reads).'),
+      /**
+       * pg_dump -Z: the custom format compresses each table itself, so the dump is stored as is (no
+       * gzip on top). 1 is the default: measured on this project's benchmark data it dumps twice as
+       * fast as 6 for about 3% more bytes.
+       */
+      compressLevel: z.number().int().min(0).max(9).default(1).describe("pg_dump -Z, 0-9; the dump is stored as is, without the backup's compression."),
+    })
+    .superRefine((pg, ctx) => {
+      if ((pg.service === undefined) === (pg.host === undefined)) ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of service (pg_dump in its container) and host (over the network)' });
+      if (pg.service !== undefined) {
+        for (const field of ['port', 'image', 'network', 'sslmode'] as const) {
+          if (pg[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies only with host (pg_dump over the network); with service pg_dump runs inside that container` });
+        }
+      }
+    })
+    .describe('pg_dump -Fc of one database: in a declared Service\'s container (service), or over the network (host).'),
 });
 
 /** A host directory, archived with tar (relative paths are relative to the manifest file). */
@@ -30,11 +50,11 @@ const directorySource = z.strictObject({
   }).describe('A host directory, archived with tar.'),
 });
 
-/** A declared Volume, archived from a short-lived helper container that mounts it read-only. */
+/** A declared Volume, read and written through the engine's archive API on a container that mounts it (never started, never pulled). */
 const volumeSource = z.strictObject({
   volume: z
     .strictObject({ name: resourceName.describe('A declared Volume (not an external one).') })
-    .describe('A declared Volume, archived from a short-lived helper container that mounts it read-only.'),
+    .describe("A declared Volume, read and written through the engine's archive API on a container that mounts it (never started, never pulled)."),
 });
 
 /** A single host file such as .env or the compose file the seed copied. */

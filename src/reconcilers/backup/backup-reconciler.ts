@@ -21,6 +21,7 @@ import { type JobContext, type JobRun, type ScheduledJob, ScheduledJobs } from '
 import type { DurableState } from '../../state/durable-state.js';
 import type { StatusBoard } from '../../state/status-board.js';
 import { formatDuration } from '../../util/duration.js';
+import { runFactsOf } from '../../backup/run-state.js';
 import { Ownership } from '../ownership.js';
 import { type BackupAction, type BackupObservation, plan } from './plan.js';
 
@@ -34,8 +35,8 @@ export interface BackupReconcilerOptions {
   /** Where the pending retries are kept. */
   state: DurableState;
   agentVersion: string;
-  /** Image with sh, tar and sleep for volume sources (busybox). */
-  helperImage: string;
+  /** An image on the engine for the containers volumes are read through (CERTITRACK_HELPER_IMAGE); unset: chosen among those present. */
+  helperImage?: string;
   /** The destination factory main.ts builds from the AWS context. */
   destinations: DestinationFactory;
   /** Needed only by Backups with an ebsSnapshot source; built from IMDSv2's instance id and region. */
@@ -81,13 +82,14 @@ export class BackupReconciler implements Reconciler<'Backup', BackupObservation,
     this.jobs = new ScheduledJobs(KIND, { history, runner, containers: docker.containers, own, scrub });
     this.jobDeps = {
       destinations: opts.destinations,
-      sources: { docker, own, secrets: opts.secrets, helperImage: opts.helperImage },
+      sources: { docker, own, secrets: opts.secrets, ...(opts.helperImage ? { helperImage: opts.helperImage } : {}) },
       agentVersion: opts.agentVersion,
       instance: opts.instance,
       ...(opts.snapshots ? { snapshots: opts.snapshots } : {}),
       metrics: this.metrics,
       scrub,
       now: this.now,
+      runs: (key) => runFactsOf(history.list(key), runner.runningRecords(key).map((r) => r.id)),
     };
   }
 
@@ -193,12 +195,13 @@ export class BackupReconciler implements Reconciler<'Backup', BackupObservation,
     }
     const step = run.failedStep();
     this.metrics.failed(res.name, step);
+    // The run has logged its error (backup-job.ts); a manual run is reported to whoever asked, not retried.
     if (trigger === 'manual') return;
     const now = this.now();
     const scheduledFor = record.scheduledFor ? new Date(record.scheduledFor) : undefined;
     const retry = nextRetry(this.retries.get(key), { step, error: record.outputTail, ...(scheduledFor ? { scheduledFor } : {}) }, now, this.opts.retry ?? DEFAULT_RETRY_POLICY);
     this.retries.set(key, retry);
-    log.warn({ step, attempt: retry.attempt, retryIn: formatDuration(Date.parse(retry.nextAt) - now.getTime()) }, 'backup failed; previous backups are untouched');
+    log.warn({ backupId: record.id, step, attempt: retry.attempt, retryIn: formatDuration(Date.parse(retry.nextAt) - now.getTime()) }, 'backup failed and will be retried; previous backups are untouched');
   }
 
   private report(status: StatusBoard, key: string, res: Resource<BackupSpec>, slot?: SlotStep): void {

@@ -93,7 +93,7 @@ export class ScheduleReconciler implements Reconciler<'Schedule', JobObservation
   private newRun(res: Resource<ScheduleSpec>, log: Logger): JobRun {
     const spec = res.spec;
     const envSpec = spec.exec?.env ?? spec.run?.env ?? {};
-    const inner: JobFn = async (signal) => {
+    const inner: JobFn = async (signal, run) => {
       const env: Record<string, string> = {};
       for (const [k, v] of Object.entries(envSpec)) {
         try {
@@ -110,12 +110,12 @@ export class ScheduleReconciler implements Reconciler<'Schedule', JobObservation
             baseDir: res.source.dir,
             log,
           });
-      return job(signal);
+      return job(signal, run);
     };
     return {
-      fn: async (signal) => {
+      fn: async (signal, run) => {
         try {
-          const r = await inner(signal);
+          const r = await inner(signal, run);
           return { ...r, outputTail: this.scrub(r.outputTail) };
         } catch (err) {
           throw new Error(this.scrub((err as Error).message));

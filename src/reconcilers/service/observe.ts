@@ -15,6 +15,7 @@ import { digestsOf, inodesOf, MOUNTS_SECTION, type MountedContents, readMountedC
 import { reloadCommand } from './reload.js';
 import { NO_RESTARTS, type RestartRecord } from './restart-backoff.js';
 import { ROLLOUT_SECTION, type RolloutState } from './rollout-record.js';
+import type { ServiceHold, ServiceHolds } from '../../state/service-holds.js';
 
 /** The state sections the Service reconciler keeps (crash-loop backoff, what it last created). */
 export const RESTARTS_SECTION = 'restarts';
@@ -55,6 +56,8 @@ export interface ServiceObservation {
     /** What the bind-mounted files from the manifests folder hold now, and what the container was given. */
     mounted: MountedContents;
     mountedGiven: MountedContents | undefined;
+    /** Another process stopped the service on purpose (a restore): it is left alone meanwhile. */
+    held?: ServiceHold;
   };
   /** Services that depend on this one and declare a reload: told when it moves to a new container. */
   followers: Follower[];
@@ -72,6 +75,7 @@ export interface ServiceObserverDeps {
   state: DurableState;
   /** When each image tag was last refreshed by this agent process. */
   refreshedAt: ReadonlyMap<string, number>;
+  holds?: ServiceHolds;
 }
 
 /** Reads the containers of `name` and, when it is declared, every fact its plan depends on. No effects. */
@@ -101,6 +105,7 @@ export async function observeService(deps: ServiceObserverDeps, name: string, de
     ),
     readMountedContents(svc),
   ]);
+  const held = deps.holds?.heldBy(name);
   return {
     containers,
     declared: {
@@ -121,6 +126,7 @@ export async function observeService(deps: ServiceObserverDeps, name: string, de
       rollout: deps.state.get<RolloutState>(ROLLOUT_SECTION, name),
       mounted,
       mountedGiven: deps.state.get<MountedContents>(MOUNTS_SECTION, name),
+      ...(held ? { held } : {}),
     },
     followers,
   };

@@ -50,6 +50,8 @@ export interface ServicePlanOptions {
 export const DEPENDENCY_POLL_MS = 2000;
 /** How often to look again at a new container that is not ready yet (health events usually come first). */
 export const READY_POLL_MS = 2000;
+/** How often to look again at a service another process holds (a restore); its end starts the container itself. */
+export const HOLD_POLL_MS = 5000;
 
 type Declared = NonNullable<ServiceObservation['declared']>;
 
@@ -69,6 +71,7 @@ export function plan(desired: Resource<ServiceSpec> | undefined, observed: Servi
   const { containers } = observed;
   if (!desired || !observed.declared) return containers.map((c) => ({ type: 'remove', action: 'remove', containerId: c.id, reason: 'no longer declared' }));
   const d = observed.declared;
+  if (d.held) return [{ type: 'wait', action: 'wait', retryAfterMs: HOLD_POLL_MS, reason: `stopped by ${d.held.reason} (PID ${d.held.pid}, since ${d.held.since}): left alone until it ends` }];
 
   const imageAction = planImage(desired, d.image, now, opts.refreshMs);
   if (imageAction?.type === 'wait') return [imageAction];

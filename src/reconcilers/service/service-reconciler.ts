@@ -16,6 +16,7 @@ import { isServing, plan, READY_POLL_MS, ranForOf, type ServiceAction } from './
 import { DEFAULT_RESTART_BACKOFF, NO_RESTARTS, recordRestart, type RestartBackoffPolicy, type RestartRecord } from './restart-backoff.js';
 import { RolloutSteps, type RolloutScope } from './rollout-steps.js';
 import type { ServiceMetrics } from './service-metrics.js';
+import type { ServiceHolds } from '../../state/service-holds.js';
 
 export interface ServiceReconcilerOptions {
   docker: Pick<DockerClients, 'containers' | 'images' | 'networks' | 'volumes'>;
@@ -26,6 +27,8 @@ export interface ServiceReconcilerOptions {
   restartBackoff?: RestartBackoffPolicy;
   /** pullPolicy Always re-pulls (or rebuilds) at most this often, however often reconciles run. */
   imageRefreshMs?: number;
+  /** Services a restore has stopped on purpose (state dir holds/): not healed meanwhile. */
+  holds?: ServiceHolds;
   now?: () => number;
 }
 
