@@ -4,6 +4,7 @@
  *   npm run bench                      # about 12 minutes on 2 cores
  *   npm run bench -- --quick           # a smoke run of every benchmark, about 2 minutes
  *   npm run bench -- --rounds 3 --idle-seconds 20 --only cold,heal
+ *   npm run bench -- --only cli         # CLI start times (needs npm run build)
  *
  * Peers: Debian's docker-compose 1.29 (`up -d` on an equivalent compose file generated from the
  * same stack description) and Docker's own `restart: unless-stopped`. Both run in the same run, on
@@ -17,6 +18,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { changeApplied } from './cases/change-applied.js';
+import { cliStart } from './cases/cli-start.js';
 import { runColdStarts } from './cases/cold-start.js';
 import { scale } from './cases/scale.js';
 import { selfHealing } from './cases/self-healing.js';
@@ -86,6 +88,7 @@ async function main(): Promise<number> {
     ['heal', () => selfHealing(ctx)],
     ['change', () => changeApplied(ctx)],
     ['scale', () => scale(ctx)],
+    ['cli', () => cliStart(ctx)],
   ];
   const failures: string[] = [];
   const durations: Record<string, number> = {};

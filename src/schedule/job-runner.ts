@@ -244,7 +244,8 @@ export class JobRunner {
       this.runs.inc({ ...labels, result });
       if (result === 'success') this.lastSuccess.set(labels, endSec);
       else this.failures.inc(labels);
-      this.opts.log?.info({ key, runId: record.id, trigger, result, exitCode }, `run ${result}`);
+      // A failed run is something to look at; a successful one is routine.
+      this.opts.log?.[result === 'success' ? 'info' : 'warn']({ key, runId: record.id, trigger, result, exitCode }, `run ${result}`);
       try {
         req.onRecorded?.(finished);
       } catch (err) {
