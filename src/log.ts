@@ -12,6 +12,9 @@ export interface LogOptions {
   fd?: 1 | 2;
 }
 
+/** How people see the log on a terminal: one line per event (the fields after the message), coloured only where colour may go. */
+export const prettyOptions = (colorize: boolean) => ({ colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name' });
+
 export function createLogger(opts: LogOptions = {}): Logger {
   const fd = opts.fd ?? 1;
   const stream = fd === 2 ? process.stderr : process.stdout;
@@ -24,9 +27,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
   };
   if (opts.destination) return pino(options, opts.destination);
   if (pretty) {
-    // One line per event (the fields after the message), coloured only where colour may go.
-    const prettyOptions = { colorize: colorEnabled(stream), singleLine: true, destination: fd, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name' };
-    return pino({ ...options, transport: { target: 'pino-pretty', options: prettyOptions } });
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { ...prettyOptions(colorEnabled(stream)), destination: fd } } });
   }
   return pino(options, pino.destination({ dest: fd, sync: false }));
 }

@@ -22,8 +22,9 @@ async function backupTools(flags: BackupFlags, err: { write(text: string): unkno
   const [{ AgentUnreachable }, { connect }, { AgentBackups }] = await Promise.all([import('../agent-client.js'), import('../client-options.js'), import('../agent-backups.js')]);
   try {
     const client = await connect(flags);
+    // Asked first: whether an agent answers decides where the work is done.
+    const info = await client.info();
     if (flags.manifests !== undefined) {
-      const info = await client.info();
       const same = async (a: string, b: string): Promise<boolean> => (await realpath(a).catch(() => a)) === (await realpath(b).catch(() => b));
       if (info.manifests !== undefined && !(await same(flags.manifests, info.manifests))) {
         err.write(`note: the running agent answered; it uses its own manifests (${info.manifests}), not -m ${flags.manifests}\n`);
