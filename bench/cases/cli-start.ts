@@ -9,7 +9,7 @@ import { median } from '../lib/stats.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(root, 'dist', 'cli.js');
-/** What users run many times a day should start in about 3x a bare `node -e 0`. */
+/** What users run many times a day should start in 250 ms, about 3x a bare `node -e 0` on a quiet machine. */
 const TARGET_MS = 250;
 
 /** Wall-clock of one process from spawn to exit (plain timing; hyperfine is not needed). */
@@ -57,15 +57,17 @@ export async function cliStart(ctx: BenchContext): Promise<void> {
         times.push(r.ms);
       }
       const m = median(times) ?? 0;
+      const node = median(bare.slice(-samples)) ?? 0;
       ctx.say(`cli start: ${title} ${Math.round(m)} ms (median of ${samples})`);
       ctx.rows.push({
         benchmark: 'cli start',
         metric: `${title}, median`,
         unit: 'ms',
         agent: m,
-        peer: median(bare.slice(-samples)),
+        peer: node,
         peerName: 'node -e 0',
-        note: m <= TARGET_MS ? `within ${TARGET_MS} ms` : `over ${TARGET_MS} ms`,
+        // On a busy machine bare node is slower too: 3x of it is the same target, measured fairly.
+        note: m <= TARGET_MS ? `within ${TARGET_MS} ms` : m <= 3 * node ? `within 3x node (${TARGET_MS} ms on a quiet machine)` : `over ${TARGET_MS} ms and 3x node`,
         samples: { agent: times, peer: bare.slice(-samples) },
       });
     }

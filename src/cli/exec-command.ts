@@ -8,14 +8,12 @@ import type { AgentClient } from './agent-client.js';
  * Resolves with the command's exit code.
  */
 export async function execCommand(client: AgentClient, service: string, command: string[], opts: { tty: boolean }): Promise<number> {
-  const { socket, head } = await client.upgrade(`/v1/exec/${encodeURIComponent(service)}?${execQuery(command, opts.tty)}`, EXEC_PROTOCOL);
+  const size = opts.tty ? { cols: process.stdout.columns, rows: process.stdout.rows } : undefined;
+  const { socket, head } = await client.upgrade(`/v1/exec/${encodeURIComponent(service)}?${execQuery(command, size)}`, EXEC_PROTOCOL);
   const stdin = process.stdin;
   const raw = opts.tty && stdin.isTTY;
   const sendSize = (): void => void socket.write(frame(FRAME.resize, JSON.stringify({ cols: process.stdout.columns, rows: process.stdout.rows })));
-  if (opts.tty) {
-    sendSize();
-    process.stdout.on('resize', sendSize);
-  }
+  if (opts.tty) process.stdout.on('resize', sendSize);
   if (raw) stdin.setRawMode(true);
   const onInput = (chunk: Buffer): void => void socket.write(frame(FRAME.stdin, chunk));
   const onEnd = (): void => void socket.write(frame(FRAME.stdinEnd));

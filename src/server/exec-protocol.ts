@@ -47,10 +47,17 @@ export class FrameReader {
   }
 }
 
-/** The exec request as a query string: `cmd` repeated in order, `tty=1`. */
-export function execQuery(cmd: readonly string[], tty: boolean): string {
+/**
+ * The exec request as a query string: `cmd` repeated in order, `tty=1`, and the terminal's size,
+ * which the agent sets as soon as the command starts (Engine API 1.41 takes no size at create).
+ */
+export function execQuery(cmd: readonly string[], tty: { cols: number; rows: number } | undefined): string {
   const q = new URLSearchParams();
   for (const arg of cmd) q.append('cmd', arg);
-  if (tty) q.set('tty', '1');
+  if (tty) {
+    q.set('tty', '1');
+    q.set('cols', String(tty.cols));
+    q.set('rows', String(tty.rows));
+  }
   return q.toString();
 }

@@ -35,6 +35,9 @@ export function createExecRoute(deps: ExecRouteDeps): UpgradeHandler {
     if (!c || !deps.own.owns(c.labels)) throw new Error(`Service/${service} has no container`);
     if (!c.running) throw new Error(`Service/${service}'s container ${c.name} is not running (${c.state})`);
     const session = await deps.sessions.attach(c.id, { cmd, tty, stdin: true });
+    const cols = Number(url.searchParams.get('cols'));
+    const rows = Number(url.searchParams.get('rows'));
+    if (tty && cols > 0 && rows > 0) await session.resize(cols, rows).catch(() => undefined);
     deps.log?.info({ service, container: c.name, command: cmd[0], tty }, 'exec session started by an operator');
 
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${EXEC_PROTOCOL}\r\nconnection: Upgrade\r\n\r\n`);

@@ -23,9 +23,9 @@ describe('the exec session framing', () => {
   });
 
   it('carries the command as repeated cmd parameters, arguments with spaces intact', () => {
-    const q = new URLSearchParams(execQuery(['sh', '-c', 'echo "a b" && exit 3'], true));
+    const q = new URLSearchParams(execQuery(['sh', '-c', 'echo "a b" && exit 3'], { cols: 120, rows: 40 }));
     expect(q.getAll('cmd')).toEqual(['sh', '-c', 'echo "a b" && exit 3']);
-    expect(q.get('tty')).toBe('1');
-    expect(new URLSearchParams(execQuery(['ls'], false)).get('tty')).toBeNull();
+    expect([q.get('tty'), q.get('cols'), q.get('rows')]).toEqual(['1', '120', '40']);
+    expect(new URLSearchParams(execQuery(['ls'], undefined)).get('tty')).toBeNull();
   });
 });
