@@ -55,7 +55,8 @@ export interface AgentInfo {
 }
 
 /**
- * The one transport of every client command (status, run-now, backup run, cert list, cert renew):
+ * The one transport of every client command (status, history, run-now, logs, exec, restart, suspend,
+ * resume, backup, restore, cert):
  * plain node:http over the Unix socket or TCP, JSON in and out, NDJSON streams for long work.
  * Errors say where it tried and what to do.
  */

@@ -1,3 +1,4 @@
+import { sleepUnlessAborted } from '../util/sleep.js';
 import type { OutputFormat } from './output.js';
 
 export interface WatchOptions {
@@ -33,12 +34,6 @@ export async function watch(render: () => Promise<string>, opts: WatchOptions): 
       else if (opts.out.isTTY) opts.out.write(`${CLEAR}every ${opts.intervalMs / 1000}s, ${at} (Ctrl-C to stop)\n${text}`);
       else opts.out.write(`# ${at}\n${text}\n`);
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, opts.intervalMs);
-      opts.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
+    await sleepUnlessAborted(opts.intervalMs, opts.signal);
   }
 }

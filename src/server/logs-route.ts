@@ -5,6 +5,7 @@ import type { Handler } from './http-server.js';
 import { NDJSON, replyJson } from './ndjson.js';
 import { scrubbedJson } from '../log.js';
 import { SERVICE_NAME, serviceContainers } from './service-containers.js';
+import { sleepUnlessAborted } from '../util/sleep.js';
 
 export const LOGS_PREFIX = '/v1/logs/';
 /** While following, how often to look for a new container of the service (a rollout's, a heal's). */
@@ -94,12 +95,6 @@ async function followService(
         .finally(() => (entry.open = false));
     }
     firstRound = false;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, DISCOVER_MS);
-      signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
-    });
+    await sleepUnlessAborted(DISCOVER_MS, signal);
   }
 }

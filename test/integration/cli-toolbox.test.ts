@@ -142,8 +142,10 @@ describe('exec and logs', () => {
 });
 
 describe('restart', () => {
-  it('replaces the container through a StartFirst rollout: a new container id, the old one gone', async () => {
+  it('replaces the container through a StartFirst rollout: a new container id, the old one gone; logs -f follows onto it', async () => {
     const before = (await inspect(container())).Id;
+    const follow = startCli(['logs', '-f', '--tail', '1', 'web', '--state-dir', stateDir]);
+    await follow.waitFor(/^web \| /m);
     const r = await cli(['restart', 'web']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Service\/web restarted \(StartFirst, /);
@@ -153,6 +155,9 @@ describe('restart', () => {
     expect((await containersOf(instance, 'web')).map((c) => c.Id)).toEqual([after.Id]);
     const history = JSON.parse((await cli(['history', 'web', '-o', 'json'])).stdout) as { strategy: string; result: string }[];
     expect(history[0]).toMatchObject({ strategy: 'StartFirst', result: 'succeeded' });
+    // The new container's first line, seen while it was the rollout's (named after its spec hash) or after.
+    await follow.waitFor(new RegExp(`^web(-[0-9a-f]+)? +\\| web started in ${after.Id.slice(0, 12)}$`, 'm'));
+    expect((await follow.stop('SIGINT')).code).toBe(0);
   });
 });
 
@@ -173,6 +178,10 @@ describe('suspend and resume', () => {
     expect((await inspect(container())).State.Running).toBe(false);
     const status = JSON.parse((await cli(['status', 'service/web', '-o', 'json'])).stdout) as { resources: { conditions: { type: string; status: string }[] }[] };
     expect(status.resources[0]?.conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'Suspended', status: 'True' })]));
+    // plan tells the same: the dead container is not something the agent will do anything about.
+    const plan = await runCli(['plan', dir, '--state-dir', stateDir, '--instance', instance]);
+    expect(plan.stdout).toMatch(/Service\/web: suspended at .*: nothing is done/);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
     // Nothing may be started on a suspended resource either.
     const exec = await cli(['restart', 'web']);
     expect(exec.code).toBe(1);
