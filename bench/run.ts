@@ -18,6 +18,7 @@ import { cpus, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { changeApplied } from './cases/change-applied.js';
+import { deployUnderLoad } from './cases/deploy-under-load.js';
 import { cliStart } from './cases/cli-start.js';
 import { runColdStarts } from './cases/cold-start.js';
 import { scale } from './cases/scale.js';
@@ -88,6 +89,7 @@ async function main(): Promise<number> {
     ['heal', () => selfHealing(ctx)],
     ['change', () => changeApplied(ctx)],
     ['scale', () => scale(ctx)],
+    ['deploy', () => deployUnderLoad(ctx)],
     ['cli', () => cliStart(ctx)],
   ];
   const failures: string[] = [];

@@ -47,7 +47,8 @@ export async function changeApplied(ctx: BenchContext): Promise<void> {
     const agentEdit = async (edit: number): Promise<void> => {
       const t0 = Date.now();
       await writeFile(manifest, toManifests(edited(base, edit), ctx.runId));
-      const started = await rec.next((e) => e.name === `${instance}-${EDITED}` && e.action === 'start', t0, 30_000);
+      // StartFirst: the new container runs as <name>-<hash8> until it takes over the name.
+      const started = await rec.next((e) => e.name.startsWith(`${instance}-${EDITED}`) && e.action === 'start', t0, 30_000);
       if (!started) throw new Error(`edit ${edit}: the agent did not start a new ${EDITED} within 30 s\n${b.log.lines.slice(-5).join('\n')}`);
       agentMs.push(started.atMs - t0);
     };

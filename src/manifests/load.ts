@@ -4,7 +4,7 @@ import { LineCounter, parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import { DesiredState } from './desired-state.js';
 import { isKindName, kindNames, kinds } from './kinds/index.js';
-import { resourceName, stringMap } from './kinds/common.js';
+import { manifestMetadata } from './kinds/common.js';
 import type { Resource } from './resource.js';
 import type { StackOutputsResult } from '../aws/stack-outputs.js';
 import { cfnStandIns, hasCfnRefs, resolveCfnRefs } from './cfn-refs.js';
@@ -23,7 +23,7 @@ const MAX_ALIAS_COUNT = 100;
 const envelope = z.strictObject({
   apiVersion: z.literal(API_VERSION, { message: `expected apiVersion ${API_VERSION}` }),
   kind: z.string().refine(isKindName, { message: `expected one of ${kindNames.join(', ')}` }),
-  metadata: z.strictObject({ name: resourceName, labels: stringMap.default({}) }),
+  metadata: manifestMetadata,
   spec: z.unknown().optional(),
 });
 

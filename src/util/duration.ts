@@ -1,6 +1,9 @@
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
 
+/** Exactly the texts parseDuration accepts, for validators that only take a regular expression (JSON Schema). */
+export const DURATION_PATTERN = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+
 /** Parses Go/Kubernetes-style durations ("500ms", "10s", "1m30s", "2h", "7d"); returns undefined if malformed. */
 export function parseDuration(text: string): number | undefined {
   if (text.length === 0) return undefined;

@@ -1,11 +1,10 @@
-import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent.js';
 import { runCli } from '../helpers/cli.js';
 import { BUSYBOX, cleanupInstance, containersOf, eventually, type LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { freePort, httpGet } from '../helpers/http-probe.js';
 import { doc, writeManifest } from '../helpers/manifests.js';
 
 // Deploys nobody notices: a request loop through the real nginx image during StartFirst rollouts
@@ -71,29 +70,7 @@ async function writeStack(version: string): Promise<void> {
   ]);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
-
-function get(): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', agent: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = () => httpGet(port);
 
 /** Requests every 10 ms until stopped: how many failed, and which versions answered. */
 function requestLoop() {

@@ -136,11 +136,10 @@ describe('ImdsClient against a fake IMDSv2', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const { port } = closed.address() as AddressInfo;
     await new Promise<void>((r) => closed.close(() => r()));
-    const t0 = performance.now();
-    const result = await new ImdsClient({ baseUrl: `http://127.0.0.1:${port}` }).identity();
+    // The refused connection itself is the answer: no retry loop, no timeout waited for.
+    const result = await new ImdsClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 3_600_000 }).identity();
     expect(result.ok).toBe(false);
     expect(!result.ok && result.reason).toMatch(/^not on EC2: .*unreachable \(ECONNREFUSED\)/);
-    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it('reports "not on EC2" after the timeout when the address swallows packets', async () => {
@@ -149,13 +148,11 @@ describe('ImdsClient against a fake IMDSv2', () => {
     blackhole.on('request', () => undefined); // accept, never answer
     await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r));
     const { port } = blackhole.address() as AddressInfo;
-    const t0 = performance.now();
     const result = await new ImdsClient({ baseUrl: `http://127.0.0.1:${port}`, timeoutMs: 300 }).identity();
-    const elapsed = performance.now() - t0;
+    // The connection was accepted and never answered: only the timeout can have ended the wait.
+    expect(sockets.length).toBeGreaterThan(0);
     for (const s of sockets) s.destroy();
     await new Promise<void>((r) => blackhole.close(() => r()));
     expect(!result.ok && result.reason).toMatch(/no answer within 300 ms/);
-    expect(elapsed).toBeGreaterThanOrEqual(290);
-    expect(elapsed).toBeLessThan(1500);
   });
 });

@@ -204,6 +204,11 @@ describe('Service plan: rollouts', () => {
     expect(plan(plain, observed([oldC, settled]), NOW, opts)[0]).toMatchObject({ type: 'cutover' });
   });
 
+  it('starts a new version that was created but never started (an apply killed in between)', () => {
+    const actions = plan(next, observed([oldC, nextC({ running: false, state: 'created', startedAt: undefined })]), NOW, opts);
+    expect(actions).toEqual([{ type: 'start', action: 'start', containerId: 'new', reason: 'the new version was created but never started', isRestart: false }]);
+  });
+
   it('rolls back a new version that exits, or is not ready at the deadline, naming why', () => {
     const exited = plan(next, observed([oldC, nextC({ running: false, state: 'exited', exitCode: 3 })], { rollout: rollout() }), NOW, opts);
     expect(exited).toEqual([{ type: 'rollback', action: 'remove', containerId: 'new', failure: 'the new container exited with code 3', reason: 'rollout failed: the new container exited with code 3; the old version keeps serving' }]);
@@ -279,6 +284,10 @@ describe('crash-loop backoff', () => {
     }
     expect(delays).toEqual([0, 10_000, 20_000, 40_000, 80_000, 160_000, 300_000, 300_000]);
     expect(rec.restarts).toBe(8);
+  });
+
+  it('carries on doubling from a record written before the streak was kept', () => {
+    expect(recordRestart({ restarts: 3, lastRestartAt: 0, backoffMs: 40_000 }, 1000, 1_000_000, policy)).toMatchObject({ backoffMs: 80_000, streak: 4 });
   });
 
   it('starts over after a container ran for 10 minutes', () => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from '../../util/duration.js';
+import { DURATION_PATTERN, parseDuration } from '../../util/duration.js';
 import { stringMap } from './common.js';
 
 /**
@@ -38,12 +38,13 @@ export const TREAT_MISSING_DATA = ['breaching', 'notBreaching', 'ignore', 'missi
 const EXTENDED_STATISTIC = /^(p\d{1,2}(\.\d{1,10})?|p100|(tm|wm|tc|ts|TM|WM|TC|TS|PR|IQM)(\d{1,2}(\.\d+)?)?|(TM|WM|TC|TS|PR|tm|wm|tc|ts)\([^)]*\)|IQM)$/;
 
 /** Seconds, from a duration ("5m") or a number of seconds (as PutMetricAlarm's Period). */
+const PERIOD_EXPECTED = 'expected a period such as 1m or 5m, or a number of seconds';
 const periodSeconds = z
-  .union([z.number().int().positive(), z.string()])
+  .union([z.number().int().positive(), z.string().regex(DURATION_PATTERN, PERIOD_EXPECTED)])
   .transform((v, ctx) => {
     const seconds = typeof v === 'number' ? v : (parseDuration(v) ?? NaN) / 1000;
     if (!Number.isInteger(seconds) || seconds <= 0) {
-      ctx.addIssue({ code: 'custom', message: 'expected a period such as 1m or 5m, or a number of seconds' });
+      ctx.addIssue({ code: 'custom', message: PERIOD_EXPECTED });
       return z.NEVER;
     }
     if (seconds !== 10 && seconds !== 30 && seconds % 60 !== 0) {
@@ -56,38 +57,52 @@ const periodSeconds = z
 const dimensions = z
   .record(z.string().min(1).max(255), z.union([z.string().min(1).max(1024), z.number().transform(String)]))
   .refine((d) => Object.keys(d).length <= 30, { message: 'at most 30 dimensions' })
-  .default({});
+  .default({})
+  .describe(`The metric's dimensions, NAME: value (at most 30); the value ${AUTO} means this instance's id.`);
 
 const statisticFields = {
-  statistic: z.enum(STATISTICS).optional(),
-  extendedStatistic: z.string().regex(EXTENDED_STATISTIC, 'expected a percentile or trimmed statistic such as p99 or tm90').optional(),
+  statistic: z.enum(STATISTICS).optional().describe('The statistic compared with the threshold; default Average. Not with extendedStatistic.'),
+  extendedStatistic: z
+    .string()
+    .regex(EXTENDED_STATISTIC, 'expected a percentile or trimmed statistic such as p99 or tm90')
+    .optional()
+    .describe('A percentile or trimmed statistic such as p99 or tm90, instead of statistic.'),
 };
+const NAMESPACE = 'The metric namespace, e.g. AWS/EC2 or CWAgent.';
+const METRIC_NAME = 'The metric name, e.g. CPUUtilization.';
+const UNIT = 'The unit of the metric data; default: any.';
+const PERIOD = 'The length of one evaluation period: 10s, 30s or a multiple of 60s, as a duration (5m) or a number of seconds.';
 
 const metric = z
   .strictObject({
-    namespace: z.string().min(1).max(255),
-    name: z.string().min(1).max(255),
+    namespace: z.string().min(1).max(255).describe(NAMESPACE),
+    name: z.string().min(1).max(255).describe(METRIC_NAME),
     dimensions,
     ...statisticFields,
-    unit: z.enum(STANDARD_UNITS).optional(),
+    unit: z.enum(STANDARD_UNITS).optional().describe(UNIT),
   })
   .refine((m) => !(m.statistic && m.extendedStatistic), { message: 'set statistic or extendedStatistic, not both' });
 
 const metricStat = z.strictObject({
-  metric: z.strictObject({ namespace: z.string().min(1).max(255), name: z.string().min(1).max(255), dimensions }),
-  period: periodSeconds,
-  stat: z.string().min(1),
-  unit: z.enum(STANDARD_UNITS).optional(),
+  metric: z
+    .strictObject({ namespace: z.string().min(1).max(255).describe(NAMESPACE), name: z.string().min(1).max(255).describe(METRIC_NAME), dimensions })
+    .describe('The metric.'),
+  period: periodSeconds.describe(PERIOD),
+  stat: z.string().min(1).describe('The statistic: Average, Sum, Maximum, p99 …'),
+  unit: z.enum(STANDARD_UNITS).optional().describe(UNIT),
 });
 
 const metricQuery = z
   .strictObject({
-    id: z.string().regex(/^[a-z][a-zA-Z0-9_]{0,254}$/, 'expected an id starting with a lower-case letter (letters, digits, _)'),
-    expression: z.string().min(1).max(2048).optional(),
-    metricStat: metricStat.optional(),
-    label: z.string().optional(),
-    returnData: z.boolean().optional(),
-    period: periodSeconds.optional(),
+    id: z
+      .string()
+      .regex(/^[a-z][a-zA-Z0-9_]{0,254}$/, 'expected an id starting with a lower-case letter (letters, digits, _)')
+      .describe('The name expressions use for this entry: a lower-case letter, then letters, digits or _.'),
+    expression: z.string().min(1).max(2048).optional().describe('A metric math expression over other entries\' ids, e.g. m1 / m2 * 100. Exactly one of expression or metricStat.'),
+    metricStat: metricStat.optional().describe('A metric and statistic. Exactly one of expression or metricStat.'),
+    label: z.string().optional().describe('A human-readable label for this entry.'),
+    returnData: z.boolean().optional().describe('Whether this entry is the one the alarm watches: exactly one entry returns data (set false on the others).'),
+    period: periodSeconds.optional().describe("The period of this entry's data points (CloudWatch's MetricDataQuery Period): 10s, 30s or a multiple of 60s."),
   })
   .refine((q) => (q.expression === undefined) !== (q.metricStat === undefined), { message: 'set exactly one of expression or metricStat' });
 
@@ -95,14 +110,17 @@ const metricQuery = z
  * References are resolved before validation; accepting one here as well keeps the published JSON
  * Schema (which editors apply to the raw YAML) from flagging `${cfn:AlertTopicArn}`.
  */
-const arnList = z
-  .array(z.string().regex(/^(arn:[a-z-]+:|\$\{cfn:[A-Za-z0-9]+\}$)/, 'expected an ARN (or a ${cfn:Output} reference to one)'))
-  .max(5, 'at most 5 actions per state')
-  .default([]);
+const arnList = (state: string) =>
+  z
+    .array(z.string().regex(/^(arn:[a-z-]+:|\$\{cfn:[A-Za-z0-9]+\}$)/, 'expected an ARN (or a ${cfn:Output} reference to one)'))
+    .max(5, 'at most 5 actions per state')
+    .default([])
+    .describe(`ARNs (an SNS topic …, or \${cfn:Output} references) notified when the alarm goes to ${state}; at most 5.`);
 
 const actions = z
-  .strictObject({ alarm: arnList, ok: arnList, insufficientData: arnList })
-  .default({ alarm: [], ok: [], insufficientData: [] });
+  .strictObject({ alarm: arnList('ALARM'), ok: arnList('OK'), insufficientData: arnList('INSUFFICIENT_DATA') })
+  .default({ alarm: [], ok: [], insufficientData: [] })
+  .describe('What is notified on each state change.');
 
 export const alarmSpec = z
   .strictObject({
@@ -110,26 +128,39 @@ export const alarmSpec = z
       .string()
       .max(255)
       .startsWith(ALARM_NAME_PREFIX, `alarm names must start with "${ALARM_NAME_PREFIX}" (the instance role may only manage those)`)
-      .optional(),
-    description: z.string().max(1024).optional(),
-    metric: metric.optional(),
-    metrics: z.array(metricQuery).min(1).max(20).optional(),
-    /** Required with `metric`; with `metrics` each metricStat carries its own. Defaults to 5m. */
-    period: periodSeconds.optional(),
-    evaluationPeriods: z.number().int().min(1),
-    datapointsToAlarm: z.number().int().min(1).optional(),
-    threshold: z.number(),
-    comparison: z.enum([...COMPARISON_OPERATORS, '>', '>=', '<', '<=']).transform((c) => COMPARISON_ALIASES[c] ?? (c as (typeof COMPARISON_OPERATORS)[number])),
-    treatMissingData: z.enum(TREAT_MISSING_DATA).default('missing'),
-    evaluateLowSampleCountPercentile: z.enum(['evaluate', 'ignore']).optional(),
-    actionsEnabled: z.boolean().default(true),
+      .optional()
+      .describe(`The CloudWatch alarm name; default ${ALARM_NAME_PREFIX}<metadata.name>. Must start with ${ALARM_NAME_PREFIX} (the instance role may only manage those).`),
+    description: z.string().max(1024).optional().describe("The alarm's description in CloudWatch."),
+    metric: metric.optional().describe('The one metric watched. Exactly one of metric or metrics.'),
+    metrics: z
+      .array(metricQuery)
+      .min(1)
+      .max(20)
+      .optional()
+      .describe('Metric math: [{ id, expression | metricStat, label, returnData, period }], exactly one entry returning data. Exactly one of metric or metrics.'),
+    /** With `metrics` each metricStat carries its own. */
+    period: periodSeconds.optional().describe(`With metric: ${PERIOD} Default 5m.`),
+    evaluationPeriods: z.number().int().min(1).describe('How many recent periods are evaluated.'),
+    datapointsToAlarm: z.number().int().min(1).optional().describe('How many of those must breach for ALARM; default: evaluationPeriods.'),
+    threshold: z.number().describe('The value the statistic is compared with.'),
+    comparison: z
+      .enum([...COMPARISON_OPERATORS, '>', '>=', '<', '<='])
+      .transform((c) => COMPARISON_ALIASES[c] ?? (c as (typeof COMPARISON_OPERATORS)[number]))
+      .describe('How the statistic is compared with the threshold: >, >=, <, <= or GreaterThanThreshold and the like.'),
+    treatMissingData: z.enum(TREAT_MISSING_DATA).default('missing').describe('How a period without data counts: breaching, notBreaching, ignore or missing.'),
+    evaluateLowSampleCountPercentile: z
+      .enum(['evaluate', 'ignore'])
+      .optional()
+      .describe('For a percentile (extendedStatistic): whether periods with too few samples are evaluated or ignored.'),
+    actionsEnabled: z.boolean().default(true).describe('false: state changes notify nobody.'),
     actions,
     tags: stringMap
       .refine((t) => Object.keys(t).every((k) => !k.startsWith('aws:') && !k.startsWith('io.certitrack.')), {
         message: 'tag keys starting with "aws:" or "io.certitrack." are reserved',
       })
       .refine((t) => Object.keys(t).length <= 45, { message: 'at most 45 tags (the agent adds its own)' })
-      .default({}),
+      .default({})
+      .describe('Tags on the alarm, at most 45; keys starting with aws: or io.certitrack. are reserved. Missing or changed tags are put back; a removed one stays on the alarm.'),
   })
   .superRefine((s, ctx) => {
     if ((s.metric === undefined) === (s.metrics === undefined)) {

@@ -152,7 +152,9 @@ function planChange(ctx: PlanContext, base: DesiredContainer, others: ContainerD
 /** StartFirst with the new container beside the old one(s): wait, cut over, or roll back. */
 function planStartFirstProgress(ctx: PlanContext, next: ContainerDetails, old: ContainerDetails[], followers: readonly Follower[]): ServiceAction[] {
   const { now, desired } = ctx;
-  if (!next.running && next.state !== 'created') {
+  // Created but never started: an apply killed between the two steps.
+  if (next.state === 'created') return [{ type: 'start', action: 'start', containerId: next.id, reason: 'the new version was created but never started', isRestart: false }];
+  if (!next.running) {
     const why = next.oomKilled ? 'the new container was killed for lack of memory' : `the new container exited with code ${next.exitCode}`;
     return [{ type: 'rollback', action: 'remove', containerId: next.id, failure: why, reason: `rollout failed: ${why}; the old version keeps serving` }];
   }

@@ -1,3 +1,5 @@
+import { exponentialBackoffMs } from '../../util/exponential-backoff.js';
+
 /**
  * Kubelet-style crash-loop backoff, kept in the state store so an agent restart doesn't reset it:
  * the first restart happens at once, then after base, 2·base, … up to max; a container that ran
@@ -8,6 +10,8 @@ export interface RestartRecord {
   lastRestartAt: number;
   /** Delay to wait after `lastRestartAt` before the next restart. */
   backoffMs: number;
+  /** Restarts in a row since the last reset (absent in records from before it was kept). */
+  streak?: number;
 }
 
 export interface RestartBackoffPolicy {
@@ -29,10 +33,11 @@ export function restartDelay(rec: RestartRecord, ranForMs: number | undefined, n
 /** The record after a restart performed at `now`. */
 export function recordRestart(rec: RestartRecord, ranForMs: number | undefined, now: number, policy: RestartBackoffPolicy): RestartRecord {
   const reset = ranForMs !== undefined && ranForMs >= policy.resetAfterMs;
-  const previous = reset ? 0 : rec.backoffMs;
-  return {
-    restarts: rec.restarts + 1,
-    lastRestartAt: now,
-    backoffMs: previous === 0 ? policy.baseMs : Math.min(previous * 2, policy.maxMs),
-  };
+  const streak = reset ? 1 : (rec.streak ?? streakOf(rec.backoffMs, policy)) + 1;
+  return { restarts: rec.restarts + 1, lastRestartAt: now, backoffMs: exponentialBackoffMs(streak, policy.baseMs, policy.maxMs), streak };
+}
+
+/** The streak a record from before `streak` was kept had: its delay is base·2^(streak-1). */
+function streakOf(backoffMs: number, policy: RestartBackoffPolicy): number {
+  return backoffMs <= 0 ? 0 : Math.round(Math.log2(backoffMs / policy.baseMs)) + 1;
 }
