@@ -4,6 +4,7 @@
  *   npm run bench                      # about 12 minutes on 2 cores
  *   npm run bench -- --quick           # a smoke run of every benchmark, about 2 minutes
  *   npm run bench -- --rounds 3 --idle-seconds 20 --only cold,heal
+ *   npm run bench -- --only cli         # CLI start times (needs npm run build)
  *
  * Peers: Debian's docker-compose 1.29 (`up -d` on an equivalent compose file generated from the
  * same stack description) and Docker's own `restart: unless-stopped`. Both run in the same run, on
@@ -18,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { changeApplied } from './cases/change-applied.js';
 import { deployUnderLoad } from './cases/deploy-under-load.js';
+import { cliStart } from './cases/cli-start.js';
 import { runColdStarts } from './cases/cold-start.js';
 import { scale } from './cases/scale.js';
 import { selfHealing } from './cases/self-healing.js';
@@ -88,6 +90,7 @@ async function main(): Promise<number> {
     ['change', () => changeApplied(ctx)],
     ['scale', () => scale(ctx)],
     ['deploy', () => deployUnderLoad(ctx)],
+    ['cli', () => cliStart(ctx)],
   ];
   const failures: string[] = [];
   const durations: Record<string, number> = {};

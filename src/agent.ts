@@ -7,7 +7,7 @@ import type { Controller } from './engine/controller.js';
 import type { DockerEvents } from './engine/docker-events.js';
 import type { EngineMetrics } from './engine/engine-metrics.js';
 import type { DesiredState } from './manifests/desired-state.js';
-import { FolderWatcher } from './manifests/folder-watcher.js';
+import type { FolderWatcher } from './manifests/folder-watcher.js';
 import { loadManifests, type LoadResult } from './manifests/load.js';
 import type { IssuedCertificates } from './manifests/checks/check-context.js';
 import type { HostRules } from './manifests/host-policy.js';
@@ -23,6 +23,7 @@ import type { StackOutputsResult } from './aws/stack-outputs.js';
 import type { StateDirLock } from './state/state-dir-lock.js';
 import type { StatusBoard } from './state/status-board.js';
 import type { BackupCatalog } from './backup/backup-catalog.js';
+import type { OperatorRequests, RestartRequest } from './state/operator-requests.js';
 
 export interface AgentParts {
   config: AgentConfig;
@@ -50,6 +51,14 @@ export interface AgentParts {
   backups?: BackupCatalog;
   /** Held while this agent acts on the state dir (`run`, `apply`); released by stop(). */
   lock?: StateDirLock;
+  /** Suspensions and restarts an operator asked for, laid over every snapshot. */
+  requests?: OperatorRequests;
+}
+
+/** What `restart SERVICE` answers: the request, and the spec the service ran before it. */
+export interface RestartAccepted extends RestartRequest {
+  service: string;
+  fromHash: string | undefined;
 }
 
 /** How an interrupted `apply` ended: what was let finish, what got done, what was not started. */
@@ -79,6 +88,17 @@ export interface ManifestLoadState {
   warnings: string[];
 }
 
+/** An operator's request the agent refuses, with the HTTP status that says why (404 unknown, 409 not now). */
+export class OperatorRequestError extends Error {
+  override readonly name = 'OperatorRequestError';
+  constructor(
+    readonly status: 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** While the manifests are broken or missing, look for a fix this often (besides file events). */
 const RETRY_LOAD_MS = 5000;
 /**
@@ -101,6 +121,8 @@ export class Agent {
   address: { host: string; port: number } | undefined;
   private readonly startedAt = new Date().toISOString();
   private interruption: { reason: string; drained: Promise<{ inFlight: string[] }> } | undefined;
+  /** The last snapshot loaded, before the operator's requests were laid over it. */
+  private loaded: DesiredState | undefined;
 
   constructor(readonly parts: AgentParts) {
     this.sourceDir = parts.config.manifestsDir;
@@ -150,9 +172,10 @@ export class Agent {
     if (commit) await this.syncWorkspace(commit);
     metrics.manifestLoadSuccess.set(1);
     this.lastLoad = { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [], warnings };
+    this.loaded = result.state;
     if (result.state.revision !== controller.current.revision || result.state.origin !== controller.current.origin) {
       log.info({ revision: result.state.revision, resources: result.state.size, reason, origin: result.state.origin }, 'manifests loaded');
-      await controller.setDesired(result.state);
+      await controller.setDesired(this.withRequests(result.state));
     }
     if (commit) await this.parts.git?.markApplied(commit);
     return this.lastLoad;
@@ -260,6 +283,8 @@ export class Agent {
     // Checkouts are immutable; only a local folder (and the secrets file) need watching.
     const paths = [...(git ? [] : [config.manifestsDir]), ...(config.secretsFile ? [config.secretsFile] : [])];
     if (paths.length > 0) {
+      // Loaded here: only the daemon watches files.
+      const { FolderWatcher } = await import('./manifests/folder-watcher.js');
       this.watcher = new FolderWatcher(paths, () => void this.reload('files changed'));
       this.watcher.start();
     }
@@ -329,10 +354,72 @@ export class Agent {
     if (!result.ok || errors.length > 0) {
       return { load: { ok: false, at: new Date().toISOString(), errors: errors.map(formatManifestError), warnings }, actions: [] };
     }
-    this.parts.controller.useSnapshot(result.state);
+    this.parts.controller.useSnapshot(this.withRequests(result.state));
     const actions = await this.parts.controller.plan();
     const scrub = this.parts.scrub ?? ((t: string) => t);
     return { load: { ok: true, at: new Date().toISOString(), revision: result.state.revision, errors: [], warnings }, actions: scrubDeep(actions, scrub) };
+  }
+
+  private withRequests(snapshot: DesiredState): DesiredState {
+    return this.parts.requests?.overlay(snapshot) ?? snapshot;
+  }
+
+  private requests(): OperatorRequests {
+    if (!this.parts.requests) throw new Error('this agent takes no operator requests');
+    return this.parts.requests;
+  }
+
+  /** Lays the requests over the last snapshot again and has the controller look at `key`. */
+  private amend(key: string): void {
+    if (this.loaded) this.parts.controller.amend(this.withRequests(this.loaded), key);
+    else this.parts.controller.enqueue(key);
+  }
+
+  private declared(kind: string, name: string): void {
+    if (!this.parts.controller.current.get(kind as 'Service', name)) throw new OperatorRequestError(404, `${kind}/${name} is not declared in the manifests`);
+  }
+
+  /**
+   * `suspend KIND/NAME` (Flux's verb): the agent stops acting on the resource (no heals, no
+   * runs, no renewals, no rollouts) until {@link resume}; its status says so. Persisted.
+   */
+  suspend(kind: string, name: string): { key: string; at: string } {
+    this.declared(kind, name);
+    const key = resourceKey(kind, name);
+    const { at } = this.requests().suspend(key);
+    this.parts.log.info({ key }, 'suspended by an operator');
+    this.amend(key);
+    return { key, at };
+  }
+
+  resume(kind: string, name: string): { key: string; wasSuspended: boolean } {
+    const key = resourceKey(kind, name);
+    const wasSuspended = this.requests().resume(key);
+    if (!wasSuspended) this.declared(kind, name);
+    this.parts.status.clearCondition(key, 'Suspended');
+    if (wasSuspended) this.parts.log.info({ key }, 'resumed by an operator');
+    this.amend(key);
+    return { key, wasSuspended };
+  }
+
+  /**
+   * `restart SERVICE`: a new restart generation in the service's spec (kubectl rollout restart),
+   * so it is replaced through the normal rollout: StartFirst, health-gated, where the service allows.
+   */
+  restart(name: string): RestartAccepted {
+    this.declared('Service', name);
+    const key = resourceKey('Service', name);
+    if (this.parts.requests?.suspension(key)) throw new OperatorRequestError(409, `${key} is suspended; resume it first (certitrack-agent resume ${key})`);
+    const fromHash = this.parts.status.get(key)?.details.specHash;
+    const request = this.requests().restart(name);
+    this.parts.log.info({ key, generation: request.generation }, 'restart requested by an operator');
+    this.amend(key);
+    return { service: name, ...request, fromHash: typeof fromHash === 'string' ? fromHash : undefined };
+  }
+
+  /** Why a trigger (run-now, backup run, cert renew) of `key` is refused now, if it is. */
+  triggerRefusal(key: string): string | undefined {
+    return this.parts.requests?.suspension(key) ? `${key} is suspended; resume it first (certitrack-agent resume ${key})` : undefined;
   }
 
   notReadyServices(): string[] {
@@ -340,7 +427,7 @@ export class Agent {
     return desired
       .list('Service')
       .map((s) => s.name)
-      .filter((name) => !this.parts.status.isTrue(resourceKey('Service', name), 'Ready'));
+      .filter((name) => !this.parts.status.isTrue(resourceKey('Service', name), 'Ready') && !this.parts.status.isTrue(resourceKey('Service', name), 'Suspended'));
   }
 
   /** Who this is, for a client that must check it reached the agent it meant (GET /v1/info). */

@@ -1,95 +1,31 @@
 #!/usr/bin/env node
-import { readFile, writeFile } from 'node:fs/promises';
-import { Command, Option } from 'commander';
-import { AgentClient, triggerPath, type ClientFlags } from './cli/agent-client.js';
-import { fetchStatus, renderStatus } from './cli/status-command.js';
-import { renderHistory, rolloutHistory } from './cli/history-command.js';
-import { renderPlan } from './cli/plan-output.js';
-import { renderInterruption } from './cli/apply-output.js';
+import { writeFile } from 'node:fs/promises';
+import { Command } from 'commander';
+// Only light modules at the top: every command loads what it needs when it runs, so `--version`,
+// `status`, `validate` and `plan` do not pay for the AWS SDK, dockerode or the Kubernetes models.
 import type { Agent } from './agent.js';
-import { isChange } from './engine/reconcile.js';
-import { configFrom, DEFAULTS, gitConfigFrom, type AgentConfig, type GitFlags } from './config.js';
-import { runImportCompose, type ImportComposeFlags } from './import/import-command.js';
-import { certListCommand, certRenewCommand } from './cli/cert-commands.js';
-import { askYesNo, backupListCommand, backupRunCommand, backupVerifyCommand, restoreCommand } from './cli/backup-commands.js';
+import { DEFAULTS, gitConfigFrom, type GitFlags } from './config.js';
+import { collect, type CommonFlags, policyOptions, toConfig, withCommon } from './cli/common-options.js';
+import type { ImportComposeFlags } from './import/import-command.js';
 import type { ExportKubernetesFlags } from './cli/export-command.js';
+import type { ValidateFlags } from './cli/validate-command.js';
 import type { ManualRunResult } from './reconcilers/backup/backup-reconciler.js';
+import { type ClientCommandFlags, connect, withClient } from './cli/client-options.js';
+import { registerBackupCommands } from './cli/commands/backup.js';
+import { registerCompletion } from './cli/commands/completion.js';
+import { registerOperatorCommands } from './cli/commands/operator.js';
+import { parseKindFilter, parseKindRef } from './cli/kind-ref.js';
+import { type OutputFormat, outputOption, printData, formatData } from './cli/output.js';
 import { AGENT_VERSION } from './version.js';
-import { manifestJsonSchema } from './manifests/json-schema.js';
-import { validateFolder, type ValidateFlags } from './cli/validate-command.js';
-import { formatManifestError } from './manifests/source.js';
-import { buildAgent, buildBackupTooling, runStandaloneBackup } from './main.js';
 import { parseDuration } from './util/duration.js';
-
-/** Exit codes scripts can rely on (terraform's -detailed-exitcode for plan; 128 + SIGINT for an interrupted apply). */
-const EXIT = { ok: 0, error: 1, changes: 2, interrupted: 130 } as const;
+import { EXIT } from './cli/exit-codes.js';
 
 const program = new Command('certitrack-agent')
   .description('Reconciles a folder of YAML manifests into Docker containers, schedules, backups, certificates and alarms on one host.')
   .version(AGENT_VERSION)
   .showHelpAfterError();
 
-interface CommonFlags {
-  stateDir?: string;
-  secretsFile?: string;
-  instance?: string;
-  listen?: string;
-  logLevel?: string;
-  allowEmpty?: boolean;
-  resync?: string;
-  restartBackoff?: string;
-  policy?: string;
-  secretEnv?: string[];
-  strict?: boolean;
-  awsInstanceId?: string;
-}
-
-const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
-
-/** The flags every command that validates manifests takes (docs/security.md). */
-const policyOptions = {
-  policy: ['--policy <file>', 'host policy: what manifests may touch beyond their folder (default /etc/certitrack/policy.yaml if present, env CERTITRACK_POLICY)'],
-  secretEnv: ['--secret-env <name>', 'an environment variable of the agent that { secretRef } may read (repeatable; never CERTITRACK_* or AWS_*)', collect],
-  strict: ['--strict', 'treat warnings (a secret too short to scrub safely, a secrets file others can read) as errors'],
-} as const;
-
-const withCommon = (cmd: Command): Command =>
-  cmd
-    .option('--state-dir <dir>', `where the agent keeps state (default ${DEFAULTS.stateDir}, env CERTITRACK_STATE_DIR)`)
-    .option('--secrets-file <file>', 'KEY=VALUE file that { secretRef: KEY } values come from (env CERTITRACK_SECRETS_FILE)')
-    .option('--instance <name>', `prefix of every Docker object and owner label (default ${DEFAULTS.instance})`)
-    .option('--log-level <level>', 'trace, debug, info, warn, error', undefined)
-    .option('--allow-empty', 'allow an empty manifests folder to remove everything the agent owns')
-    .option('--restart-backoff <duration>', 'first crash-loop backoff step, doubling to 5 min (default 10s)')
-    .option(...policyOptions.policy)
-    .option(...policyOptions.secretEnv)
-    .option(...policyOptions.strict)
-    .option('--aws-instance-id <id>', 'EC2 instance id for InstanceId: auto when IMDS cannot tell it, e.g. off EC2 (env CERTITRACK_AWS_INSTANCE_ID)');
-
-function toConfig(dir: string, flags: CommonFlags & { allowedHost?: string[] }): AgentConfig {
-  const ms = (text: string | undefined, flag: string): number | undefined => {
-    if (text === undefined) return undefined;
-    const v = parseDuration(text);
-    if (v === undefined) throw new Error(`${flag}: "${text}" is not a duration`);
-    return v;
-  };
-  return configFrom({
-    manifestsDir: dir,
-    stateDir: flags.stateDir,
-    secretsFile: flags.secretsFile,
-    instance: flags.instance,
-    listen: flags.listen,
-    logLevel: flags.logLevel,
-    allowEmpty: flags.allowEmpty,
-    resyncMs: ms(flags.resync, '--resync'),
-    restartBackoffBaseMs: ms(flags.restartBackoff, '--restart-backoff'),
-    policyFile: flags.policy,
-    secretEnv: flags.secretEnv,
-    strict: flags.strict,
-    allowedHosts: flags.allowedHost,
-    awsInstanceId: flags.awsInstanceId,
-  });
-}
+const loadMain = () => import('./main.js');
 
 withCommon(program.command('run'))
   .description('run the agent: watch the folder (or a git branch) and keep reality matching it until stopped')
@@ -105,7 +41,8 @@ withCommon(program.command('run'))
   .action(async (flags: CommonFlags & GitFlags & { manifests?: string; allowedHost?: string[] }) => {
     const git = gitConfigFrom(flags);
     if (!git && !flags.manifests) throw new Error('give --manifests DIR or --git-url URL');
-    const agent = await buildAgent({ ...toConfig(flags.manifests ?? '.', flags), git }, { exclusive: true });
+    const config = { ...toConfig(flags.manifests ?? '.', flags), git };
+    const agent = await (await loadMain()).buildAgent(config, { exclusive: true, daemon: true });
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
@@ -122,25 +59,23 @@ program
   .command('validate')
   .description('check every manifest; print all errors with file:line:col; exit 1 if any')
   .argument('<dir>', 'folder of manifests')
+  .option('--offline', "check the manifests alone, for a manifests repository's CI: schema, cross-document rules, paths relative to the folder, cron; not secrets, build contexts, host paths or AWS")
   .option('--secrets-file <file>', 'check that referenced secrets exist in this file (env CERTITRACK_SECRETS_FILE)')
   .option('--stack-outputs <file>', 'JSON object of CloudFormation outputs for ${cfn:Name} references (offline checks)')
   .option('--state-dir <dir>', "the agent's state dir, for the keyFile rule (which keys the agent wrote); read only")
   .option(...policyOptions.policy)
   .option(...policyOptions.secretEnv)
   .option(...policyOptions.strict)
-  .option('-o, --output <format>', 'text or json', 'text')
-  .action(async (dir: string, flags: ValidateFlags & { output: string }) => {
+  .addOption(outputOption())
+  .action(async (dir: string, flags: ValidateFlags & { output: OutputFormat }) => {
+    const { validateFolder, validationReport, renderValidation } = await import('./cli/validate-command.js');
     const result = await validateFolder(dir, flags);
-    if (flags.output === 'json') {
-      const warnings = result.warnings;
-      process.stdout.write(JSON.stringify(result.ok ? { ok: true, revision: result.state.revision, resources: result.state.size, files: result.files, warnings } : { ok: false, errors: result.errors, warnings }, null, 2) + '\n');
-    } else {
-      for (const w of result.warnings) process.stderr.write(`warning: ${formatManifestError(w)}\n`);
-      if (result.ok) process.stdout.write(`${result.files.length} file(s), ${result.state.size} resource(s) valid; revision ${result.state.revision}\n`);
-      else {
-        for (const e of result.errors) process.stderr.write(formatManifestError(e) + '\n');
-        process.stderr.write(`${result.errors.length} error(s)\n`);
-      }
+    const report = validationReport(result, flags.offline === true);
+    if (flags.output === 'json' || flags.output === 'yaml') await printData(flags.output, report, () => '');
+    else {
+      const text = renderValidation(report);
+      process.stderr.write(text.stderr);
+      process.stdout.write(text.stdout);
     }
     process.exitCode = result.ok ? EXIT.ok : EXIT.error;
   });
@@ -148,9 +83,10 @@ program
 withCommon(program.command('plan'))
   .description('show what apply would change against the live engine; exit 0 nothing, 2 changes, 1 error')
   .argument('<dir>', 'folder of manifests')
-  .option('-o, --output <format>', 'text or json', 'text')
-  .action(async (dir: string, flags: CommonFlags & { output: string }) => {
-    const agent = await buildAgent(toConfig(dir, { ...flags, logLevel: flags.logLevel ?? 'warn' }));
+  .addOption(outputOption())
+  .action(async (dir: string, flags: CommonFlags & { output: OutputFormat }) => {
+    const [{ buildAgent }, { renderPlan }, { isChange }] = await Promise.all([loadMain(), import('./cli/plan-output.js'), import('./engine/reconcile.js')]);
+    const agent = await buildAgent(toConfig(dir, { ...flags, logLevel: flags.logLevel ?? 'warn' }), { logFd: 2 });
     const { load, actions } = await agent.plan();
     for (const w of load.warnings) process.stderr.write(`warning: ${w}\n`);
     if (!load.ok) {
@@ -159,13 +95,12 @@ withCommon(program.command('plan'))
       return;
     }
     const changes = actions.filter(isChange);
-    if (flags.output === 'json') process.stdout.write(JSON.stringify({ revision: load.revision, changes: changes.length, actions }, null, 2) + '\n');
-    else process.stdout.write(renderPlan(actions));
+    await printData(flags.output, { revision: load.revision, changes: changes.length, actions }, (view) => renderPlan(actions, view));
     process.exitCode = changes.length > 0 ? EXIT.changes : EXIT.ok;
   });
 
 withCommon(program.command('apply'))
-  .description('reconcile once until everything is applied and ready, then exit (0 converged, 1 not, 130 interrupted)')
+  .description('reconcile once until everything is applied and ready, then exit (0 converged, 1 not, 130 interrupted); logs on stderr, the result on stdout')
   .argument('<dir>', 'folder of manifests')
   .option('--timeout <duration>', 'give up after this long', '5m')
   .action(async (dir: string, flags: CommonFlags & { timeout: string }) => {
@@ -183,11 +118,12 @@ withCommon(program.command('apply'))
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    agent = await buildAgent(toConfig(dir, flags), { exclusive: true });
+    const [{ buildAgent }, { renderInterruption }] = await Promise.all([loadMain(), import('./cli/apply-output.js')]);
+    agent = await buildAgent(toConfig(dir, flags), { exclusive: true, logFd: 2 });
     if (interrupted) agent.interrupt(interrupted);
     const started = Date.now();
     const result = await agent.applyOnce(parseDuration(flags.timeout) ?? 300_000, (p) => {
-      // Progress for people; scripts read the exit code and the last line.
+      // Progress for people; scripts read the exit code and the result line.
       if (process.stderr.isTTY) process.stderr.write(`\r${p.ready}/${p.total} services ready after ${Math.round(p.elapsedMs / 1000)}s${p.notReady.length ? `; waiting for ${p.notReady.slice(0, 4).join(', ')}` : ''}\x1b[K`);
     });
     if (process.stderr.isTTY) process.stderr.write('\n');
@@ -200,79 +136,85 @@ withCommon(program.command('apply'))
     if (!result.load.ok) {
       for (const e of result.load.errors) process.stderr.write(e + '\n');
     } else if (!result.converged) {
-      process.stderr.write(`not converged after ${flags.timeout}; not ready: ${result.notReady.join(', ') || '(pending reconciles)'}\n`);
+      process.stdout.write(`not converged after ${flags.timeout}; not ready: ${result.notReady.join(', ') || '(pending reconciles)'}\n`);
     } else {
-      process.stderr.write(`applied revision ${result.load.revision} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+      process.stdout.write(`applied revision ${result.load.revision} in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
     }
     process.exit(result.converged ? EXIT.ok : EXIT.error);
   });
 
-/**
- * Where a client command finds the running agent: its root-only socket in --state-dir (no flags
- * needed as root), or --listen plus the API token (docs/security.md). With --instance, the agent
- * that answers must be that instance.
- */
-const withClient = (cmd: Command): Command =>
-  cmd
-    .option('--state-dir <dir>', `the running agent's state dir, where its socket and API token are (default ${DEFAULTS.stateDir}, env CERTITRACK_STATE_DIR)`)
-    .option('--listen <host:port>', "reach the agent over TCP at this address instead of its socket (needs the API token)")
-    .option('--token-file <file>', 'the API token for --listen (default <state-dir>/api.token)')
-    .option('--instance <name>', 'refuse to talk to an agent of another instance');
-
-async function clientFor(flags: ClientFlags & { instance?: string }): Promise<AgentClient> {
-  const client = AgentClient.from(flags);
-  if (flags.instance !== undefined) await client.info(flags.instance);
-  return client;
-}
-
-type ClientCommandFlags = ClientFlags & { instance?: string };
-
 withClient(program.command('status'))
-  .description('show the status of a running agent')
-  .option('-o, --output <format>', 'text or json', 'text')
-  .action(async (flags: ClientCommandFlags & { output: string }) => {
-    const doc = await fetchStatus(await clientFor(flags));
-    process.stdout.write(flags.output === 'json' ? JSON.stringify(doc, null, 2) + '\n' : renderStatus(doc));
-    process.exitCode = doc.manifests && !doc.manifests.ok ? EXIT.error : EXIT.ok;
+  .description('show the status of a running agent: every resource, one kind (status service) or one (status service/backend)')
+  .argument('[kind/name]', 'a kind, or KIND/NAME (any case)')
+  .addOption(outputOption())
+  .option('-w, --watch', 'keep watching: print again whenever something changes (Ctrl-C to stop)')
+  .option('--interval <duration>', 'how often --watch asks the agent', '2s')
+  .action(async (filterText: string | undefined, flags: ClientCommandFlags & { output: OutputFormat; watch?: boolean; interval: string }) => {
+    const filter = filterText === undefined ? undefined : parseKindFilter(filterText);
+    const { fetchStatus, filterStatus, renderStatus } = await import('./cli/status-command.js');
+    const client = await connect(flags);
+    const render = async (compact: boolean): Promise<{ text: string; rejected: boolean }> => {
+      const doc = filterStatus(await fetchStatus(client), filter);
+      return { text: await formatData(flags.output, doc, (view) => renderStatus(doc, view), process.stdout, compact), rejected: doc.manifests?.ok === false };
+    };
+    if (!flags.watch) {
+      const { text, rejected } = await render(false);
+      process.stdout.write(text);
+      process.exitCode = rejected ? EXIT.error : EXIT.ok;
+      return;
+    }
+    const intervalMs = parseDuration(flags.interval);
+    if (intervalMs === undefined || intervalMs < 500) throw new Error(`--interval: "${flags.interval}" is not a duration of at least 500ms`);
+    const { watch } = await import('./cli/watch.js');
+    const stop = new AbortController();
+    // Ctrl-C is how a watch ends: not a failure.
+    process.once('SIGINT', () => stop.abort());
+    process.once('SIGTERM', () => stop.abort());
+    await watch(async () => (await render(true)).text, { intervalMs, format: flags.output, out: process.stdout, signal: stop.signal });
+    process.exitCode = EXIT.ok;
   });
 
 withClient(program.command('history'))
   .description('the last rollouts of every Service (or one): when, result, strategy, spec hashes, the git commit')
   .argument('[service]', 'Service name')
-  .option('-o, --output <format>', 'text or json', 'text')
-  .action(async (service: string | undefined, flags: ClientCommandFlags & { output: string }) => {
-    const rows = rolloutHistory(await fetchStatus(await clientFor(flags)), service);
-    process.stdout.write(flags.output === 'json' ? JSON.stringify(rows, null, 2) + '\n' : renderHistory(rows));
+  .addOption(outputOption())
+  .action(async (service: string | undefined, flags: ClientCommandFlags & { output: OutputFormat }) => {
+    const [{ fetchStatus }, { renderHistory, rolloutHistory }] = await Promise.all([import('./cli/status-command.js'), import('./cli/history-command.js')]);
+    const rows = rolloutHistory(await fetchStatus(await connect(flags)), service);
+    await printData(flags.output, rows, (view) => renderHistory(rows, view));
   });
 
 withClient(program.command('run-now'))
-  .description('ask the running agent to run a job now, e.g. Schedule/db-vacuum; waits for it and prints the run')
-  .argument('<kind/name>', 'resource key')
-  .option('-o, --output <format>', 'text or json', 'text')
-  .action(async (key: string, flags: ClientCommandFlags & { output: string }) => {
-    const [kind, name] = key.split('/');
-    if (!kind || !name) throw new Error(`expected KIND/NAME, got "${key}"`);
-    const body = await (await clientFor(flags)).postJson(triggerPath(kind, name));
-    if (flags.output === 'json') process.stdout.write(JSON.stringify(body, null, 2) + '\n');
-    else {
-      const run = body as { succeeded?: boolean; exitCode?: number; outputTail?: string; error?: string };
-      process.stdout.write(`${key}: ${run.succeeded ? 'succeeded' : 'FAILED'}${run.exitCode !== undefined ? ` (exit ${run.exitCode})` : ''}${run.error ? `: ${run.error}` : ''}\n`);
-      if (run.outputTail) process.stdout.write(run.outputTail.replace(/\n?$/, '\n'));
-    }
-    process.exitCode = (body as { succeeded?: boolean }).succeeded === true ? EXIT.ok : EXIT.error;
+  .description('ask the running agent to run a job now, e.g. schedule/db-vacuum; waits for it and prints the run')
+  .argument('<kind/name>', 'resource key (kind in any case)')
+  .addOption(outputOption())
+  .action(async (key: string, flags: ClientCommandFlags & { output: OutputFormat }) => {
+    const { kind, name } = parseKindRef(key);
+    const { triggerPath } = await import('./cli/agent-client.js');
+    const body = await (await connect(flags)).postJson(triggerPath(kind, name));
+    const run = body as { succeeded?: boolean; exitCode?: number; outputTail?: string; error?: string };
+    await printData(flags.output, body, () => {
+      const line = `${kind}/${name}: ${run.succeeded ? 'succeeded' : 'FAILED'}${run.exitCode !== undefined ? ` (exit ${run.exitCode})` : ''}${run.error ? `: ${run.error}` : ''}\n`;
+      return line + (run.outputTail ? run.outputTail.replace(/\n?$/, '\n') : '');
+    });
+    process.exitCode = run.succeeded === true ? EXIT.ok : EXIT.error;
   });
 
 const cert = program.command('cert').description('certificates');
 withClient(cert.command('list'))
   .description('certificates of the running agent: domains, issuer, serial, expiry, next renewal')
-  .action(async (flags: ClientCommandFlags) => {
-    process.stdout.write(await certListCommand(await clientFor(flags)));
+  .addOption(outputOption())
+  .action(async (flags: ClientCommandFlags & { output: OutputFormat }) => {
+    const [{ fetchStatus }, { certRowsFromStatus, renderCertList }] = await Promise.all([import('./cli/status-command.js'), import('./cli/cert-commands.js')]);
+    const rows = certRowsFromStatus((await fetchStatus(await connect(flags))).resources);
+    await printData(flags.output, rows, (view) => renderCertList(rows, new Date(), view));
   });
 withClient(cert.command('renew'))
   .description('renew a certificate now (the running agent orders it, within its rate bound)')
   .argument('<name>', 'Certificate name')
   .action(async (name: string, flags: ClientCommandFlags) => {
-    process.stdout.write(await certRenewCommand(await clientFor(flags), name));
+    const { certRenewCommand } = await import('./cli/cert-commands.js');
+    process.stdout.write(await certRenewCommand(await connect(flags), name));
   });
 
 const backup = program.command('backup').description('backups: run now, list, verify');
@@ -286,48 +228,26 @@ withClient(backup.command('run'))
   .option(...policyOptions.policy)
   .option(...policyOptions.secretEnv)
   .action(async (name: string, flags: ClientCommandFlags & CommonFlags & { standalone?: boolean; manifests?: string }) => {
+    const [{ triggerPath }, { backupRunCommand }] = await Promise.all([import('./cli/agent-client.js'), import('./cli/backup-commands.js')]);
     if (flags.standalone) {
       if (!flags.manifests) throw new Error('--standalone needs -m DIR, the manifests that declare the backup');
+      const { runStandaloneBackup } = await import('./main.js');
       const config = toConfig(flags.manifests, flags);
       const stop = new AbortController();
       for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => stop.abort(new Error(`stopped by ${sig}`)));
       process.exitCode = await backupRunCommand((onProgress) => runStandaloneBackup(config, name, { onProgress, signal: stop.signal }), name, process.stdout, process.stderr);
       return;
     }
-    const client = await clientFor(flags);
+    const client = await connect(flags);
     process.exitCode = await backupRunCommand(
       (onProgress) => client.postStreaming(triggerPath('Backup', name), onProgress as (p: unknown) => void) as Promise<ManualRunResult>,
       name,
       process.stdout,
     );
   });
-withCommon(backup.command('list'))
-  .description('every backup of NAME, newest first, with what retention would do to it')
-  .argument('<name>', 'Backup name')
-  .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
-  .action(async (name: string, flags: CommonFlags & { manifests: string }) => {
-    process.exitCode = await backupListCommand(await buildBackupTooling(toConfig(flags.manifests, flags)), name, process.stdout);
-  });
-withCommon(backup.command('verify'))
-  .description('re-read a backup (default: the newest complete one) and check sizes and sha256; exit 1 on any mismatch')
-  .argument('<name>', 'Backup name')
-  .argument('[id]', 'backup id')
-  .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
-  .action(async (name: string, id: string | undefined, flags: CommonFlags & { manifests: string }) => {
-    process.exitCode = await backupVerifyCommand(await buildBackupTooling(toConfig(flags.manifests, flags)), name, id, process.stdout);
-  });
-withCommon(program.command('restore'))
-  .description('restore backup ID of NAME into what the Backup declares: pg_restore into the database, volumes and files back in place, their Services stopped meanwhile (asks first unless --yes)')
-  .argument('<name>', 'Backup name')
-  .argument('<id>', 'backup id (see backup list)')
-  .requiredOption('-m, --manifests <dir>', 'folder of manifests that declares the backup')
-  .option('--only <source>', 'restore only this source: an object name, or postgres:DATABASE, volume:NAME, directory:PATH, file:PATH (repeatable)', collect)
-  .option('--yes', 'do not ask for confirmation')
-  .action(async (name: string, id: string, flags: CommonFlags & { manifests: string; yes?: boolean; only?: string[] }) => {
-    const confirm = process.stdin.isTTY ? (q: string) => askYesNo(q, process.stdin, process.stdout) : undefined;
-    const catalog = await buildBackupTooling(toConfig(flags.manifests, flags));
-    process.exitCode = await restoreCommand(catalog, name, id, process.stdout, { yes: flags.yes === true, ...(flags.only ? { only: flags.only } : {}), ...(confirm ? { confirm } : {}) });
-  });
+registerBackupCommands(program, backup);
+
+registerOperatorCommands(program);
 
 program
   .command('import-compose')
@@ -338,6 +258,7 @@ program
   .option('--force', 'overwrite files that already exist in the output folder')
   .addHelpText('after', '\nExit codes: 0 everything translated, 3 written but something was not translated exactly (listed), 1 error (nothing written).')
   .action(async (file: string, flags: ImportComposeFlags) => {
+    const { runImportCompose } = await import('./import/import-command.js');
     process.exitCode = await runImportCompose(file, flags, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
   });
 
@@ -364,12 +285,15 @@ exportCmd
 program
   .command('schema')
   .description('print the JSON Schema of all manifest kinds (for editors)')
-  .option('-o, --out <file>', 'write to a file instead of stdout')
+  .option('--out <file>', 'write to a file instead of stdout')
   .action(async (flags: { out?: string }) => {
+    const { manifestJsonSchema } = await import('./manifests/json-schema.js');
     const text = JSON.stringify(manifestJsonSchema(), null, 2) + '\n';
     if (flags.out) await writeFile(flags.out, text);
     else process.stdout.write(text);
   });
+
+registerCompletion(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`error: ${(err as Error).message}\n`);

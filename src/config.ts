@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { parseListen, type ListenAddress } from './server/http-server.js';
+import { parseListen, type ListenAddress } from './server/listen-address.js';
 import type { AwsConfig } from './aws/context.js';
 import { parseDuration } from './util/duration.js';
 import { DEFAULT_DOCKER_SOCKET, type DockerEndpoint, dockerEndpointFrom } from './adapters/docker/docker-host.js';
@@ -72,6 +72,15 @@ export const DEFAULTS = {
   restartBackoffBaseMs: 10_000,
   restartBackoffMaxMs: 300_000,
 } as const;
+
+/** pino's levels: what --log-level and LOG_LEVEL accept. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** A log level from a flag or LOG_LEVEL; anything else is an error naming the valid ones. */
+export function logLevelFrom(value: string, from: string): string {
+  if ((LOG_LEVELS as readonly string[]).includes(value)) return value;
+  throw new Error(`${from}: "${value}" is not a log level; use one of ${LOG_LEVELS.join(', ')}`);
+}
 
 export interface GitFlags {
   gitUrl?: string;
@@ -148,7 +157,7 @@ export function configFrom(opts: Partial<Record<keyof AgentConfig, unknown>> & {
     allowEmpty: opts.allowEmpty === true,
     restartBackoffBaseMs: num(opts.restartBackoffBaseMs, DEFAULTS.restartBackoffBaseMs),
     restartBackoffMaxMs: num(opts.restartBackoffMaxMs, DEFAULTS.restartBackoffMaxMs),
-    logLevel: str(opts.logLevel ?? env.LOG_LEVEL, 'info'),
+    logLevel: logLevelFrom(str(opts.logLevel ?? env.LOG_LEVEL, 'info'), opts.logLevel !== undefined ? '--log-level' : 'LOG_LEVEL'),
     git: (opts.git as GitSourceConfig | undefined) ?? undefined,
     webhookSecret: typeof opts.webhookSecret === 'string' ? opts.webhookSecret : env.CERTITRACK_WEBHOOK_SECRET || undefined,
     aws: (opts.aws as AwsConfig | undefined) ?? {

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { colorEnabled } from './cli/terminal.js';
 
 export interface LogOptions {
   level?: string;
@@ -7,10 +8,17 @@ export interface LogOptions {
   /** Scrubs known secret values from every line, as a last line of defence. */
   redact?: (line: string) => string;
   destination?: pino.DestinationStream;
+  /** 1 (stdout, the default: the daemon's journal) or 2 (stderr: a command whose result is on stdout). */
+  fd?: 1 | 2;
 }
 
+/** How people see the log on a terminal: one line per event (the fields after the message), coloured only where colour may go. */
+export const prettyOptions = (colorize: boolean) => ({ colorize, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name' });
+
 export function createLogger(opts: LogOptions = {}): Logger {
-  const pretty = opts.pretty ?? process.stdout.isTTY === true;
+  const fd = opts.fd ?? 1;
+  const stream = fd === 2 ? process.stderr : process.stdout;
+  const pretty = opts.pretty ?? stream.isTTY === true;
   const options: pino.LoggerOptions = {
     level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
     base: { name: 'certitrack-agent' },
@@ -19,9 +27,9 @@ export function createLogger(opts: LogOptions = {}): Logger {
   };
   if (opts.destination) return pino(options, opts.destination);
   if (pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name' } } });
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { ...prettyOptions(colorEnabled(stream)), destination: fd } } });
   }
-  return pino(options, pino.destination({ dest: 1, sync: false }));
+  return pino(options, pino.destination({ dest: fd, sync: false }));
 }
 
 /**

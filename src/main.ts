@@ -32,10 +32,7 @@ import { GitManifestSource } from './sources/git-source.js';
 import { createWebhookRoute, WEBHOOK_PATH } from './sources/webhook.js';
 import { join } from 'node:path';
 import { Counter, Gauge } from 'prom-client';
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { CloudWatchAdapter } from './adapters/cloudwatch.js';
-import { AWS_RETRY, type AwsClientConfig, buildAwsContext, type AwsContext, resolveEndpoint } from './aws/context.js';
+import { AWS_RETRY, type AwsClientConfig, buildAwsContext, type AwsContext, type AwsEnabled, resolveEndpoint } from './aws/context.js';
 import { looksLikeEc2 } from './aws/ec2-detect.js';
 import { StackOutputs } from './aws/stack-outputs.js';
 import { HostProbes, type Sample } from './metrics/host-probes.js';
@@ -47,8 +44,9 @@ import type { RestartRecord } from './reconcilers/service/restart-backoff.js';
 import { configureAcmeRetries } from './certificates/acme-http.js';
 import { CertificateReconciler } from './reconcilers/certificate/certificate-reconciler.js';
 import { ACME_CHALLENGE_PREFIX, AcmeResponder } from './server/acme-responder.js';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { Ec2Snapshots } from './adapters/ec2-snapshots.js';
+import type { Ec2Snapshots } from './adapters/ec2-snapshots.js';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudWatchAdapter } from './adapters/cloudwatch.js';
 import { BackupReconciler } from './reconcilers/backup/backup-reconciler.js';
 import type { BackupProgress } from './backup/run-backup.js';
 import { backupRun } from './backup/backup-job.js';
@@ -72,6 +70,12 @@ import { DurableState } from './state/durable-state.js';
 import { StatusBoard } from './state/status-board.js';
 import { StateDirLock } from './state/state-dir-lock.js';
 import { ServiceHolds } from './state/service-holds.js';
+import { OperatorRequests } from './state/operator-requests.js';
+import { createOperatorRoutes, RESOURCES_PREFIX } from './server/operator-routes.js';
+import { createLogsRoute, LOGS_PREFIX } from './server/logs-route.js';
+import { createExecRoute, EXEC_PREFIX } from './server/exec-route.js';
+import { BACKUPS_PREFIX, createBackupRoutes } from './server/backup-routes.js';
+import type { IncomingMessage } from 'node:http';
 
 export interface BuildOptions {
   /**
@@ -87,6 +91,10 @@ export interface BuildOptions {
   now?: () => Date;
   /** An AWS context built elsewhere (tests point it at a local CloudWatch endpoint). */
   aws?: AwsContext;
+  /** The long-running agent (`run`): it alone announces what it runs without (AWS). */
+  daemon?: boolean;
+  /** Where the log goes: stdout (the daemon's journal) or stderr (a command whose result is on stdout). */
+  logFd?: 1 | 2;
 }
 
 /**
@@ -116,7 +124,7 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
   if (config.webhookSecret) ownSecrets.add(config.webhookSecret);
   const allSecrets = combinedValues(() => secrets.values(), () => ownSecrets.list());
   const scrub = secretScrubber(allSecrets);
-  const log = opts.log ?? createLogger({ level: config.logLevel, redact: scrub, ...(opts.logTo ? { destination: opts.logTo, pretty: false } : {}) });
+  const log = opts.log ?? createLogger({ level: config.logLevel, redact: scrub, ...(opts.logFd ? { fd: opts.logFd } : {}), ...(opts.logTo ? { destination: opts.logTo, pretty: false } : {}) });
   const now = opts.now ?? (() => new Date());
 
   const registry = new Registry();
@@ -143,10 +151,11 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
 
   const docker = opts.docker ?? dockerClients(new Dockerode(dockerodeOptions(config.docker)));
   const aws = opts.aws ?? (await buildAwsContext(awsConfigFor(config)));
-  if (!aws.enabled) log.info({ reason: aws.reason }, 'AWS features disabled');
-  const cloudwatch = aws.enabled ? new CloudWatchAdapter(new CloudWatchClient(aws.clientConfig('CloudWatch'))) : undefined;
+  if (!aws.enabled) log[opts.daemon ? 'info' : 'debug']({ reason: aws.reason }, 'AWS features disabled');
+  const clients = await awsClients(aws);
+  const cloudwatch = clients?.cloudwatch;
   const stackOutputs = new StackOutputs(
-    aws.enabled ? new CloudFormationClient(aws.clientConfig('CloudFormation')) : undefined,
+    clients?.cloudformation,
     aws.enabled ? aws.stackName : undefined,
     {},
     aws.enabled ? undefined : aws.reason,
@@ -183,7 +192,7 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
   });
 
   const runs = (key: string): RunFacts => runFactsOf(history.list(key), runner.runningRecords(key).map((r) => r.id));
-  const backups = backupParts(config, aws, { docker, secrets, log, now, desired: () => controller.current, runner, runs });
+  const backups = await backupParts(config, aws, { docker, secrets, log, now, desired: () => controller.current, runner, runs });
   const backupReconciler = new BackupReconciler(docker, history, runner, registry, {
     instance: config.instance,
     secrets,
@@ -195,6 +204,7 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     now,
   });
 
+  const requests = new OperatorRequests(state, now);
   const controller = new Controller({
     reconcilers: [
       serviceReconciler,
@@ -212,6 +222,7 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     now,
     concurrency: config.concurrency,
     resyncMs: config.resyncMs,
+    suspended: (key, desired) => requests.suspended(key, desired),
   });
 
   const events = new DockerEvents({
@@ -252,7 +263,9 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     ['Certificate', (name) => certificateReconciler.renewNow(name, controller.current, { log: log.child({ key: `Certificate/${name}` }), status })],
   ]);
   server.mount(acmeResponder.handle, { path: ACME_CHALLENGE_PREFIX, access: 'open', anyHost: true });
-  server.mount(createTriggerHandler(triggers, { scrub, onRateLimited: (req) => rejections.reject('rate_limited', req.socket.remoteAddress) }), { path: TRIGGER_PREFIX, access: 'token' });
+  const rateLimited = (req: IncomingMessage): void => rejections.reject('rate_limited', req.socket.remoteAddress);
+  server.mount(createTriggerHandler(triggers, { scrub, onRateLimited: rateLimited, refuse: (key) => agent?.triggerRefusal(key) }), { path: TRIGGER_PREFIX, access: 'token' });
+  mountOperatorRoutes(server, { docker, own, scrub, log, rateLimited, backups: backups.catalog, agent: () => agent, declared: (service) => controller.current.get('Service', service) !== undefined });
 
   const git = config.git
     ? new GitManifestSource({ ...config.git, workDir: join(config.stateDir, 'git'), log })
@@ -310,8 +323,43 @@ async function assembleAgent(config: AgentConfig, opts: BuildOptions, lock: Stat
     },
     cfnOutputs: () => stackOutputs.get(),
     lock,
+    requests,
   });
   return agent;
+}
+
+/**
+ * What operators reach through the API beyond triggers: suspend, resume and restart, logs, exec,
+ * and the backup catalog. Token routes on TCP, like every control route.
+ */
+function mountOperatorRoutes(
+  server: AgentHttpServer,
+  deps: {
+    docker: DockerClients;
+    own: Ownership;
+    scrub: (text: string) => string;
+    log: Logger;
+    rateLimited: (req: IncomingMessage) => void;
+    backups: BackupCatalog;
+    agent: () => Agent | undefined;
+    declared: (service: string) => boolean;
+  },
+): void {
+  const running = (): Agent => {
+    const agent = deps.agent();
+    if (!agent) throw new Error('the agent is still starting');
+    return agent;
+  };
+  const verbs = {
+    suspend: (kind: string, name: string) => running().suspend(kind, name),
+    resume: (kind: string, name: string) => running().resume(kind, name),
+    restart: (name: string) => running().restart(name),
+  };
+  server.mount(createOperatorRoutes(verbs, { scrub: deps.scrub }), { path: RESOURCES_PREFIX, access: 'token' });
+  const { containers, sessions } = deps.docker;
+  server.mount(createLogsRoute({ containers, sessions, own: deps.own, declared: deps.declared, scrub: deps.scrub }), { path: LOGS_PREFIX, access: 'token' });
+  server.mountUpgrade(createExecRoute({ containers, sessions, own: deps.own, log: deps.log }), EXEC_PREFIX);
+  server.mount(createBackupRoutes(deps.backups, { scrub: deps.scrub, onRateLimited: deps.rateLimited }), { path: BACKUPS_PREFIX, access: 'token' });
 }
 
 /** The host policy a config names, and the rules it gives with the agent's own protected paths. */
@@ -390,22 +438,22 @@ async function backupsWithoutAgent(config: AgentConfig, opts: BuildOptions, leve
   const docker = opts.docker ?? dockerClients(new Dockerode(dockerodeOptions(config.docker)));
   const aws = opts.aws ?? (await buildAwsContext(awsConfigFor(config)));
   const deps = { docker, secrets, log, now: opts.now ?? (() => new Date()), desired: () => loaded.state, scrub };
-  return { parts: backupParts(config, aws, deps), desired: loaded.state, deps };
+  return { parts: await backupParts(config, aws, deps), desired: loaded.state, deps };
 }
 
 /** The backup parts the agent and the CLI's tooling share: destinations, EBS snapshots, the catalog. */
-function backupParts(
+async function backupParts(
   config: AgentConfig,
   aws: AwsContext,
   deps: { docker: DockerClients; secrets: SecretSource; log: Logger; now: () => Date; desired: () => DesiredState; runner?: JobRunner; runs?: (key: string) => RunFacts },
-): { destinations: DestinationFactory; snapshots: Ec2Snapshots | undefined; catalog: BackupCatalog; sources: SourceDeps } {
+): Promise<{ destinations: DestinationFactory; snapshots: Ec2Snapshots | undefined; catalog: BackupCatalog; sources: SourceDeps }> {
   const destinations = destinationFactory({
     // Backups without a destination live under the agent's state dir.
     localDir: join(config.stateDir, 'backups'),
     s3: s3ClientBase(config, aws),
     warn: (backup, message) => deps.log.warn({ backup }, message),
   });
-  const snapshots = aws.enabled && aws.instanceId ? new Ec2Snapshots(new EC2Client(aws.clientConfig('EC2')), { instanceId: aws.instanceId, region: aws.region }) : undefined;
+  const snapshots = aws.enabled && aws.instanceId ? await ec2Snapshots(aws, aws.instanceId) : undefined;
   const runner = deps.runner;
   const sources: SourceDeps = { docker: deps.docker, own: new Ownership(config.instance), secrets: deps.secrets, ...backupSourceDeps(config) };
   const catalog = new BackupCatalog({
@@ -427,6 +475,25 @@ function backupParts(
 /** How volume and network PostgreSQL sources find their images and tools, from the config. */
 function backupSourceDeps(config: AgentConfig): { helperImage?: string; postgresClient: AgentConfig['postgresClient'] } {
   return { ...(config.helperImage ? { helperImage: config.helperImage } : {}), postgresClient: config.postgresClient };
+}
+
+/**
+ * The AWS clients, loaded only when AWS is enabled: the SDK is large, and off EC2 (and in every
+ * command but `run`) it would only slow the start.
+ */
+async function awsClients(aws: AwsContext): Promise<{ cloudwatch: CloudWatchAdapter; cloudformation: CloudFormationClient } | undefined> {
+  if (!aws.enabled) return undefined;
+  const [{ CloudWatchClient }, { CloudFormationClient }, { CloudWatchAdapter }] = await Promise.all([
+    import('@aws-sdk/client-cloudwatch'),
+    import('@aws-sdk/client-cloudformation'),
+    import('./adapters/cloudwatch.js'),
+  ]);
+  return { cloudwatch: new CloudWatchAdapter(new CloudWatchClient(aws.clientConfig('CloudWatch'))), cloudformation: new CloudFormationClient(aws.clientConfig('CloudFormation')) };
+}
+
+async function ec2Snapshots(aws: AwsEnabled, instanceId: string): Promise<Ec2Snapshots> {
+  const [{ EC2Client }, { Ec2Snapshots }] = await Promise.all([import('@aws-sdk/client-ec2'), import('./adapters/ec2-snapshots.js')]);
+  return new Ec2Snapshots(new EC2Client(aws.clientConfig('EC2')), { instanceId, region: aws.region });
 }
 
 /**

@@ -57,6 +57,7 @@ export function countingClients(inner: DockerClients, counter: CallCounter): Doc
     networks: wrap(inner.networks, 'networks'),
     volumes: wrap(inner.volumes, 'volumes'),
     events: wrap(inner.events, 'events'),
+    sessions: wrap(inner.sessions, 'sessions'),
   };
 }
 

@@ -7,12 +7,12 @@ export interface BenchOptions {
   chainServices: number;
   edits: number;
   idleSeconds: number;
-  /** Benchmarks to run (all when empty): cold, heal, change, scale, deploy. */
+  /** Benchmarks to run (all when empty): cold, heal, change, scale, deploy, cli. */
   only: Set<string>;
   quick: boolean;
 }
 
-const USAGE = `usage: npm run bench -- [--rounds N] [--quick] [--idle-seconds S] [--scale-rounds N] [--scale-services N] [--edits N] [--only cold,heal,change,scale,deploy]`;
+const USAGE = `usage: npm run bench -- [--rounds N] [--quick] [--idle-seconds S] [--scale-rounds N] [--scale-services N] [--edits N] [--only cold,heal,change,scale,deploy,cli]`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
   const quick = argv.includes('--quick');
@@ -58,7 +58,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       case '--only':
         for (const name of value().split(',')) {
-          if (!['cold', 'heal', 'change', 'scale', 'deploy'].includes(name)) throw new Error(`--only: unknown benchmark "${name}"\n${USAGE}`);
+          if (!['cold', 'heal', 'change', 'scale', 'deploy', 'cli'].includes(name)) throw new Error(`--only: unknown benchmark "${name}"\n${USAGE}`);
           opts.only.add(name);
         }
         break;

@@ -1,4 +1,7 @@
-import { CreateSnapshotCommand, DeleteSnapshotCommand, DescribeSnapshotsCommand, DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+
+/** The EC2 SDK's commands, loaded on first use: the SDK is the largest the agent has, and only EBS snapshots need it. */
+const ec2 = () => import('@aws-sdk/client-ec2');
 import { LABEL_MANAGED_BY, MANAGED_BY_VALUE } from './docker-types.js';
 
 export const TAG_BACKUP = 'io.certitrack.backup';
@@ -36,6 +39,7 @@ export class Ec2Snapshots {
     const ids: string[] = [];
     let token: string | undefined;
     try {
+      const { DescribeVolumesCommand } = await ec2();
       do {
         const res = await this.client.send(
           new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [this.instance.instanceId] }], NextToken: token }),
@@ -52,6 +56,7 @@ export class Ec2Snapshots {
   async create(volumeId: string, description: string, tags: Record<string, string>): Promise<string> {
     const all = { ...tags, [LABEL_MANAGED_BY]: MANAGED_BY_VALUE };
     try {
+      const { CreateSnapshotCommand } = await ec2();
       const res = await this.client.send(
         new CreateSnapshotCommand({
           VolumeId: volumeId,
@@ -72,6 +77,7 @@ export class Ec2Snapshots {
     const out: SnapshotInfo[] = [];
     let token: string | undefined;
     try {
+      const { DescribeSnapshotsCommand } = await ec2();
       do {
         const res = await this.client.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: filters, NextToken: token }));
         for (const s of res.Snapshots ?? []) {
@@ -98,6 +104,7 @@ export class Ec2Snapshots {
       throw new Error(`refusing to delete ${snapshot.id}: it does not carry ${LABEL_MANAGED_BY}=${MANAGED_BY_VALUE}`);
     }
     try {
+      const { DeleteSnapshotCommand } = await ec2();
       await this.client.send(new DeleteSnapshotCommand({ SnapshotId: snapshot.id }));
     } catch (err) {
       if ((err as { name?: string }).name === 'InvalidSnapshot.NotFound') return;

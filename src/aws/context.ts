@@ -1,4 +1,3 @@
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { ImdsClient, type InstanceIdentity } from './imds.js';
 
 /** The SDK's `serviceId`s of the clients the agent builds; AWS_ENDPOINT_URL_<ID> is derived from them. */
@@ -140,6 +139,7 @@ export function resolveEndpoint(service: AwsServiceId, config: AwsConfig, env: N
 async function defaultChainCredentials(region: string): Promise<void> {
   // A throwaway client's resolved `credentials` is exactly the default provider chain each real
   // client will use; resolving it once tells us whether AWS is usable at all.
+  const { CloudWatchClient } = await import('@aws-sdk/client-cloudwatch');
   const probe = new CloudWatchClient({ region });
   try {
     await probe.config.credentials();

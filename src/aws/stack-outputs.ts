@@ -1,4 +1,4 @@
-import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 
 export type StackOutputsResult = { ok: true; outputs: Record<string, string> } | { ok: false; reason: string };
 
@@ -47,6 +47,7 @@ export class StackOutputs {
   private async fetch(): Promise<StackOutputsResult> {
     const client = this.client as Pick<CloudFormationClient, 'send'>;
     try {
+      const { DescribeStacksCommand } = await import('@aws-sdk/client-cloudformation');
       const res = await client.send(new DescribeStacksCommand({ StackName: this.stackName }));
       const stack = res.Stacks?.[0];
       if (!stack) return { ok: false, reason: `stack ${this.stackName} not found` };

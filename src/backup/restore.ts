@@ -59,6 +59,13 @@ export interface RestoreResult {
 }
 
 /** A restore that failed part way: exactly what was restored, what failed, and what was not touched. */
+export interface RestoreFailure {
+  id: string;
+  restored: readonly RestoredObject[];
+  failed: { name: string; target: string; error: string };
+  notRestored: readonly { name: string; target: string }[];
+}
+
 export class RestoreFailedError extends Error {
   override readonly name = 'RestoreFailedError';
   constructor(
@@ -73,6 +80,15 @@ export class RestoreFailedError extends Error {
       `restore of backup ${id} failed at ${failed.name} (${failed.target}): ${failed.error}. Restored: ${list(restored)}. Not restored: ${list([failed, ...notRestored])}`,
       options,
     );
+  }
+
+  /** What crosses the agent's API (ndjson.ts sends an error's `details`), so the CLI reports it the same way. */
+  get details(): RestoreFailure {
+    return { id: this.id, restored: this.restored, failed: this.failed, notRestored: this.notRestored };
+  }
+
+  static from(d: RestoreFailure): RestoreFailedError {
+    return new RestoreFailedError(d.id, d.restored, d.failed, d.notRestored);
   }
 }
 

@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import acme from 'acme-client';
+import type AcmeClient from 'acme-client';
 
 /**
  * acme-client sends every request through one module-wide axios instance and takes no CA option.
@@ -10,20 +10,13 @@ import acme from 'acme-client';
  * server's CA as well as the public roots; every other origin keeps Node's defaults.
  */
 const agents = new Map<string, Agent>();
-let installed = false;
+let retries: { maxAttempts: number; delaySeconds: number } | undefined;
+/** acme-client once loaded (it is large: only issuing a certificate loads it). */
+let loaded: typeof AcmeClient | undefined;
 
 export function trustAcmeServer(directoryUrl: string, caPem: string): void {
   const origin = new URL(directoryUrl).origin;
   agents.set(origin, new Agent({ ca: [...rootCertificates, caPem], keepAlive: false }));
-  if (installed) return;
-  installed = true;
-  acme.axios.interceptors.request.use((config) => {
-    if (config.url) {
-      const agent = agents.get(originOf(config.url));
-      if (agent) config.httpsAgent = agent;
-    }
-    return config;
-  });
 }
 
 function originOf(url: string): string {
@@ -40,8 +33,32 @@ function originOf(url: string): string {
  * backoff, so the agent asks for fewer, shorter in-request retries. Process-wide, like the instance.
  */
 export function configureAcmeRetries(opts: { maxAttempts: number; delaySeconds: number }): void {
+  retries = opts;
+  if (loaded) applyRetries(loaded);
+}
+
+function applyRetries(acme: typeof AcmeClient): void {
+  if (!retries) return;
   const defaults = acme.axios.defaults as typeof acme.axios.defaults & { acmeSettings?: Record<string, number> };
-  defaults.acmeSettings = { ...defaults.acmeSettings, retryMaxAttempts: opts.maxAttempts, retryDefaultDelay: opts.delaySeconds };
+  defaults.acmeSettings = { ...defaults.acmeSettings, retryMaxAttempts: retries.maxAttempts, retryDefaultDelay: retries.delaySeconds };
+}
+
+/** acme-client, loaded on first use, with the per-origin trust and the retry settings installed on its axios instance. */
+export async function acmeClient(): Promise<typeof AcmeClient> {
+  if (loaded) return loaded;
+  const acme = (await import('acme-client')).default;
+  if (!loaded) {
+    acme.axios.interceptors.request.use((config) => {
+      if (config.url) {
+        const agent = agents.get(originOf(config.url));
+        if (agent) config.httpsAgent = agent;
+      }
+      return config;
+    });
+    applyRetries(acme);
+    loaded = acme;
+  }
+  return loaded;
 }
 
 export interface HttpText {

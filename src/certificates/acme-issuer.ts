@@ -1,6 +1,5 @@
-import acme from 'acme-client';
 import type { AcmeAccountKeys } from './acme-account.js';
-import { probeAcmeDirectory } from './acme-http.js';
+import { acmeClient, probeAcmeDirectory } from './acme-http.js';
 import type { Http01Solver } from './http01-solver.js';
 import type { CertificateIssuer, IssueRequest } from './issuer.js';
 
@@ -31,6 +30,7 @@ export class AcmeIssuer implements CertificateIssuer {
     await probeAcmeDirectory(this.config.directoryUrl);
     await req.beforeOrder?.();
     const accountKey = await this.accounts.keyFor(this.config.directoryUrl);
+    const acme = await acmeClient();
     const client = new acme.Client({
       directoryUrl: this.config.directoryUrl,
       accountKey,

@@ -1,4 +1,3 @@
-import * as x509 from '@peculiar/x509';
 import { sha256Hex } from '../util/hash.js';
 import { getText } from './acme-http.js';
 
@@ -18,7 +17,9 @@ const MAX_RECHECK_MS = 24 * 3_600_000;
 const b64url = (bytes: ArrayBuffer | Buffer): string => Buffer.from(bytes as ArrayBuffer).toString('base64url');
 
 /** The certificate's ARI identifier: base64url(authority key id) "." base64url(serial DER bytes). */
-export function ariCertId(leafPem: string): string {
+export async function ariCertId(leafPem: string): Promise<string> {
+  // Loaded on use: only a renewal check needs it, and it is large.
+  const x509 = await import('@peculiar/x509');
   const cert = new x509.X509Certificate(leafPem);
   const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
   if (!aki?.keyId) throw new Error('certificate has no authority key identifier; ARI cannot name it');
@@ -47,7 +48,7 @@ export async function fetchRenewalWindow(directoryUrl: string, leafPem: string, 
   if (dir.status !== 200) throw new Error(`ACME directory answered HTTP ${dir.status}`);
   const base = (JSON.parse(dir.body) as { renewalInfo?: unknown }).renewalInfo;
   if (typeof base !== 'string' || base === '') return undefined;
-  const res = await getText(`${base.replace(/\/$/, '')}/${ariCertId(leafPem)}`);
+  const res = await getText(`${base.replace(/\/$/, '')}/${await ariCertId(leafPem)}`);
   if (res.status !== 200) throw new Error(`renewalInfo answered HTTP ${res.status}`);
   const data = JSON.parse(res.body) as { suggestedWindow?: { start?: string; end?: string }; explanationURL?: string };
   const start = Date.parse(data.suggestedWindow?.start ?? '');

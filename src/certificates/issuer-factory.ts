@@ -9,7 +9,6 @@ import { trustAcmeServer } from './acme-http.js';
 import { AcmeIssuer } from './acme-issuer.js';
 import { AgentHttp01Solver, WebrootHttp01Solver } from './http01-solver.js';
 import type { CertificateIssuer } from './issuer.js';
-import { SelfSignedIssuer } from './self-signed-issuer.js';
 
 export const directoryUrlOf = (acme: AcmeIssuerSpec): string =>
   acme.directory === 'letsencrypt' || acme.directory === 'letsencrypt-staging' ? LETSENCRYPT_DIRECTORIES[acme.directory] : acme.directory;
@@ -39,7 +38,7 @@ export interface IssuerDeps {
 /** Builds the issuer a Certificate asks for; resolves the EAB secret only here, at apply time. */
 export async function issuerFor(res: Resource<CertificateSpec>, deps: IssuerDeps): Promise<CertificateIssuer> {
   const spec = res.spec;
-  if ('selfSigned' in spec.issuer) return new SelfSignedIssuer(spec.issuer.selfSigned.validity);
+  if ('selfSigned' in spec.issuer) return selfSignedIssuer(spec.issuer.selfSigned.validity);
   const acme = spec.issuer.acme;
   await prepareAcmeTrust(res);
   const http01 = spec.challenge.http01;
@@ -54,4 +53,10 @@ export async function issuerFor(res: Resource<CertificateSpec>, deps: IssuerDeps
     deps.accounts,
     solver,
   );
+}
+
+/** The self-signed issuer, loaded on use: its X.509 library is large and only issuing needs it. */
+export async function selfSignedIssuer(validityMs: number): Promise<CertificateIssuer> {
+  const { SelfSignedIssuer } = await import('./self-signed-issuer.js');
+  return new SelfSignedIssuer(validityMs);
 }

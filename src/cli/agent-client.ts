@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { join, resolve } from 'node:path';
 import { DEFAULTS } from '../config.js';
 import { API_TOKEN_FILE } from '../server/api-token.js';
-import { parseListen } from '../server/http-server.js';
+import { parseListen } from '../server/listen-address.js';
 import { AGENT_SOCKET_FILE } from '../server/unix-socket.js';
 import { LineSplitter } from '../util/line-splitter.js';
 
@@ -38,16 +39,24 @@ export function resolveEndpoint(flags: ClientFlags, env: NodeJS.ProcessEnv = pro
   return { kind: 'tcp', host: host === '0.0.0.0' ? '127.0.0.1' : host, port, token, tokenFile };
 }
 
+/** No agent answered where the client looked (nothing listens there): the one error a command may fall back from. */
+export class AgentUnreachable extends Error {
+  override readonly name = 'AgentUnreachable';
+}
+
 /** What GET /v1/info says about the agent that answered. */
 export interface AgentInfo {
   instance: string;
   version: string;
   pid?: number;
   stateDir?: string;
+  /** The folder it loads its manifests from. */
+  manifests?: string;
 }
 
 /**
- * The one transport of every client command (status, run-now, backup run, cert list, cert renew):
+ * The one transport of every client command (status, history, run-now, logs, exec, restart, suspend,
+ * resume, backup, restore, cert):
  * plain node:http over the Unix socket or TCP, JSON in and out, NDJSON streams for long work.
  * Errors say where it tried and what to do.
  */
@@ -72,33 +81,54 @@ export class AgentClient {
   }
 
   /** POST that answers with one JSON document once the work is done; an error status throws the agent's reason. */
-  async postJson(path: string): Promise<Record<string, unknown>> {
-    const res = await this.send('POST', path, {});
-    const body = await readAll(res);
-    if (res.statusCode !== 200) throw this.failure(res, body);
-    return JSON.parse(body) as Record<string, unknown>;
+  async postJson(path: string, body?: unknown): Promise<Record<string, unknown>> {
+    const res = await this.send('POST', path, {}, undefined, body);
+    const text = await readAll(res);
+    if (res.statusCode !== 200) throw this.failure(res, text);
+    return JSON.parse(text) as Record<string, unknown>;
   }
 
   /** POST with an NDJSON answer: progress lines go to `onProgress`, the final result is returned. */
-  async postStreaming(path: string, onProgress: (p: unknown) => void): Promise<unknown> {
-    const res = await this.send('POST', path, { accept: 'application/x-ndjson' });
+  async postStreaming(path: string, onProgress: (p: unknown) => void, body?: unknown): Promise<unknown> {
+    const res = await this.send('POST', path, { accept: 'application/x-ndjson' }, undefined, body);
     if (res.statusCode !== 200) throw this.failure(res, await readAll(res));
     let outcome: { result: unknown } | undefined;
     let failure: Error | undefined;
-    const lines = new LineSplitter((line) => {
+    await forEachLine(res, (line) => {
       if (outcome || failure) return;
-      const msg = JSON.parse(line) as { progress?: unknown; result?: unknown; error?: string };
-      if (msg.error !== undefined) failure = new Error(msg.error);
+      const msg = JSON.parse(line) as { progress?: unknown; result?: unknown; error?: string; details?: unknown };
+      if (msg.error !== undefined) failure = Object.assign(new Error(msg.error), msg.details !== undefined ? { details: msg.details } : {});
       else if ('result' in msg) outcome = { result: msg.result };
       else onProgress(msg.progress);
-    });
-    res.setEncoding('utf8');
-    for await (const chunk of res) {
-      lines.push(chunk as string);
-      if (failure) throw failure;
-      if (outcome) return outcome.result;
-    }
+    }, () => failure !== undefined || outcome !== undefined);
+    if (failure) throw failure;
+    if (outcome) return outcome.result;
     throw new Error('the agent closed the connection before the work finished');
+  }
+
+  /** GET with an NDJSON answer that may never end (`logs -f`): every line to `onLine` until the agent ends it or `signal` aborts. */
+  async getLines(path: string, onLine: (line: string) => void, signal?: AbortSignal): Promise<void> {
+    const res = await this.send('GET', path, { accept: 'application/x-ndjson' }, undefined, undefined, signal);
+    if (res.statusCode !== 200) throw this.failure(res, await readAll(res));
+    signal?.addEventListener('abort', () => res.destroy(), { once: true });
+    await forEachLine(res, onLine, () => signal?.aborted === true).catch((err: unknown) => {
+      if (!signal?.aborted) throw err;
+    });
+  }
+
+  /**
+   * An HTTP upgrade to the agent's own framed protocol (`exec`): resolves with the raw connection
+   * once the agent answered 101, or throws the agent's reason.
+   */
+  upgrade(path: string, protocol: string): Promise<{ socket: Duplex; head: Buffer }> {
+    const { target, headers } = this.requestParts({ connection: 'Upgrade', upgrade: protocol });
+    return new Promise((resolvePromise, reject) => {
+      const req = request({ ...target, method: 'POST', path, headers });
+      req.on('upgrade', (_res, socket, head) => resolvePromise({ socket, head }));
+      req.on('response', (res) => void readAll(res).then((text) => reject(this.failure(res, text)), reject));
+      req.on('error', (err) => reject(this.unreachable(err)));
+      req.end();
+    });
   }
 
   /** GET /v1/info, and with `instance` a check that the agent that answered is that instance. */
@@ -110,15 +140,26 @@ export class AgentClient {
     return info;
   }
 
-  private send(method: string, path: string, headers: Record<string, string>, timeoutMs?: number): Promise<IncomingMessage> {
+  private requestParts(headers: Record<string, string>): { target: { socketPath: string } | { host: string; port: number }; headers: Record<string, string> } {
     const e = this.endpoint;
-    const auth = e.kind === 'tcp' && e.token ? { authorization: `Bearer ${e.token}` } : {};
+    const auth: Record<string, string> = e.kind === 'tcp' && e.token ? { authorization: `Bearer ${e.token}` } : {};
     const target = e.kind === 'socket' ? { socketPath: e.path } : { host: e.host, port: e.port };
+    return { target, headers: { ...headers, ...auth, host: e.kind === 'socket' ? 'localhost' : `${e.host}:${e.port}` } };
+  }
+
+  private unreachable(err: Error): AgentUnreachable {
+    return new AgentUnreachable(`cannot reach the agent at ${this.describe()} (${err.message}); is it running, and are --state-dir / --listen the same?`);
+  }
+
+  private send(method: string, path: string, headers: Record<string, string>, timeoutMs?: number, body?: unknown, signal?: AbortSignal): Promise<IncomingMessage> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const parts = this.requestParts(payload === undefined ? headers : { ...headers, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) });
     return new Promise((resolvePromise, reject) => {
-      const req = request({ ...target, method, path, headers: { ...headers, ...auth, host: e.kind === 'socket' ? 'localhost' : `${e.host}:${e.port}` } }, resolvePromise);
+      const req = request({ ...parts.target, method, path, headers: parts.headers, ...(signal ? { signal } : {}) }, resolvePromise);
       if (timeoutMs !== undefined) req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
-      req.on('error', (err) => reject(new Error(`cannot reach the agent at ${this.describe()} (${err.message}); is it running, and are --state-dir / --listen the same?`)));
-      req.end();
+      // Only a connection that never opened means "no agent there"; anything after is the agent's failure.
+      req.on('error', (err: NodeJS.ErrnoException) => reject(['ENOENT', 'ECONNREFUSED', 'ENOTSOCK', 'EACCES'].includes(err.code ?? '') ? this.unreachable(err) : new Error(`the agent at ${this.describe()}: ${err.message}`)));
+      req.end(payload);
     });
   }
 
@@ -134,6 +175,19 @@ export class AgentClient {
       return new Error(`${this.describe()} refused: ${e.token ? 'the API token in' : 'no API token could be read from'} ${e.tokenFile}${e.token ? ' is not the agent\'s' : ''}; run as root on the agent's host (its socket needs no token), or pass --state-dir / --token-file`);
     }
     return new Error(reason || `the agent at ${this.describe()} answered ${res.statusCode}`);
+  }
+}
+
+/** Calls `onLine` for every line of the answer, until it ends or `done()` says the rest is not wanted. */
+async function forEachLine(res: IncomingMessage, onLine: (line: string) => void, done: () => boolean): Promise<void> {
+  const lines = new LineSplitter(onLine);
+  res.setEncoding('utf8');
+  for await (const chunk of res) {
+    lines.push(chunk as string);
+    if (done()) {
+      res.destroy();
+      return;
+    }
   }
 }
 

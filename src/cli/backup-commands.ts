@@ -1,11 +1,15 @@
 import { createInterface } from 'node:readline/promises';
 import type { Readable, Writable } from 'node:stream';
 import type { BackupProgress } from '../backup/run-backup.js';
-import type { BackupCatalog } from '../backup/backup-catalog.js';
+import type { BackupCatalog, BackupListing } from '../backup/backup-catalog.js';
 import { RestoreFailedError, type RestoredObject, type RestoreProgress } from '../backup/restore.js';
 import type { ManualRunResult } from '../reconcilers/backup/backup-reconciler.js';
 import { formatDuration } from '../util/duration.js';
-import { formatTable } from './table.js';
+import { formatTable, tableFor } from './table.js';
+import { statusColour, type TextView } from './terminal.js';
+
+/** What the backup tools need of a catalog: the agent's own over its API, or one built here (main.ts). */
+export type BackupTools = Pick<BackupCatalog, 'list' | 'verify' | 'previewRestore' | 'restore'>;
 
 /** The CLI's side of backups: each function prints to `out` and returns the process exit code. */
 
@@ -81,32 +85,35 @@ export async function backupRunCommand(
   return 0;
 }
 
-/** `backup list NAME`: every backup, newest first, with what retention would do to it now. */
-export async function backupListCommand(catalog: BackupCatalog, name: string, out: Writable): Promise<number> {
-  const listing = await catalog.list(name);
-  out.write(`destination: ${listing.destination}\n`);
-  if (listing.backups.length === 0) {
-    out.write('no backups yet\n');
-    return 0;
-  }
-  out.write(
+/** `backup list NAME` as text: the destination, then every backup newest first with what retention would do to it now. */
+export function renderBackupList(listing: BackupListing, view: TextView = { width: undefined, color: false }): string {
+  const head = `destination: ${listing.destination}\n`;
+  if (listing.backups.length === 0) return `${head}no backups yet\n`;
+  return (
+    head +
     formatTable(
       ['ID', 'CREATED', 'STATUS', 'SIZE', 'OBJECTS', 'RETENTION'],
       listing.backups.map((b) => [
         b.id,
-        b.time.toISOString(),
+        new Date(b.time).toISOString(),
         b.complete ? 'complete' : 'incomplete',
         b.bytes ? formatBytes(b.bytes) : '',
         b.objects.length,
         `${b.verdict}${b.reasons.length ? ` (${b.reasons.join(', ')})` : ''}`,
       ]),
-    ),
+      tableFor(view, (header, text) => (header === 'STATUS' || header === 'RETENTION' ? statusColour(text.split(' ')[0] ?? '') : undefined)),
+    )
   );
+}
+
+/** `backup list NAME` in text: the listing, printed. */
+export async function backupListCommand(catalog: BackupTools, name: string, out: Writable): Promise<number> {
+  out.write(renderBackupList(await catalog.list(name)));
   return 0;
 }
 
 /** `backup verify NAME [ID]`: re-reads every object and checks sizes and sha256; exit 1 if anything is wrong. */
-export async function backupVerifyCommand(catalog: BackupCatalog, name: string, id: string | undefined, out: Writable): Promise<number> {
+export async function backupVerifyCommand(catalog: BackupTools, name: string, id: string | undefined, out: Writable): Promise<number> {
   const res = await catalog.verify(name, id);
   for (const p of res.problems) out.write(`${res.id}: ${p}\n`);
   if (res.objects.length > 0) {
@@ -133,7 +140,7 @@ export async function askYesNo(question: string, input: Readable, output: Writab
  * what was restored and what was not.
  */
 export async function restoreCommand(
-  catalog: BackupCatalog,
+  catalog: BackupTools,
   name: string,
   id: string,
   out: Writable & { isTTY?: boolean },

@@ -1,6 +1,7 @@
 import type { RolloutHistoryEntry } from '../reconcilers/service/rollout-record.js';
 import type { StatusDocument } from './status-command.js';
-import { formatTable } from './table.js';
+import { formatTable, tableFor } from './table.js';
+import { statusColour, type TextView } from './terminal.js';
 
 export interface HistoryRow extends RolloutHistoryEntry {
   service: string;
@@ -17,7 +18,7 @@ export function rolloutHistory(doc: StatusDocument, service?: string): HistoryRo
 
 const short = (hash: string | undefined): string => (hash ? hash.slice(0, 8) : '-');
 
-export function renderHistory(rows: readonly HistoryRow[]): string {
+export function renderHistory(rows: readonly HistoryRow[], view: TextView = { width: undefined, color: false }): string {
   if (rows.length === 0) return 'No rollouts recorded yet.\n';
   return formatTable(
     ['SERVICE', 'STARTED', 'TOOK', 'RESULT', 'STRATEGY', 'FROM', 'TO', 'COMMIT', 'REASON'],
@@ -32,5 +33,6 @@ export function renderHistory(rows: readonly HistoryRow[]): string {
       r.commit ? r.commit.slice(0, 12) : '-',
       r.reason,
     ]),
+    tableFor(view, (header, text) => (header === 'RESULT' ? statusColour(text) : undefined)),
   );
 }

@@ -42,6 +42,11 @@ export interface ControllerOptions {
   errorBackoffMaxMs?: number;
   /** Longest a reconcile may take unless its kind says otherwise (controller-runtime's ReconciliationTimeout). */
   reconcileTimeoutMs?: number;
+  /**
+   * Keys an operator suspended (`certitrack-agent suspend`): shown with a Suspended condition and
+   * not reconciled at all, unless their kind honours spec.suspend (then reconciled with it set).
+   */
+  suspended?: (key: string, desired: DesiredState) => { message: string; bySpec: boolean } | undefined;
 }
 
 const DEFAULT_RECONCILE_TIMEOUT_MS = 120_000;
@@ -150,6 +155,18 @@ export class Controller {
     await this.resync('new-revision');
   }
 
+  /**
+   * The same revision with an operator's request laid over it (suspend, resume, restart): `key` is
+   * looked at again, and the revision counts as applied only once it has been.
+   */
+  amend(next: DesiredState, key: string): void {
+    if (next.revision !== this.desired.revision) throw new Error(`amend: revision ${next.revision} is not the current ${this.desired.revision}`);
+    this.desired = next;
+    if (!this.loaded) return;
+    this.pending.add(key);
+    this.enqueue(key);
+  }
+
   /** Level-triggered: enqueue everything; reconciles read fresh state, so extra work is harmless. */
   async resync(reason: string): Promise<void> {
     this.lastLoopAt = Date.now();
@@ -193,6 +210,11 @@ export class Controller {
       const { kind, name } = parseResourceKey(key);
       const r = this.byKind.get(kind);
       if (!r) continue;
+      const suspended = this.opts.suspended?.(key, this.desired);
+      if (suspended && !suspended.bySpec) {
+        out.push({ kind, name, action: 'note', reason: `${suspended.message}: nothing is done` });
+        continue;
+      }
       const observed = await r.observe(name, this.observeContext(key, this.abort.signal));
       for (const a of r.plan(this.desired.get(r.kind, name), observed, this.now())) {
         out.push({ kind, name, action: a.action, reason: a.reason, ...(a.changes?.length ? { changes: a.changes } : {}) });
@@ -260,6 +282,17 @@ export class Controller {
     // A key whose timed-out reconcile is still running is enqueued again when that one settles.
     if (!reconciler || !this.loaded || this.stuck.has(key)) return;
     const revision = this.desired.revision;
+    const suspended = this.opts.suspended?.(key, this.desired);
+    if (suspended) {
+      this.opts.status.setCondition(key, 'Suspended', 'True', 'Suspended', suspended.message);
+      if (!suspended.bySpec) {
+        // Nobody looks while it is suspended: what Ready said last may no longer be true.
+        this.opts.status.setCondition(key, 'Ready', 'Unknown', 'Suspended', 'not observed while suspended');
+        // Nothing to converge while suspended: the revision may count as applied without it.
+        this.markDone(key);
+        return;
+      }
+    }
     const { metrics } = this.opts;
     const end = metrics.reconcileTime.startTimer({ kind });
     const deadline = new AbortController();

@@ -10,6 +10,8 @@ export type CfnPath = (string | number)[];
 export interface CfnRefProblem {
   path: CfnPath;
   message: string;
+  /** malformed: not `${cfn:OutputName}`; unavailable: no outputs to resolve from; unknown: no such output. */
+  code: 'malformed' | 'unavailable' | 'unknown';
 }
 
 export interface CfnRefResult {
@@ -45,22 +47,39 @@ export function resolveCfnRefs(value: unknown, outputs: Record<string, string> |
     text.replace(REF, (whole, escape: string, name: string) => {
       if (escape) return whole.slice(1);
       if (!OUTPUT_NAME.test(name)) {
-        problems.push({ path, message: `malformed CloudFormation reference ${whole}: expected \${cfn:OutputName} with an alphanumeric output name` });
+        problems.push({ path, code: 'malformed', message: `malformed CloudFormation reference ${whole}: expected \${cfn:OutputName} with an alphanumeric output name` });
         return whole;
       }
       if (outputs === undefined) {
-        problems.push({ path, message: `cannot resolve \${cfn:${name}}: stack outputs unavailable (${unavailableReason ?? 'unknown reason'})` });
+        problems.push({ path, code: 'unavailable', message: `cannot resolve \${cfn:${name}}: stack outputs unavailable (${unavailableReason ?? 'unknown reason'})` });
         return whole;
       }
       const resolved = outputs[name];
       if (resolved === undefined) {
         const known = Object.keys(outputs).sort();
-        problems.push({ path, message: `unknown CloudFormation output "${name}" (stack outputs: ${known.length ? known.join(', ') : 'none'})` });
+        problems.push({ path, code: 'unknown', message: `unknown CloudFormation output "${name}" (stack outputs: ${known.length ? known.join(', ') : 'none'})` });
         return whole;
       }
       return resolved;
     });
   return { value: walk(value, []), problems };
+}
+
+/**
+ * For `validate --offline` without outputs: a value for every output a document references, shaped
+ * like a name (`cfn-alerttopicarn`: lower case, digits and dashes), so a field that must hold an S3
+ * bucket name or the like can still be checked around the reference.
+ */
+export function cfnStandIns(value: unknown): Record<string, string> {
+  const names = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') {
+      for (const m of v.matchAll(REF)) if (!m[1] && m[2] && OUTPUT_NAME.test(m[2])) names.add(m[2]);
+    } else if (Array.isArray(v)) v.forEach(walk);
+    else if (v !== null && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(value);
+  return Object.fromEntries([...names].map((n) => [n, `cfn-${n.toLowerCase()}`]));
 }
 
 /** Whether a document mentions any reference: lets the loader skip fetching outputs when none does. */

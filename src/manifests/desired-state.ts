@@ -15,11 +15,17 @@ export class DesiredState {
     readonly loadedAt: Date,
     /** Where the manifests came from, e.g. a directory or a git commit; for /status. */
     readonly origin: string,
+    /** The revision of the manifests these resources were derived from (an operator's suspend or restart is not a new revision). */
+    revision?: string,
   ) {
     for (const r of resources) {
       let names = this.byKind.get(r.kind);
       if (!names) this.byKind.set(r.kind, (names = new Map()));
       names.set(r.name, r);
+    }
+    if (revision !== undefined) {
+      this.revision = revision;
+      return;
     }
     const canonical = [...resources]
       .sort((a, b) => (a.kind + '/' + a.name < b.kind + '/' + b.name ? -1 : 1))

@@ -7,7 +7,7 @@ import { isKindName, kindNames, kinds } from './kinds/index.js';
 import { manifestMetadata } from './kinds/common.js';
 import type { Resource } from './resource.js';
 import type { StackOutputsResult } from '../aws/stack-outputs.js';
-import { hasCfnRefs, resolveCfnRefs } from './cfn-refs.js';
+import { cfnStandIns, hasCfnRefs, resolveCfnRefs } from './cfn-refs.js';
 import type { IssuedCertificates } from './checks/check-context.js';
 import { crossDocumentChecks, destinationChecks, hostPolicyChecks } from './checks/index.js';
 import { DEFAULT_HOST_RULES, type HostRules } from './host-policy.js';
@@ -49,6 +49,11 @@ export interface LoadOptions {
   strict?: boolean;
   /** Check the manifests alone (see CheckContext.offline): for `validate --offline` and `export`. */
   offline?: boolean;
+  /**
+   * `${cfn:Name}` references the outputs cannot resolve are taken on trust instead of being errors
+   * (`validate --offline` in CI, where no stack is at hand); malformed references are still errors.
+   */
+  trustCfnRefs?: boolean;
   /**
    * Where the validated resources will find the folder's files: each `source.dir` (and so every
    * relative path in a manifest) is moved from under `dir` to the same place under this folder.
@@ -96,7 +101,7 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
     }
     const read = await reader.read(file);
     if (!read.ok) errors.push({ file: shown(file.path), line: 1, col: 1, path: '', message: read.message });
-    else resources.push(...(await parseFile(read.data, file.path, shown(file.path), errors, cfn)));
+    else resources.push(...(await parseFile(read.data, file.path, shown(file.path), errors, cfn, opts.trustCfnRefs === true)));
   }
 
   const seen = new Map<string, Resource>();
@@ -143,7 +148,7 @@ export async function loadManifests(dir: string, opts: LoadOptions): Promise<Loa
   return { ok: true, state: addressed, files: names, warnings };
 }
 
-async function parseFile(buf: Buffer, file: string, shown: string, errors: ManifestError[], cfn: () => Promise<StackOutputsResult>): Promise<Resource[]> {
+async function parseFile(buf: Buffer, file: string, shown: string, errors: ManifestError[], cfn: () => Promise<StackOutputsResult>, trustCfnRefs: boolean): Promise<Resource[]> {
   const fileError = (message: string, line = 1, col = 1): void => {
     errors.push({ file: shown, line, col, path: '', message });
   };
@@ -174,29 +179,43 @@ async function parseFile(buf: Buffer, file: string, shown: string, errors: Manif
     }
     if (raw === null || raw === undefined) continue; // an empty document between separators
     const source = new SourceRef(shown, dirname(file), doc, lines);
+    let candidates: unknown[] = [raw];
     if (hasCfnRefs(raw)) {
       const res = await cfn();
       const resolved = res.ok ? resolveCfnRefs(raw, res.outputs) : resolveCfnRefs(raw, undefined, res.reason);
-      if (resolved.problems.length > 0) {
-        for (const p of resolved.problems) errors.push(errorAt(source, p.path, p.message));
+      // Offline, a reference nobody gave outputs for is taken on trust: the field is checked with
+      // the reference as written, then with a stand-in of a name's shape (an S3 bucket).
+      const trusted = trustCfnRefs && !res.ok;
+      const problems = trusted ? resolved.problems.filter((p) => p.code !== 'unavailable') : resolved.problems;
+      if (problems.length > 0) {
+        for (const p of problems) errors.push(errorAt(source, p.path, p.message));
         continue;
       }
-      raw = resolved.value;
+      candidates = trusted ? [raw, resolveCfnRefs(raw, cfnStandIns(raw)).value] : [resolved.value];
     }
-    const env = envelope.safeParse(raw);
-    if (!env.success) {
-      pushZodIssues(errors, source, [], env.error, raw);
-      continue;
+    const parsed = candidates.map(parseResource);
+    const ok = parsed.find((p) => p.ok);
+    if (ok?.ok) out.push({ ...ok.resource, source });
+    else {
+      const first = parsed[0];
+      if (first && !first.ok) pushZodIssues(errors, source, first.prefix, first.error, first.validated);
     }
-    const kind = env.data.kind as keyof typeof kinds;
-    const parsed = kinds[kind].spec.safeParse(env.data.spec ?? {});
-    if (!parsed.success) {
-      pushZodIssues(errors, source, ['spec'], parsed.error, env.data.spec ?? {});
-      continue;
-    }
-    out.push({ kind, name: env.data.metadata.name, labels: env.data.metadata.labels, spec: parsed.data, source });
   }
   return out;
+}
+
+type ParsedResource =
+  | { ok: true; resource: Omit<Resource, 'source'> }
+  | { ok: false; prefix: FieldPath; error: z.ZodError; validated: unknown };
+
+/** The envelope, then the kind's spec: the resource with every default applied, or why not. */
+function parseResource(raw: unknown): ParsedResource {
+  const env = envelope.safeParse(raw);
+  if (!env.success) return { ok: false, prefix: [], error: env.error, validated: raw };
+  const kind = env.data.kind as keyof typeof kinds;
+  const spec = kinds[kind].spec.safeParse(env.data.spec ?? {});
+  if (!spec.success) return { ok: false, prefix: ['spec'], error: spec.error, validated: env.data.spec ?? {} };
+  return { ok: true, resource: { kind, name: env.data.metadata.name, labels: env.data.metadata.labels, spec: spec.data } };
 }
 
 function pushZodIssues(errors: ManifestError[], source: SourceRef, prefix: FieldPath, error: z.ZodError, validated: unknown): void {

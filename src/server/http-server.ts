@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
 import { scrubbedJson } from '../log.js';
 import { bearerMatches } from './api-token.js';
@@ -9,18 +10,9 @@ import { listenOnSocket, removeSocket } from './unix-socket.js';
 /** A route handler; returns false when it does not answer this request after all (then 404). */
 export type Handler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
 
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
-
-/** "127.0.0.1:9464", "[::1]:9464", ":9464" (all interfaces: must be asked for explicitly). */
-export function parseListen(text: string): ListenAddress {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
-  if (!m) throw new Error(`--listen: expected HOST:PORT, got "${text}"`);
-  const host = m[1] ?? m[2] ?? '';
-  return { host: host === '' ? '0.0.0.0' : host, port: Number(m[3]) };
-}
+// Kept apart so that the CLI's clients and config can parse an address without loading the server.
+export { type ListenAddress, parseListen } from './listen-address.js';
+import type { ListenAddress } from './listen-address.js';
 
 export interface RouteOptions {
   /** The path, or a prefix ending in "/". */
@@ -35,6 +27,24 @@ export interface RouteOptions {
 
 interface Route extends RouteOptions {
   handler: Handler;
+}
+
+/**
+ * A route that takes the connection over (HTTP Upgrade, as Docker's attach does): it answers 101
+ * itself and owns the socket from then on; throwing before that answers 409 with the message.
+ */
+export type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
+
+interface UpgradeRoute {
+  path: string;
+  handler: UpgradeHandler;
+}
+
+/** Why a request may not reach its route: status, JSON body, headers. */
+interface Refusal {
+  code: number;
+  body: { error: string };
+  headers?: Record<string, string>;
 }
 
 export interface ServerSecurity {
@@ -71,6 +81,7 @@ export class AgentHttpServer {
   private readonly tcp: Server;
   private readonly unix: Server;
   private readonly routes: Route[] = [];
+  private readonly upgrades: UpgradeRoute[] = [];
   private socketPath: string | undefined;
 
   constructor(
@@ -116,6 +127,11 @@ export class AgentHttpServer {
     this.routes.push({ ...opts, handler });
   }
 
+  /** An upgrade route under `path` (a prefix ending in "/"): always a token route, never any Host. */
+  mountUpgrade(handler: UpgradeHandler, path: string): void {
+    this.upgrades.push({ path, handler });
+  }
+
   async listen(addr: ListenAddress): Promise<AddressInfo> {
     await new Promise<void>((resolve, reject) => {
       this.tcp.once('error', reject);
@@ -159,6 +175,7 @@ export class AgentHttpServer {
     // the idle time after a response).
     server.on('connection', (socket: Socket) => socket.setTimeout(HEADERS_TIMEOUT_MS, () => socket.destroy()));
     server.on('request', (req: IncomingMessage) => req.socket.setTimeout(0));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.routeUpgrade(req, socket, head, transport));
     return server;
   }
 
@@ -166,22 +183,32 @@ export class AgentHttpServer {
     return this.routes.find((r) => (r.path.endsWith('/') ? path.startsWith(r.path) : path === r.path));
   }
 
-  private async route(req: IncomingMessage, res: ServerResponse, transport: Transport): Promise<void> {
+  /** On TCP: the Host must name this listener (unless the route takes any), and a token route needs the token. */
+  private admit(req: IncomingMessage, route: { access: 'open' | 'token'; anyHost?: boolean } | undefined, transport: Transport): Refusal | undefined {
+    if (transport !== 'tcp') return undefined;
     const { rejections, token } = this.deps.security;
+    const remote = req.socket.remoteAddress;
+    if (!route?.anyHost && !this.hostAllowed(req)) {
+      rejections.reject('host', remote);
+      return { code: 421, body: { error: 'misdirected request: the Host header does not name this listener (see --allowed-host)' } };
+    }
+    if (route?.access === 'token' && !bearerMatches(req.headers.authorization, token)) {
+      rejections.reject('auth', remote);
+      return { code: 401, body: { error: 'unauthorized: this route needs the API token (root: use the agent socket, or the token in <state-dir>/api.token)' }, headers: { 'www-authenticate': 'Bearer' } };
+    }
+    return undefined;
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, transport: Transport): Promise<void> {
+    const { rejections } = this.deps.security;
     const remote = req.socket.remoteAddress;
     try {
       const path = (req.url ?? '/').split('?')[0] ?? '/';
       const route = this.find(path);
-      if (transport === 'tcp') {
-        if (!route?.anyHost && !this.hostAllowed(req)) {
-          rejections.reject('host', remote);
-          return sendJson(res, 421, { error: 'misdirected request: the Host header does not name this listener (see --allowed-host)' });
-        }
-        if (route?.access === 'token' && !bearerMatches(req.headers.authorization, token)) {
-          rejections.reject('auth', remote);
-          res.setHeader('www-authenticate', 'Bearer');
-          return sendJson(res, 401, { error: 'unauthorized: this route needs the API token (root: use the agent socket, or the token in <state-dir>/api.token)' });
-        }
+      const refused = this.admit(req, route, transport);
+      if (refused) {
+        for (const [k, v] of Object.entries(refused.headers ?? {})) res.setHeader(k, v);
+        return sendJson(res, refused.code, refused.body);
       }
       if (!route?.ownBody && !limitBody(req, res, () => rejections.reject('body_too_large', remote))) return;
       if (route && (await route.handler(req, res))) return;
@@ -189,6 +216,21 @@ export class AgentHttpServer {
     } catch (err) {
       if (!res.headersSent) send(res, 500, 'text/plain', `internal error: ${this.deps.security.scrub((err as Error).message)}\n`);
       else res.destroy();
+    }
+  }
+
+  private async routeUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, transport: Transport): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = this.upgrades.find((r) => path.startsWith(r.path));
+    const refused = this.admit(req, { access: 'token' }, transport) ?? (route ? undefined : { code: 404, body: { error: `nothing to upgrade to at ${path}` } });
+    if (refused || !route) return refuseUpgrade(socket, refused ?? { code: 404, body: { error: 'not found' } });
+    // The request is in; the connection is the handler's for as long as the session lasts.
+    req.socket.setTimeout(0);
+    try {
+      await route.handler(req, socket, head);
+    } catch (err) {
+      refuseUpgrade(socket, { code: 409, body: { error: this.deps.security.scrub((err as Error).message) } });
     }
   }
 
@@ -208,6 +250,14 @@ export class AgentHttpServer {
     if (local.startsWith('127.') || local === '::1') own.push(`localhost:${port}`);
     return own.includes(host);
   }
+}
+
+/** An upgrade refused before it began: a plain HTTP answer on the raw socket, then close. */
+function refuseUpgrade(socket: Duplex, r: Refusal): void {
+  if (!socket.writable) return;
+  const body = JSON.stringify(r.body) + '\n';
+  const headers = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close', ...r.headers };
+  socket.end(`HTTP/1.1 ${r.code} ${STATUS_CODES[r.code] ?? ''}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`);
 }
 
 function getOnly(handler: Handler): Handler {

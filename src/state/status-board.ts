@@ -64,6 +64,14 @@ export class StatusBoard {
     this.touch(key, item);
   }
 
+  /** Drops a condition that no longer applies (Suspended after `resume`). */
+  clearCondition(key: string, type: string): void {
+    const item = this.items.get(key);
+    if (!item || !item.conditions.some((c) => c.type === type)) return;
+    item.conditions = item.conditions.filter((c) => c.type !== type);
+    this.touch(key, item);
+  }
+
   setDetails(key: string, details: Record<string, unknown>): void {
     const item = this.ensure(key);
     Object.assign(item.details, scrubDeep(details, this.redact));

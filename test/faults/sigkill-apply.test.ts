@@ -61,7 +61,8 @@ function runApply(killAfterLoadMs: number | undefined): Promise<ApplyRun> {
     let applyMs: number | undefined;
     let buffered = '';
     let timer: NodeJS.Timeout | undefined;
-    child.stdout?.on('data', (chunk: Buffer) => {
+    // apply logs on stderr (JSON lines when not a terminal) and prints its result on stdout.
+    child.stderr?.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
       let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
@@ -71,6 +72,7 @@ function runApply(killAfterLoadMs: number | undefined): Promise<ApplyRun> {
         try {
           msg = (JSON.parse(line) as { msg?: string }).msg ?? '';
         } catch {
+          messages.push(line.trim());
           continue;
         }
         messages.push(msg);
@@ -81,7 +83,7 @@ function runApply(killAfterLoadMs: number | undefined): Promise<ApplyRun> {
         if (msg === 'revision applied' && loadedAt !== undefined) applyMs = Date.now() - loadedAt;
       }
     });
-    child.stderr?.on('data', (d: Buffer) => messages.push(d.toString().trim()));
+    child.stdout?.on('data', (d: Buffer) => messages.push(d.toString().trim()));
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
       resolve({ code, signal, applyMs, lastMessages: messages.slice(-5) });

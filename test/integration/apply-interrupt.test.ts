@@ -147,7 +147,9 @@ describe('apply', () => {
     expect(existsSync(join(stateDir, LOCK_FILE))).toBe(true);
     const r = await runCli(['apply', dir, ...flags()], { LOG_LEVEL: 'warn' });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('took over the lock of a process that is gone');
-    expect(r.stdout).toContain(`"pid":${daemon.pid}`);
+    // A warning is a log line: on stderr, beside the result on stdout.
+    expect(r.stderr).toContain('took over the lock of a process that is gone');
+    expect(r.stdout).toMatch(/^applied revision /);
+    expect(r.stderr).toContain(`"pid":${daemon.pid}`);
   }, 90_000);
 });

@@ -154,6 +154,24 @@ describe('StartFirst rollouts behind nginx', () => {
     ]);
   });
 
+  it('restart (the CLI) replaces the serving container by the same StartFirst rollout, with no failed request', async () => {
+    const before = (await backendContainers()).map((c) => c.Id);
+    const loop = requestLoop();
+    let r;
+    try {
+      r = await runCli(['restart', 'backend', '--state-dir', stateDir]);
+    } finally {
+      await loop.stop();
+    }
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Service\/backend restarted \(StartFirst, /);
+    expect(loop.failures).toEqual([]);
+    expect([...loop.seen]).toEqual(['v4']);
+    const after = await backendContainers();
+    expect(after).toHaveLength(1);
+    expect(before).not.toContain(after[0]?.Id);
+  });
+
   it('rolls back a version that never becomes healthy: the old one keeps serving, the failure is visible, and it is not retried in a loop', async () => {
     const before = (await backendContainers())[0]?.Id;
     const loop = requestLoop();

@@ -71,6 +71,21 @@ describe('the control API, attacked by a local unprivileged user', () => {
     expect(await certSerial()).toBe(serial);
   });
 
+  it("refuses nobody the operator's routes: suspend, resume, restart, logs, exec and the backup catalog; nothing is suspended or run", async () => {
+    const url = (p: string) => `http://127.0.0.1:${port}${p}`;
+    for (const path of ['/v1/resources/Service/app/suspend', '/v1/resources/Service/app/restart', '/v1/backups/nightly/verify', '/v1/backups/nightly/restore/20261201T000000Z-abcd']) {
+      expect((await curlAsNobody(['-X', 'POST', url(path)])).status, path).toBe(401);
+    }
+    for (const path of ['/v1/logs/app', '/v1/backups/nightly']) expect((await curlAsNobody([url(path)])).status, path).toBe(401);
+    // The exec upgrade is refused before any command starts, with or without a foreign Host.
+    const upgrade = ['-X', 'POST', '-H', 'Connection: Upgrade', '-H', 'Upgrade: certitrack-exec'];
+    expect((await curlAsNobody([...upgrade, url('/v1/exec/app?cmd=touch&cmd=/tmp/pwned')])).status).toBe(401);
+    expect((await curlAsNobody([...upgrade, '-H', 'Host: evil.example', '-H', `Authorization: Bearer ${token}`, url('/v1/exec/app?cmd=touch&cmd=/tmp/pwned')])).status).toBe(421);
+    expect(agent.parts.status.isTrue('Service/app', 'Suspended')).toBe(false);
+    const probe = await runCli(['exec', 'app', '--state-dir', t.stateDir, '--', 'sh', '-c', 'test ! -e /tmp/pwned']);
+    expect(probe.code, probe.stderr).toBe(0);
+  });
+
   it('refuses nobody /status and /v1/info; /healthz, /readyz and /metrics stay open for probes and Prometheus', async () => {
     const url = (p: string) => `http://127.0.0.1:${port}${p}`;
     for (const p of ['/status', '/v1/info']) expect((await curlAsNobody([url(p)])).status, p).toBe(401);

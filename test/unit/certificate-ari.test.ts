@@ -43,7 +43,7 @@ afterAll(() => server.close());
 
 describe('ACME Renewal Information (RFC 9773)', () => {
   it('names a certificate as base64url(AKI).base64url(serial), as in the RFC example', async () => {
-    expect(ariCertId(await rfcExampleCertificate())).toBe('aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE');
+    expect(await ariCertId(await rfcExampleCertificate())).toBe('aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE');
   });
 
   it('fetches the suggested window from the directory renewalInfo endpoint and honours Retry-After', async () => {

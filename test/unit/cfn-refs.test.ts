@@ -37,13 +37,13 @@ describe('resolveCfnRefs', () => {
   it('reports an unknown output at its path, listing the known ones', () => {
     const { problems } = resolveCfnRefs({ spec: { actions: { alarm: ['ok', '${cfn:AlertTopic}'] } } }, OUTPUTS);
     expect(problems).toEqual([
-      { path: ['spec', 'actions', 'alarm', 1], message: 'unknown CloudFormation output "AlertTopic" (stack outputs: AlertTopicArn, BackupBucketName)' },
+      { path: ['spec', 'actions', 'alarm', 1], code: 'unknown', message: 'unknown CloudFormation output "AlertTopic" (stack outputs: AlertTopicArn, BackupBucketName)' },
     ]);
   });
 
   it('reports why when the outputs are unavailable, and needs nothing when no reference is used', () => {
     const { problems } = resolveCfnRefs({ a: '${cfn:AlertTopicArn}' }, undefined, 'no AWS region');
-    expect(problems).toEqual([{ path: ['a'], message: 'cannot resolve ${cfn:AlertTopicArn}: stack outputs unavailable (no AWS region)' }]);
+    expect(problems).toEqual([{ path: ['a'], code: 'unavailable', message: 'cannot resolve ${cfn:AlertTopicArn}: stack outputs unavailable (no AWS region)' }]);
     expect(resolveCfnRefs({ a: 'plain', b: ['x'] }, undefined).problems).toEqual([]);
   });
 

@@ -3,12 +3,14 @@ import { type ContainerClient, DockerodeContainerClient } from './container-clie
 import { DockerodeEventClient, type EventClient } from './event-client.js';
 import { DockerodeImageClient, type ImageClient } from './image-client.js';
 import { DockerodeNetworkClient, type NetworkClient } from './network-client.js';
+import { DockerodeSessionClient, type SessionClient } from './session-client.js';
 import { DockerodeVolumeClient, type VolumeClient } from './volume-client.js';
 
 export type { ContainerClient, ContainerCreateOptions } from './container-client.js';
 export type { EventClient } from './event-client.js';
 export type { ImageClient } from './image-client.js';
 export type { NetworkClient, NetworkInfo } from './network-client.js';
+export type { ExecSession, LogLine, SessionClient } from './session-client.js';
 export type { VolumeClient, VolumeInfo } from './volume-client.js';
 
 /**
@@ -22,6 +24,8 @@ export interface DockerClients {
   readonly networks: NetworkClient;
   readonly volumes: VolumeClient;
   readonly events: EventClient;
+  /** `logs` and `exec` for people, through the agent's API. */
+  readonly sessions: SessionClient;
 }
 
 export function dockerClients(docker: Dockerode): DockerClients {
@@ -31,5 +35,6 @@ export function dockerClients(docker: Dockerode): DockerClients {
     networks: new DockerodeNetworkClient(docker),
     volumes: new DockerodeVolumeClient(docker),
     events: new DockerodeEventClient(docker),
+    sessions: new DockerodeSessionClient(docker),
   };
 }

@@ -9,7 +9,7 @@ import { generatePrivateKey, keyMatchesCertificate } from '../../certificates/ke
 import { adoptPlainPair, type PairPaths, writeCertificatePair } from '../../certificates/pair-store.js';
 import { reloadService } from '../../certificates/reload-services.js';
 import { failureBackoffMs, orderBudget, type RetryPolicy } from '../../certificates/renewal-policy.js';
-import { SelfSignedIssuer } from '../../certificates/self-signed-issuer.js';
+import { selfSignedIssuer } from '../../certificates/issuer-factory.js';
 import type { CertificateSpec } from '../../manifests/kinds/certificate.js';
 import type { Resource } from '../../manifests/resource.js';
 import type { CertificateAction } from './plan.js';
@@ -136,7 +136,7 @@ export async function performCertificateActions(fx: CertificateEffects, actions:
         break;
       case 'stand-in':
         log.info({ reason: action.reason }, 'writing a temporary self-signed certificate');
-        await install(fx, input, new SelfSignedIssuer(TEMPORARY_VALIDITY_MS));
+        await install(fx, input, await selfSignedIssuer(TEMPORARY_VALIDITY_MS));
         record.temporarySince = iso(now);
         await fx.issuances.put(res.name, record);
         wrote = true;

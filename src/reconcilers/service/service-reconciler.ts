@@ -207,7 +207,8 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
       case 'create':
         if (!svc || action.predicted) return undefined;
         if (action.isRestart) this.countRestart(name, 'removed', undefined, ctx.now());
-        ctx.log.info({ reason: action.reason, image: svc.spec.image }, 'creating container');
+        // Recreating a container that disappeared is a heal, at warn like every crash restart.
+        ctx.log[action.isRestart ? 'warn' : 'info']({ reason: action.reason, image: svc.spec.image }, 'creating container');
         await this.createAndStart(svc, action.container, ctx);
         if (!action.isRestart) this.rollouts.started(scope, action.container.hash, undefined, rolloutStrategy(svc.spec));
         return undefined;
