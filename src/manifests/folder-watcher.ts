@@ -22,6 +22,10 @@ export class FolderWatcher {
       ignored: (path) => /(^|[/\\])\.(?!\.?$)/.test(path.split(/[/\\]/).pop() ?? ''),
     });
     this.watcher.on('all', () => this.schedule());
+    // chokidar reports a path that changed under its feet (a folder replaced by a file while it
+    // polls for a write to settle) as an 'error' event, which would otherwise crash the process.
+    // Something changed: reloading looks at the folder as it is now.
+    this.watcher.on('error', () => this.schedule());
   }
 
   private schedule(): void {
