@@ -1,6 +1,6 @@
 import type { KindAction } from '../engine/reconcile.js';
 import { type ScheduleFieldsSpec, scheduleTiming } from '../manifests/kinds/schedule-fields.js';
-import { scheduleDecision } from './decision.js';
+import { slotStatus } from './slot-status.js';
 import type { RunTrigger } from './run-history.js';
 
 /**
@@ -80,9 +80,9 @@ export interface RetireAction extends KindAction {
   readonly requeueAfterMs?: number;
 }
 
-/** The bookmark, the run due now (if any) and the next slot, from {@link scheduleDecision}. */
+/** The bookmark, the run due now (if any) and the next slot, from {@link slotStatus}. */
 export function planSlot(spec: ScheduleFieldsSpec, lastScheduled: Date | undefined, now: Date): SlotAction {
-  const d = scheduleDecision(scheduleTiming(spec), spec.suspend, lastScheduled, now);
+  const d = slotStatus(scheduleTiming(spec), spec.suspend, lastScheduled, now);
   const slot: SlotStep = {
     ...(d.action === 'run' ? { start: { trigger: d.trigger, scheduledFor: d.due } } : {}),
     ...(d.bookmark ? { bookmark: { at: d.bookmark, scheduleId: scheduleId(spec) } } : {}),

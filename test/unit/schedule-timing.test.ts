@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { scheduleFields } from '../../src/manifests/kinds/schedule-fields.js';
 import { scheduleSpec } from '../../src/manifests/kinds/schedule.js';
-import { scheduleDecision } from '../../src/schedule/decision.js';
+import { slotStatus } from '../../src/schedule/slot-status.js';
 import { dueRun, nextRunAfter, validateCron, type ScheduleTiming } from '../../src/schedule/timing.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -122,31 +122,31 @@ describe('dueRun', () => {
   });
 });
 
-describe('scheduleDecision', () => {
+describe('slotStatus', () => {
   const t = madrid('0 2 * * *');
   it('first seen: waits and bookmarks now', () => {
     const now = d('2025-01-10T12:00:00Z');
-    const res = scheduleDecision(t, false, undefined, now);
+    const res = slotStatus(t, false, undefined, now);
     expect(res).toMatchObject({ action: 'wait', bookmark: now, next: d('2025-01-11T01:00:00Z') });
   });
   it('on time: trigger schedule', () => {
-    const res = scheduleDecision(t, false, d('2025-01-10T00:00:00Z'), d('2025-01-10T01:00:01Z'));
+    const res = slotStatus(t, false, d('2025-01-10T00:00:00Z'), d('2025-01-10T01:00:01Z'));
     expect(res).toMatchObject({ action: 'run', trigger: 'schedule', due: d('2025-01-10T01:00:00Z'), bookmark: d('2025-01-10T01:00:00Z') });
   });
   it('after downtime: one run, trigger missed', () => {
-    const res = scheduleDecision(t, false, d('2025-01-07T01:00:00Z'), d('2025-01-10T08:00:00Z'));
+    const res = slotStatus(t, false, d('2025-01-07T01:00:00Z'), d('2025-01-10T08:00:00Z'));
     expect(res).toMatchObject({ action: 'run', trigger: 'missed', skippedMissed: 2 });
   });
   it('suspended: never runs, and slots missed while suspended are not owed on resume', () => {
     const now = d('2025-01-15T08:00:00Z');
-    const suspended = scheduleDecision(t, true, d('2025-01-07T01:00:00Z'), now);
+    const suspended = slotStatus(t, true, d('2025-01-07T01:00:00Z'), now);
     expect(suspended).toMatchObject({ action: 'wait', reason: 'suspended', bookmark: now });
-    const resumed = scheduleDecision(t, false, now, d('2025-01-15T08:05:00Z'));
+    const resumed = slotStatus(t, false, now, d('2025-01-15T08:05:00Z'));
     expect(resumed.action).toBe('wait');
   });
   it('too late for startingDeadline: waits and moves the bookmark past the skipped slot', () => {
     const now = d('2025-01-10T08:00:00Z');
-    const res = scheduleDecision({ ...t, startingDeadlineMs: HOUR }, false, d('2025-01-09T01:00:00Z'), now);
+    const res = slotStatus({ ...t, startingDeadlineMs: HOUR }, false, d('2025-01-09T01:00:00Z'), now);
     expect(res).toMatchObject({ action: 'wait', skippedMissed: 1, bookmark: now });
   });
 });

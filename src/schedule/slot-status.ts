@@ -5,14 +5,14 @@ import { dueRun, nextRunAfter, type ScheduleTiming } from './timing.js';
  * What a scheduled resource should do at `now`: pure, so `plan` and `reconcile` agree and tests need
  * no clock. `bookmark`, when set, is the new lastScheduled to persist (undefined = leave it).
  */
-export type ScheduleDecision =
+export type SlotStatus =
   | { action: 'run'; due: Date; trigger: Extract<RunTrigger, 'schedule' | 'missed'>; skippedMissed: number; next?: Date; bookmark: Date; reason: string }
   | { action: 'wait'; skippedMissed: number; next?: Date; bookmark?: Date; reason: string };
 
 /** A run starting later than this after its slot is reported as a catch-up ("missed") run. */
 export const LATE_AFTER_MS = 60_000;
 
-export function scheduleDecision(t: ScheduleTiming, suspend: boolean, lastScheduled: Date | undefined, now: Date): ScheduleDecision {
+export function slotStatus(t: ScheduleTiming, suspend: boolean, lastScheduled: Date | undefined, now: Date): SlotStatus {
   const next = nextRunAfter(t, now);
   const nextText = next ? `next run at ${next.toISOString()}` : 'the schedule never fires again';
   if (!lastScheduled) {
