@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { rm, writeFile } from 'node:fs/promises';
+import { copyFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, httpGet } from '../../test/helpers/http-probe.js';
@@ -14,24 +14,14 @@ const NGINX = 'certitrack-test/nginx:latest';
 /** A backend that answers with its version; exits on SIGTERM at once (the worst case for a stop). */
 const BACKEND_COMMAND = 'mkdir -p /www && echo "$VERSION" > /www/index.html; trap "exit 0" TERM; httpd -f -p 8080 -h /www & wait';
 
-/** The shipped nginx.conf's way: upstream names resolved at (re)load, failover between servers. */
-export const AGENT_NGINX = `pid /tmp/nginx.pid;
-events {}
-http {
-  access_log off;
-  upstream backend { server backend:8080; }
-  proxy_next_upstream error timeout http_502 http_503;
-  proxy_next_upstream_tries 3;
-  proxy_connect_timeout 2s;
-  server { listen 80; location = /nginx-health { return 200 "ok\\n"; } location / { proxy_pass http://backend; } }
-}
-`;
+/** The shipped nginx.conf's way (test/fixtures/nginx-rollout.conf): upstreams resolved at (re)load, failover between servers. */
+const AGENT_NGINX_FILE = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'nginx-rollout.conf');
 
 /**
  * What a compose user does so that nginx follows a recreated backend at all (its address changes):
  * Docker's DNS asked again every second through a variable upstream.
  */
-export const COMPOSE_NGINX = `pid /tmp/nginx.pid;
+const COMPOSE_NGINX = `pid /tmp/nginx.pid;
 events {}
 http {
   access_log off;
@@ -48,7 +38,7 @@ http {
 
 const NGINX_HEALTH = "exec 3<>/dev/tcp/127.0.0.1/80 && printf 'GET /nginx-health HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q '200 OK' <&3";
 
-export function manifests(version: string, port: number, runId: string): string {
+function manifests(version: string, port: number, runId: string): string {
   const labels = { [BENCH_LABEL]: runId };
   const docs = [
     { apiVersion: 'certitrack.io/v1', kind: 'Network', metadata: { name: 'web' } },
@@ -78,7 +68,7 @@ export function manifests(version: string, port: number, runId: string): string 
   return docs.map((d) => stringify(d)).join('---\n');
 }
 
-export function composeFile(version: string, port: number, runId: string): string {
+function composeFile(version: string, port: number, runId: string): string {
   const labels = { [BENCH_LABEL]: runId };
   return stringify({
     version: '2.4',
@@ -185,7 +175,7 @@ export async function deployUnderLoad(ctx: BenchContext): Promise<void> {
   const deploys = ctx.opts.quick ? 3 : 20;
   const agentPort = await freePort();
   const dir = await tempDir('deploy');
-  await writeFile(join(dir, 'nginx.conf'), AGENT_NGINX);
+  await copyFile(AGENT_NGINX_FILE, join(dir, 'nginx.conf'));
   await writeFile(join(dir, 'stack.yaml'), manifests('v0', agentPort, ctx.runId));
   const instance = ctx.cleanup.instance(`bench-${ctx.runId}-deploy`);
   const results: Record<'agent' | 'compose', ToolResult | undefined> = { agent: undefined, compose: undefined };

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent.js';
@@ -18,22 +18,6 @@ let agent: Agent;
 let logs: LogCapture;
 let port: number;
 
-const NGINX_CONF = `
-pid /tmp/nginx.pid;
-events {}
-http {
-  access_log off;
-  upstream backend { server backend:8080; }
-  proxy_next_upstream error timeout http_502 http_503;
-  proxy_next_upstream_tries 3;
-  proxy_connect_timeout 2s;
-  server {
-    listen 80;
-    location = /nginx-health { return 200 "ok\\n"; }
-    location / { proxy_pass http://backend; }
-  }
-}
-`;
 
 function backend(version: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -110,7 +94,7 @@ beforeAll(async () => {
   dir = await tempDir('rollout');
   stateDir = await tempDir('rollout-state');
   port = await freePort();
-  await writeFile(join(dir, 'nginx.conf'), NGINX_CONF);
+  await copyFile(join(import.meta.dirname, '..', 'fixtures', 'nginx-rollout.conf'), join(dir, 'nginx.conf'));
   await writeStack('v1');
   const t = await startTestAgent(dir, instance, { stateDir });
   agent = t.agent;
