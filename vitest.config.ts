@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     // Integration tests wait on a real engine, real servers and real timers.
     testTimeout: 120_000,
     hookTimeout: 180_000,

@@ -54,14 +54,17 @@ node_bin=$(command -v node)
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
   || { log "node $(node --version) is too old for the agent image (needs >= 20.19)"; exit 1; }
 [ -f dist/cli.js ] || npm run --silent build
-hash=$({ sha256sum docker/agent/Dockerfile package.json package-lock.json "$node_bin"; find dist -type f -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
+# Not the CLI's code cache: it differs from build to build for the same bundle (and a cache kept
+# from an earlier build of the same bundle is as good).
+hash=$({ sha256sum docker/agent/Dockerfile package.json package-lock.json "$node_bin"; find dist -type f ! -name '*.cache' -print0 | sort -z | xargs -0 sha256sum; } | sha256sum | cut -c1-16)
 if [ "$(label_of "certitrack-agent:$version")" != "$hash" ]; then
   log "building certitrack-agent:$version"
   ctx=$(mktemp -d)
   mkdir "$ctx/agent"
   cp docker/agent/Dockerfile "$ctx/"
   cp "$node_bin" "$ctx/node"
-  cp -r dist package.json package-lock.json "$ctx/agent/"
+  # -a: the launcher trusts the code cache only if it is not older than the bundle.
+  cp -a dist package.json package-lock.json "$ctx/agent/"
   (cd "$ctx/agent" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null)
   docker build -q --label "io.certitrack.context-hash=$hash" -t "certitrack-agent:$version" -t certitrack-agent:latest "$ctx" >/dev/null
   rm -rf "$ctx"

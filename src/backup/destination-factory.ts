@@ -1,10 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { LocalDestination } from '../adapters/local-destination.js';
-import { createS3Client, S3Destination } from '../adapters/s3-destination.js';
 import type { AwsClientConfig } from '../aws/context.js';
 import type { BackupSpec } from '../manifests/kinds/backup.js';
 import type { Resource } from '../manifests/resource.js';
 import type { BackupDestination } from './destination.js';
+import { LazyDestination } from './lazy-destination.js';
 import { hostPath } from './sources.js';
 
 /** Where a Backup's objects go, and the key prefix they go under there. */
@@ -31,10 +31,11 @@ export interface DestinationFactoryOptions {
 /** The destination factory built once in main.ts; S3 clients are shared per region, endpoint and addressing style. */
 export function destinationFactory(opts: DestinationFactoryOptions): DestinationFactory {
   const clients = new Map<string, S3Client>();
-  const s3Client = (region: string, endpoint: string | undefined, forcePathStyle: boolean): S3Client => {
+  const s3Module = () => import('../adapters/s3-destination.js');
+  const s3Client = async (region: string, endpoint: string | undefined, forcePathStyle: boolean): Promise<S3Client> => {
     const key = `${region}|${endpoint ?? ''}|${forcePathStyle}`;
     let client = clients.get(key);
-    if (!client) clients.set(key, (client = createS3Client({ region, ...(endpoint ? { endpoint } : {}), forcePathStyle })));
+    if (!client) clients.set(key, (client = (await s3Module()).createS3Client({ region, ...(endpoint ? { endpoint } : {}), forcePathStyle })));
     return client;
   };
   return (res) => {
@@ -42,12 +43,14 @@ export function destinationFactory(opts: DestinationFactoryOptions): Destination
     if (!d) return { destination: new LocalDestination(opts.localDir), prefix: '' };
     if ('local' in d) return { destination: new LocalDestination(hostPath(d.local.path, res.source.dir)), prefix: '' };
     const s3 = d.s3;
-    const client = s3Client(s3.region ?? opts.s3.region, s3.endpoint ?? opts.s3.endpoint, s3.forcePathStyle);
-    const destination = new S3Destination(
-      client,
-      { bucket: s3.bucket, serverSideEncryption: s3.serverSideEncryption, ...(s3.kmsKeyId ? { kmsKeyId: s3.kmsKeyId } : {}), ...(s3.storageClass ? { storageClass: s3.storageClass } : {}) },
-      (m) => opts.warn?.(res.name, m),
-    );
+    const destination = new LazyDestination(`s3://${s3.bucket}`, async () => {
+      const client = await s3Client(s3.region ?? opts.s3.region, s3.endpoint ?? opts.s3.endpoint, s3.forcePathStyle);
+      return new (await s3Module()).S3Destination(
+        client,
+        { bucket: s3.bucket, serverSideEncryption: s3.serverSideEncryption, ...(s3.kmsKeyId ? { kmsKeyId: s3.kmsKeyId } : {}), ...(s3.storageClass ? { storageClass: s3.storageClass } : {}) },
+        (m) => opts.warn?.(res.name, m),
+      );
+    });
     return { destination, prefix: s3.prefix };
   };
 }

@@ -3,9 +3,12 @@ import { join } from 'node:path';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
-/** Runs the CLI from source (through tsx) as its own process, as a user or a script would. */
+/** The CLI users run: the launcher and the bundle test/global-setup.ts builds before the tests. */
+export const CLI = join(ROOT, 'dist', 'cli.js');
+
+/** Runs the built CLI as its own process, as a user or a script would. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, opts: { stdin?: 'ignore' | 'pipe' } = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src', 'cli.ts'), ...args], {
+  return spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],

@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AGENT_VERSION } from '../../src/version.js';
 import { ROOT } from '../helpers/cli.js';
@@ -33,7 +36,16 @@ describe('the agent image', () => {
   });
 
   it('runs a command with its production dependencies only (export kubernetes loads its models on use)', () => {
-    const out = run(['export', 'kubernetes', '/repo/examples/local', '--out', '/tmp/k8s'], undefined, [`${ROOT}:/repo:ro`]);
+    // A copy anyone may read: the image runs as uid 10001, and a checkout may sit in a 0700 folder (mktemp -d).
+    const copy = mkdtempSync(join(tmpdir(), 'agent-image-'));
+    cpSync(join(ROOT, 'examples', 'local'), join(copy, 'local'), { recursive: true, dereference: true });
+    execFileSync('chmod', ['-R', 'a+rX', copy]);
+    let out: string;
+    try {
+      out = run(['export', 'kubernetes', '/repo/local', '--out', '/tmp/k8s'], undefined, [`${copy}:/repo:ro`]);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
     expect(out).toMatch(/^wrote \d+ object\(s\) in \d+ file\(s\) to \/tmp\/k8s/);
   });
 });

@@ -135,7 +135,7 @@ describe('apply', () => {
     const stopped = await daemonExit;
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`held by PID ${daemon.pid} (`);
-    expect(refused.stderr).toMatch(/cli\.ts run -m \S+ --state-dir/);
+    expect(refused.stderr).toMatch(/cli\.js run -m \S+ --state-dir/);
     expect(stopped.code).toBe(0);
     expect(existsSync(join(stateDir, LOCK_FILE))).toBe(false);
   }, 90_000);

@@ -85,9 +85,11 @@ describe('self-healing', () => {
     let last = '';
     while (Date.now() < deadline && starts.length < 5) {
       const c = await inspect(`${instance}-crasher`);
-      if (c.State.StartedAt !== last) {
+      // A container created but not yet started reports 0001-01-01 as StartedAt: not a start.
+      const startedAt = new Date(c.State.StartedAt).getTime();
+      if (c.State.StartedAt !== last && startedAt > 0) {
         last = c.State.StartedAt;
-        starts.push(new Date(c.State.StartedAt).getTime());
+        starts.push(startedAt);
       }
       await new Promise((r) => setTimeout(r, 50));
     }
