@@ -6,6 +6,7 @@
 //   node scripts/bundle-cli.mjs [--no-train]
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,29 @@ const bundle = join(dist, 'cli.bundle.cjs');
 //   *.node             ssh2's and cpu-features' optional native parts, tried inside try/catch
 const external = ['pino', 'pino-pretty', '@aws-sdk/*', 'yaml-language-server', '*.node'];
 
+// Requires made lazy inside the bundle: modules dockerode loads at its start for features the agent
+// uses only on some hosts (an ssh:// DOCKER_HOST, a BuildKit session), ~40 ms of ssh2, gRPC and
+// protobuf on every `plan`. The function keeps the module's behaviour for whoever calls it; the
+// build fails if an upgrade changed the line, rather than silently loading them again.
+const deferred = [
+  { file: 'docker-modem/lib/modem.js', line: "ssh = require('./ssh')," },
+  { file: 'dockerode/lib/docker.js', line: "withSession = require('./session')," },
+];
+const deferRequires = {
+  name: 'defer-requires',
+  setup(b) {
+    for (const { file, line } of deferred) {
+      const path = join(root, 'node_modules', file);
+      b.onLoad({ filter: new RegExp(`${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`) }, async () => {
+        const text = await readFile(path, 'utf8');
+        if (!text.includes(line)) throw new Error(`${file} no longer has \`${line}\`: update scripts/bundle-cli.mjs`);
+        const [name, call] = line.split(' = ');
+        return { contents: text.replace(line, `${name} = (...args) => ${call.replace(/,$/, '')}(...args),`), loader: 'js', resolveDir: dirname(path) };
+      });
+    }
+  },
+};
+
 mkdirSync(dist, { recursive: true });
 rmSync(`${bundle}.cache`, { force: true });
 // The launcher, so the tests' global setup needs no tsc run (npm run build emits the same file first).
@@ -37,6 +61,7 @@ await build({
   // import() of what stays outside becomes require(): Node 20 loses a vm.Script's dynamic-import
   // callback for functions read from a code cache ("A dynamic import callback was not specified").
   supported: { 'dynamic-import': false },
+  plugins: [deferRequires],
   // The one import.meta in src/ (version.ts finds package.json beside dist/).
   define: { 'import.meta.url': '__bundleUrl' },
   banner: { js: "const __bundleUrl = require('node:url').pathToFileURL(__filename).href;" },

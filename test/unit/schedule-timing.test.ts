@@ -40,6 +40,10 @@ describe('validateCron', () => {
   it('rejects an unknown time zone', () => {
     expect(validateCron('0 2 * * *', 'Mars/Olympus')).toMatch(/unknown time zone "Mars\/Olympus"/);
   });
+
+  it.each(['Europe/Madrid', 'UTC', 'Etc/UTC', 'Asia/Kolkata', 'Asia/Calcutta', 'US/Eastern'])('accepts %s, a canonical zone or an alias of one', (zone) => {
+    expect(validateCron('0 2 * * *', zone)).toBeUndefined();
+  });
 });
 
 describe('nextRunAfter', () => {
