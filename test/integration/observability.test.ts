@@ -16,8 +16,6 @@ const contrib = fileURLToPath(new URL('../../contrib/', import.meta.url));
 const ALERTS = join(contrib, 'prometheus/alerts.yaml');
 const ALERT_TESTS = join(contrib, 'prometheus/alerts.test.yaml');
 // Not checked against /metrics: its metric, certitrack_rollouts_total, comes with issue 11 (rollouts).
-const ROLLOUT_ALERTS = join(contrib, 'prometheus/rollout-alerts.yaml');
-const ROLLOUT_TESTS = join(contrib, 'prometheus/rollout-alerts.test.yaml');
 const SCRAPE = join(contrib, 'prometheus/scrape.yaml');
 const DASHBOARD = join(contrib, 'grafana/certitrack-agent.json');
 /** Made by Prometheus for every target, not exposed by the agent. */
@@ -50,17 +48,17 @@ const asGrafanaSends = (expr: string): string => expr.replaceAll('$__rate_interv
 
 describe('shipped Prometheus rules (promtool)', () => {
   it('promtool check rules passes on every rules file, and check config on the scrape config', async () => {
-    const rules = await promtool(['check', 'rules', ALERTS, ROLLOUT_ALERTS]);
+    const rules = await promtool(['check', 'rules', ALERTS]);
     expect(rules.code, rules.output).toBe(0);
-    expect(rules.output).toContain('SUCCESS: 11 rules found');
+    expect(rules.output).toContain('SUCCESS: 12 rules found');
     const config = await promtool(['check', 'config', SCRAPE]);
     expect(config.code, config.output).toBe(0);
   });
 
   it('promtool test rules passes, with a firing and a non-firing case for every rule', async () => {
-    const result = await promtool(['test', 'rules', ALERT_TESTS, ROLLOUT_TESTS]);
+    const result = await promtool(['test', 'rules', ALERT_TESTS]);
     expect(result.code, result.output).toBe(0);
-    for (const [rulesFile, testsFile] of [[ALERTS, ALERT_TESTS], [ROLLOUT_ALERTS, ROLLOUT_TESTS]] as const) {
+    for (const [rulesFile, testsFile] of [[ALERTS, ALERT_TESTS]] as const) {
       const cases = (parse(await readFile(testsFile, 'utf8')) as RuleTests).tests.flatMap((t) => t.alert_rule_test ?? []);
       for (const { alert } of await rulesOf(rulesFile)) {
         const mine = cases.filter((c) => c.alertname === alert);
@@ -164,7 +162,7 @@ describe('against a running agent and a real Prometheus', () => {
     for (const rule of await rulesOf(ALERTS)) for (const name of metricNamesIn(rule.expr)) used.set(name, `rule ${rule.alert}`);
     for (const expr of await dashboardExprs()) for (const name of metricNamesIn(expr)) used.set(name, `dashboard: ${expr}`);
     // The extraction found the names, not nothing (and no function names).
-    expect([...used.keys()]).toEqual(expect.arrayContaining(['up', 'certitrack_alarm_in_sync', 'certitrack_job_last_run_timestamp_seconds', 'certitrack_workqueue_queue_duration_seconds_bucket', 'process_cpu_seconds_total']));
+    expect([...used.keys()]).toEqual(expect.arrayContaining(['up', 'certitrack_rollouts_total', 'certitrack_alarm_in_sync', 'certitrack_job_last_run_timestamp_seconds', 'certitrack_workqueue_queue_duration_seconds_bucket', 'process_cpu_seconds_total']));
     expect([...used.keys()].filter((n) => ['sum', 'rate', 'time', 'increase', 'histogram_quantile', 'le', 'instance'].includes(n))).toEqual([]);
     const missing = [...used].filter(([name]) => !PROMETHEUS_SERIES.has(name) && !exposed.has(name)).map(([name, where]) => `${name} (${where})`);
     expect(missing).toEqual([]);

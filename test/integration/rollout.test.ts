@@ -36,10 +36,10 @@ function backend(version: string, extra: Record<string, unknown> = {}): Record<s
   };
 }
 
-async function writeStack(version: string): Promise<void> {
+async function writeStack(version: string, extra: Record<string, unknown> = {}): Promise<void> {
   await writeManifest(dir, 'stack.yaml', [
     doc('Network', 'net'),
-    doc('Service', 'backend', backend(version)),
+    doc('Service', 'backend', backend(version, extra)),
     doc('Service', 'nginx', {
       image: NGINX,
       pullPolicy: 'Never',
@@ -140,6 +140,7 @@ describe('StartFirst rollouts behind nginx', () => {
 
   it('restart (the CLI) replaces the serving container by the same StartFirst rollout, with no failed request', async () => {
     const before = (await backendContainers()).map((c) => c.Id);
+    const serving = (await get()).body;
     const loop = requestLoop();
     let r;
     try {
@@ -150,14 +151,47 @@ describe('StartFirst rollouts behind nginx', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Service\/backend restarted \(StartFirst, /);
     expect(loop.failures).toEqual([]);
-    expect([...loop.seen]).toEqual(['v4']);
+    expect([...loop.seen]).toEqual([serving]);
     const after = await backendContainers();
     expect(after).toHaveLength(1);
     expect(before).not.toContain(after[0]?.Id);
   });
 
+  it('starts a newer spec while the previous rollout drains, without waiting for it; its switch drains both', async () => {
+    const slow = { rollout: { drain: '8s', progressDeadline: '20s' } };
+    const loop = requestLoop();
+    let most = 0;
+    let watching = true;
+    // How many backend containers ran at once: three only if v6 started before v4 had drained.
+    const watch = (async () => {
+      while (watching) {
+        most = Math.max(most, (await backendContainers()).length);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    try {
+      await writeStack('v5', slow);
+      await eventually('v5 serves while v4 drains', async () => loop.seen.has('v5') && logs.lines.some((l) => l.includes('draining the old one')) && (await backendContainers()).length === 2, 30_000);
+      await writeStack('v6', slow);
+      await eventually('v6 served', async () => loop.seen.has('v6') && (await get()).body === 'v6', 60_000);
+      await eventually('v6: rolled out, v4 and v5 gone', async () => {
+        const list = await backendContainers();
+        return progressing()?.reason === 'RolloutComplete' && list.length === 1 && list[0]?.Names[0] === `/${instance}-backend`;
+      }, 60_000);
+    } finally {
+      watching = false;
+      await watch;
+      await loop.stop();
+    }
+    expect(loop.failures).toEqual([]);
+    expect(most).toBe(3);
+    const history = (agent.statusDocument().resources as { kind: string; name: string; details: { rollouts?: { result: string; reason: string }[] } }[]).find((r) => r.name === 'backend')?.details.rollouts ?? [];
+    expect(history.slice(0, 2).map((h) => h.result)).toEqual(['succeeded', 'superseded']);
+  });
+
   it('rolls back a version that never becomes healthy: the old one keeps serving, the failure is visible, and it is not retried in a loop', async () => {
     const before = (await backendContainers())[0]?.Id;
+    const serving = (await get()).body;
     const loop = requestLoop();
     try {
       await writeStack('bad');
@@ -169,7 +203,7 @@ describe('StartFirst rollouts behind nginx', () => {
       await loop.stop();
     }
     expect(loop.failures).toEqual([]);
-    expect([...loop.seen]).toEqual(['v4']);
+    expect([...loop.seen]).toEqual([serving]);
     const list = await backendContainers();
     expect(list.map((c) => c.Id)).toEqual([before]);
     expect(progressing()).toMatchObject({ status: 'False', reason: 'RolloutFailed', message: expect.stringContaining('not ready within the progress deadline of 4s') });

@@ -198,6 +198,30 @@ describe('Service plan: rollouts', () => {
     expect(actions).toEqual([{ type: 'cutover', action: 'recreate', newId: 'new', oldIds: ['old'], drainMs: 3000, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }]);
   });
 
+  it('after the switch waits out the drain between reconciles, then stops the old version and takes the name', () => {
+    const draining = rollout({ drainUntil: new Date(NOW.getTime() + 2000).toISOString() });
+    const during = plan(next, { ...observed([oldC, nextC({ health: 'healthy' })], { rollout: draining }), followers }, NOW, opts);
+    expect(during).toEqual([{ type: 'wait', action: 'wait', retryAfterMs: 2000, reason: `the new version serves; the old one drains until ${new Date(NOW.getTime() + 2000).toISOString()}` }]);
+    // Its health no longer matters to the switch: it is healed once it has the name.
+    expect(plan(next, { ...observed([oldC, nextC({ health: 'unhealthy' })], { rollout: draining }), followers }, NOW, opts)).toMatchObject([{ type: 'wait' }]);
+    const over = rollout({ drainUntil: new Date(NOW.getTime() - 1).toISOString() });
+    expect(plan(next, { ...observed([oldC, nextC({ health: 'healthy' })], { rollout: over }), followers }, NOW, opts)).toEqual([
+      { type: 'finish-cutover', action: 'recreate', newId: 'new', oldIds: ['old'], followers, reason: 'the drain is over: the old version stops and the new one takes the name' },
+    ]);
+    // A new version that dies while the old one drains is rolled back: the old one still serves.
+    expect(plan(next, observed([oldC, nextC({ running: false, state: 'exited', exitCode: 1 })], { rollout: draining }), NOW, opts)).toMatchObject([{ type: 'rollback' }]);
+  });
+
+  it('a newer spec arriving while a rollout drains starts at once beside both, and its switch drains them both', () => {
+    const third = svc({ env: { MODE: 'three', TOKEN: { secretRef: 'TOKEN' } }, healthcheck: { command: ['true'] }, rollout: { progressDeadline: '1m', drain: '3s' } });
+    const draining = rollout({ drainUntil: new Date(NOW.getTime() + 2000).toISOString() });
+    const started = plan(third, observed([oldC, nextC({ health: 'healthy' })], { rollout: draining }), NOW, opts);
+    expect(started).toMatchObject([{ type: 'start-new', fromHash: hashOf(old) }]);
+    const thirdC = container(third, { id: 'third', name: `t-api-${hashOf(third).slice(0, 8)}`, health: 'healthy', startedAt: new Date(NOW.getTime() - 5000) });
+    const r3 = { toHash: hashOf(third), strategy: 'StartFirst' as const, startedAt: new Date(NOW.getTime() - 5000).toISOString(), failures: 0 };
+    expect(plan(third, observed([oldC, nextC({ health: 'healthy' }), thirdC], { rollout: r3 }), NOW, opts)).toMatchObject([{ type: 'cutover', newId: 'third', oldIds: ['old', 'new'] }]);
+  });
+
   it('a new version without a healthcheck is ready after it has run for the settle time', () => {
     const plain = svc({ env: { MODE: 'two', TOKEN: { secretRef: 'TOKEN' } } });
     const young = container(plain, { id: 'new', name: `t-api-${hashOf(plain).slice(0, 8)}`, startedAt: new Date(NOW.getTime() - 500) });

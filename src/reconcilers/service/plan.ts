@@ -24,8 +24,10 @@ export type ServiceAction =
   | { type: 'replace'; action: 'recreate'; reason: string; replace: readonly string[]; container: DesiredContainer; changes: readonly FieldChange[]; fromHash?: string; predicted?: true }
   /** StartFirst, step 1: the new container starts beside the serving one, under a versioned name. */
   | { type: 'start-new'; action: 'recreate'; reason: string; container: DesiredContainer; changes: readonly FieldChange[]; fromHash?: string }
-  /** StartFirst, step 2: the new one is ready; followers switch, the old ones drain and stop. */
+  /** StartFirst, step 2: the new one is ready; followers switch and the old ones start draining. */
   | { type: 'cutover'; action: 'recreate'; reason: string; newId: string; oldIds: readonly string[]; drainMs: number; followers: readonly Follower[] }
+  /** StartFirst, step 3, once the drain is over: the old ones stop and the new one takes the name. */
+  | { type: 'finish-cutover'; action: 'recreate'; reason: string; newId: string; oldIds: readonly string[]; followers: readonly Follower[] }
   /** StartFirst: the new container failed; it goes and the old one keeps serving. */
   | { type: 'rollback'; action: 'remove'; reason: string; containerId: string; failure: string }
   /** Finishes a cutover interrupted after the old container went: the new one takes the service's name. */
@@ -160,6 +162,13 @@ function planStartFirstProgress(ctx: PlanContext, next: ContainerDetails, old: C
   if (!next.running) {
     const why = next.oomKilled ? 'the new container was killed for lack of memory' : `the new container exited with code ${next.exitCode}`;
     return [{ type: 'rollback', action: 'remove', containerId: next.id, failure: why, reason: `rollout failed: ${why}; the old version keeps serving` }];
+  }
+  const drainUntil = ctx.rollout?.drainUntil === undefined ? undefined : Date.parse(ctx.rollout.drainUntil);
+  if (drainUntil !== undefined) {
+    // Switched over already: the old ones drain, whatever the new one's health does meanwhile (it is healed after).
+    const oldIds = old.map((c) => c.id);
+    if (now.getTime() < drainUntil) return [{ type: 'wait', action: 'wait', retryAfterMs: drainUntil - now.getTime(), reason: `the new version serves; the old one drains until ${new Date(drainUntil).toISOString()}` }];
+    return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds, followers, reason: 'the drain is over: the old version stops and the new one takes the name' }];
   }
   if (isReady(next, now)) {
     return [{ type: 'cutover', action: 'recreate', newId: next.id, oldIds: old.map((c) => c.id), drainMs: desired.spec.rollout.drain, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }];

@@ -24,10 +24,17 @@ export interface RolloutState {
   failedAt?: string;
   /** The git commit the manifests came from, when they came from git. */
   commit?: string;
+  /**
+   * StartFirst after the switch: followers send to the new container and the old ones drain until
+   * then. A wait between reconciles, not a sleep inside one, so a newer spec can start its own
+   * rollout meanwhile instead of queueing behind the drain.
+   */
+  drainUntil?: string;
 }
 
-export type RolloutResult = 'succeeded' | 'rolled_back' | 'failed';
-export const ROLLOUT_RESULTS: readonly RolloutResult[] = ['succeeded', 'rolled_back', 'failed'];
+/** superseded: a newer spec started its own rollout before this one ended (its container goes at that one's switch). */
+export type RolloutResult = 'succeeded' | 'rolled_back' | 'failed' | 'superseded';
+export const ROLLOUT_RESULTS: readonly RolloutResult[] = ['succeeded', 'rolled_back', 'failed', 'superseded'];
 
 export interface RolloutHistoryEntry {
   fromHash?: string;

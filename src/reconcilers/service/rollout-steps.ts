@@ -50,6 +50,8 @@ export class RolloutSteps {
   /** A container for a new spec was started (or replaced the old one): the rollout is on. */
   started(s: RolloutScope, toHash: string, fromHash: string | undefined, strategy: RolloutStrategy): void {
     const prev = this.d.state.get<RolloutState>(ROLLOUT_SECTION, s.service);
+    // Another spec's rollout still in flight (not failed, not backing off) ends here, in the history too.
+    if (prev && prev.toHash !== toHash && !prev.failedAt && !prev.retryAt) this.ended(s, 'superseded', `superseded by ${toHash.slice(0, 8)} before it completed`);
     const failures = prev?.toHash === toHash ? prev.failures : 0;
     const commit = commitOf(s.origin);
     const record: RolloutState = { toHash, strategy, startedAt: s.now().toISOString(), failures, ...(fromHash ? { fromHash } : {}), ...(commit ? { commit } : {}) };
@@ -59,15 +61,21 @@ export class RolloutSteps {
 
   /**
    * StartFirst's switch: followers pick up the new container (a graceful reload re-resolves the
-   * service's name, which both containers now answer), the old ones keep serving what they have in
-   * flight for `drain`, then stop with their grace period; a second reload drops them.
+   * service's name, which both containers now answer) and the old ones keep serving what they have
+   * in flight until the drain ends; `finishCutover` then stops them. Returns the drain to wait.
    */
-  async cutover(s: RolloutScope, newId: string, oldIds: readonly string[], drainMs: number, followers: readonly Follower[]): Promise<void> {
-    const { containers } = this.d;
+  async beginDrain(s: RolloutScope, oldIds: readonly string[], drainMs: number, followers: readonly Follower[]): Promise<number> {
     // A follower that cannot be told would keep sending to the old address: do not stop it then.
     await this.reloadFollowers(s, followers, 'strict');
+    const prev = this.d.state.get<RolloutState>(ROLLOUT_SECTION, s.service);
+    if (prev) this.d.state.set(ROLLOUT_SECTION, s.service, { ...prev, drainUntil: new Date(s.now().getTime() + drainMs).toISOString() });
     s.log.info({ drainMs, old: oldIds.map((id) => id.slice(0, 12)) }, 'new version ready; draining the old one');
-    await abortableSleep(drainMs, s.signal);
+    return drainMs;
+  }
+
+  /** After the drain: the old containers stop with their grace, the new one takes the name, followers drop the old addresses. */
+  async finishCutover(s: RolloutScope, newId: string, oldIds: readonly string[], followers: readonly Follower[]): Promise<void> {
+    const { containers } = this.d;
     for (const id of oldIds) {
       await containers.stop(id);
       await containers.remove(id);
@@ -84,7 +92,8 @@ export class RolloutSteps {
     if (prev) {
       const failures = prev.failures + 1;
       const retryAt = new Date(s.now().getTime() + exponentialBackoffMs(failures, RETRY_BASE_MS, RETRY_MAX_MS)).toISOString();
-      this.d.state.set(ROLLOUT_SECTION, s.service, { ...prev, failures, retryAt, lastError: failure });
+      const { drainUntil, ...attempt } = prev;
+      this.d.state.set(ROLLOUT_SECTION, s.service, { ...attempt, failures, retryAt, lastError: failure });
     }
     this.ended(s, 'rolled_back', failure);
   }
@@ -135,6 +144,7 @@ export class RolloutSteps {
     const history = this.d.state.get<RolloutHistoryEntry[]>(ROLLOUT_HISTORY_SECTION, s.service) ?? [];
     this.d.state.set(ROLLOUT_HISTORY_SECTION, s.service, [entry, ...history].slice(0, ROLLOUT_HISTORY_LIMIT));
     if (result === 'succeeded') s.status.setCondition(s.key, 'Progressing', 'True', 'RolloutComplete', reason);
+    else if (result === 'superseded') s.log.info({ toHash: prev.toHash.slice(0, 8) }, reason);
     else {
       s.status.setCondition(s.key, 'Progressing', 'False', 'RolloutFailed', reason);
       s.log.warn({ result, reason, toHash: prev.toHash.slice(0, 8) }, 'rollout failed');
@@ -150,19 +160,4 @@ export class RolloutSteps {
     this.d.state.delete(ROLLOUT_SECTION, service);
     this.d.state.delete(ROLLOUT_HISTORY_SECTION, service);
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -23,7 +23,7 @@ export class ServiceMetrics {
     });
     this.rollouts = new Counter({
       name: 'certitrack_rollouts_total',
-      help: 'Rollouts of a new spec that ended, by result: succeeded, rolled_back (StartFirst: the old version kept serving) or failed (StopFirst: nothing old to keep).',
+      help: 'Rollouts of a new spec that ended, by result: succeeded, rolled_back (StartFirst: the old version kept serving), failed (StopFirst: nothing old to keep) or superseded (a newer spec started before it ended).',
       labelNames: ['service', 'result'],
       registers,
     });

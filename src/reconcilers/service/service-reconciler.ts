@@ -36,7 +36,8 @@ export interface ServiceReconcilerOptions {
 const HEALTH_POLL_MS = 5000;
 
 /** Actions after which the service answers on a new address, so followers re-resolve it. */
-const MOVES: ReadonlySet<ServiceAction['type']> = new Set(['create', 'replace', 'start', 'restart']);
+// rollback: after the switch, followers must forget the new container's address again.
+const MOVES: ReadonlySet<ServiceAction['type']> = new Set(['create', 'replace', 'start', 'restart', 'rollback']);
 
 /**
  * Keeps one container per declared Service running, healthy and matching its spec; rolls a changed
@@ -185,7 +186,9 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
         this.rollouts.started(scope, action.container.hash, action.fromHash, 'StartFirst');
         return READY_POLL_MS;
       case 'cutover':
-        await this.rollouts.cutover(scope, action.newId, action.oldIds, action.drainMs, action.followers);
+        return await this.rollouts.beginDrain(scope, action.oldIds, action.drainMs, action.followers);
+      case 'finish-cutover':
+        await this.rollouts.finishCutover(scope, action.newId, action.oldIds, action.followers);
         return undefined;
       case 'rollback':
         ctx.log.warn({ container: action.containerId.slice(0, 12), failure: action.failure }, 'rolling back: removing the new container');
