@@ -195,7 +195,7 @@ describe('Service plan: rollouts', () => {
 
   it('cuts over once the new version is ready: followers, drain, old containers', () => {
     const actions = plan(next, { ...observed([oldC, nextC({ health: 'healthy' })], { rollout: rollout() }), followers }, NOW, opts);
-    expect(actions).toEqual([{ type: 'cutover', action: 'recreate', newId: 'new', oldIds: ['old'], drainMs: 3000, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }]);
+    expect(actions).toEqual([{ type: 'cutover', action: 'recreate', newId: 'new', toHash: hashOf(next), oldIds: ['old'], drainMs: 3000, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }]);
   });
 
   it('after the switch waits out the drain between reconciles, then stops the old version and takes the name', () => {

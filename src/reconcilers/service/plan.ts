@@ -25,7 +25,7 @@ export type ServiceAction =
   /** StartFirst, step 1: the new container starts beside the serving one, under a versioned name. */
   | { type: 'start-new'; action: 'recreate'; reason: string; container: DesiredContainer; changes: readonly FieldChange[]; fromHash?: string }
   /** StartFirst, step 2: the new one is ready; followers switch and the old ones start draining. */
-  | { type: 'cutover'; action: 'recreate'; reason: string; newId: string; oldIds: readonly string[]; drainMs: number; followers: readonly Follower[] }
+  | { type: 'cutover'; action: 'recreate'; reason: string; newId: string; toHash: string; oldIds: readonly string[]; drainMs: number; followers: readonly Follower[] }
   /** StartFirst, step 3, once the drain is over: the old ones stop and the new one takes the name. */
   | { type: 'finish-cutover'; action: 'recreate'; reason: string; newId: string; oldIds: readonly string[]; followers: readonly Follower[] }
   /** StartFirst: the new container failed; it goes and the old one keeps serving. */
@@ -171,7 +171,7 @@ function planStartFirstProgress(ctx: PlanContext, next: ContainerDetails, old: C
     return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds, followers, reason: 'the drain is over: the old version stops and the new one takes the name' }];
   }
   if (isReady(next, now)) {
-    return [{ type: 'cutover', action: 'recreate', newId: next.id, oldIds: old.map((c) => c.id), drainMs: desired.spec.rollout.drain, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }];
+    return [{ type: 'cutover', action: 'recreate', newId: next.id, toHash: next.labels[LABEL_SPEC_HASH] ?? '', oldIds: old.map((c) => c.id), drainMs: desired.spec.rollout.drain, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }];
   }
   const startedAt = Date.parse(ctx.rollout?.startedAt ?? '') || next.startedAt?.getTime() || now.getTime();
   const deadline = startedAt + desired.spec.rollout.progressDeadline;

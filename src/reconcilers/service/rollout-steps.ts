@@ -64,11 +64,14 @@ export class RolloutSteps {
    * service's name, which both containers now answer) and the old ones keep serving what they have
    * in flight until the drain ends; `finishCutover` then stops them. Returns the drain to wait.
    */
-  async beginDrain(s: RolloutScope, oldIds: readonly string[], drainMs: number, followers: readonly Follower[]): Promise<number> {
+  async beginDrain(s: RolloutScope, toHash: string, oldIds: readonly string[], drainMs: number, followers: readonly Follower[]): Promise<number> {
     // A follower that cannot be told would keep sending to the old address: do not stop it then.
     await this.reloadFollowers(s, followers, 'strict');
+    // The drain's end must be on record for this spec, or the next plan would switch over again:
+    // the record of `started` can be missing (an apply killed before the state was written).
     const prev = this.d.state.get<RolloutState>(ROLLOUT_SECTION, s.service);
-    if (prev) this.d.state.set(ROLLOUT_SECTION, s.service, { ...prev, drainUntil: new Date(s.now().getTime() + drainMs).toISOString() });
+    const record: RolloutState = prev?.toHash === toHash ? prev : { toHash, strategy: 'StartFirst', startedAt: s.now().toISOString(), failures: 0 };
+    this.d.state.set(ROLLOUT_SECTION, s.service, { ...record, drainUntil: new Date(s.now().getTime() + drainMs).toISOString() });
     s.log.info({ drainMs, old: oldIds.map((id) => id.slice(0, 12)) }, 'new version ready; draining the old one');
     return drainMs;
   }

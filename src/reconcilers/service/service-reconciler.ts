@@ -186,7 +186,7 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
         this.rollouts.started(scope, action.container.hash, action.fromHash, 'StartFirst');
         return READY_POLL_MS;
       case 'cutover':
-        return await this.rollouts.beginDrain(scope, action.oldIds, action.drainMs, action.followers);
+        return await this.rollouts.beginDrain(scope, action.toHash, action.oldIds, action.drainMs, action.followers);
       case 'finish-cutover':
         await this.rollouts.finishCutover(scope, action.newId, action.oldIds, action.followers);
         return undefined;
