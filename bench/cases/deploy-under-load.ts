@@ -137,6 +137,8 @@ const until = async (what: string, fn: () => boolean | Promise<boolean>, timeout
 
 interface ToolResult {
   failed: number;
+  /** What the first few failures were (HTTP status or the client's error, and when in which deploy). */
+  failures: string[];
   deploys: number;
   longestGapMs: number;
   p99DeployMs: number | undefined;
@@ -156,6 +158,13 @@ function summarise(samples: Sample[], idle: [number, number], windows: [number, 
   }
   return {
     failed: during.filter((s) => s.status !== 200).length,
+    failures: during
+      .filter((s) => s.status !== 200)
+      .slice(0, 5)
+      .map((s) => {
+        const w = windows.findIndex((x) => inWindow(s, x));
+        return `deploy ${w + 1} +${Math.round(s.t - (windows[w]?.[0] ?? s.t))} ms: ${s.status === 0 ? s.body : `HTTP ${s.status} ${s.body}`} after ${Math.round(s.ms)} ms`;
+      }),
     deploys: windows.length,
     longestGapMs,
     p99DeployMs: percentile(during.filter((s) => s.status === 200).map((s) => s.ms), 99),
@@ -260,7 +269,7 @@ export async function deployUnderLoad(ctx: BenchContext): Promise<void> {
   const title = `deploy under load (${deploys} deploys, a request every 10 ms)`;
   const peerName = 'docker-compose up -d';
   ctx.rows.push(
-    { benchmark: title, metric: 'failed requests', unit: 'count', agent: a.failed, peer: c?.failed, peerName, note: 'goal: 0 for the agent' },
+    { benchmark: title, metric: 'failed requests', unit: 'count', agent: a.failed, peer: c?.failed, peerName, note: `goal: 0 for the agent${a.failures.length > 0 ? `; agent's: ${a.failures.join('; ')}` : ''}` },
     { benchmark: title, metric: 'longest gap between answers', unit: 'ms', agent: a.longestGapMs, peer: c?.longestGapMs, peerName },
     { benchmark: title, metric: 'p99 latency during deploys', unit: 'ms', agent: a.p99DeployMs, peer: c?.p99DeployMs, peerName, note: `idle p99: agent ${a.p99IdleMs?.toFixed(1) ?? '?'} ms, compose ${c?.p99IdleMs?.toFixed(1) ?? '-'} ms; goal: at most 2x idle` },
     { benchmark: title, metric: 'save -> new version serving, median', unit: 'ms', agent: median(a.saveToServingMs), peer: c ? median(c.saveToServingMs) : undefined, peerName, samples: { agent: a.saveToServingMs, ...(c ? { peer: c.saveToServingMs } : {}) } },
