@@ -27,8 +27,9 @@ function readCache(): Buffer | undefined {
 
 /**
  * Writes the cache when there was none or V8 refused it (another Node, other flags), and always
- * with CERTITRACK_CODE_CACHE=refresh (the build's training run); =off neither reads nor writes it. Atomic, so two CLIs starting at
- * once never read half a file; a read-only install (systemd's ProtectSystem) just runs uncached.
+ * with CERTITRACK_CODE_CACHE=refresh (the build's training run); =off neither reads nor writes it.
+ * Atomic, so two CLIs starting at once never read half a file; a read-only install (systemd's
+ * ProtectSystem) just runs uncached.
  */
 function saveCacheOnExit(script: Script, hadCache: boolean): void {
   if (hadCache && !script.cachedDataRejected && process.env.CERTITRACK_CODE_CACHE !== 'refresh') return;

@@ -31,21 +31,19 @@ export interface DestinationFactoryOptions {
 /** The destination factory built once in main.ts; S3 clients are shared per region, endpoint and addressing style. */
 export function destinationFactory(opts: DestinationFactoryOptions): DestinationFactory {
   const clients = new Map<string, S3Client>();
-  const s3Module = () => import('../adapters/s3-destination.js');
-  const s3Client = async (region: string, endpoint: string | undefined, forcePathStyle: boolean): Promise<S3Client> => {
-    const key = `${region}|${endpoint ?? ''}|${forcePathStyle}`;
-    let client = clients.get(key);
-    if (!client) clients.set(key, (client = (await s3Module()).createS3Client({ region, ...(endpoint ? { endpoint } : {}), forcePathStyle })));
-    return client;
-  };
   return (res) => {
     const d = res.spec.destination;
     if (!d) return { destination: new LocalDestination(opts.localDir), prefix: '' };
     if ('local' in d) return { destination: new LocalDestination(hostPath(d.local.path, res.source.dir)), prefix: '' };
     const s3 = d.s3;
     const destination = new LazyDestination(`s3://${s3.bucket}`, async () => {
-      const client = await s3Client(s3.region ?? opts.s3.region, s3.endpoint ?? opts.s3.endpoint, s3.forcePathStyle);
-      return new (await s3Module()).S3Destination(
+      const { createS3Client, S3Destination } = await import('../adapters/s3-destination.js');
+      const region = s3.region ?? opts.s3.region;
+      const endpoint = s3.endpoint ?? opts.s3.endpoint;
+      const key = `${region}|${endpoint ?? ''}|${s3.forcePathStyle}`;
+      let client = clients.get(key);
+      if (!client) clients.set(key, (client = createS3Client({ region, ...(endpoint ? { endpoint } : {}), forcePathStyle: s3.forcePathStyle })));
+      return new S3Destination(
         client,
         { bucket: s3.bucket, serverSideEncryption: s3.serverSideEncryption, ...(s3.kmsKeyId ? { kmsKeyId: s3.kmsKeyId } : {}), ...(s3.storageClass ? { storageClass: s3.storageClass } : {}) },
         (m) => opts.warn?.(res.name, m),

@@ -166,9 +166,8 @@ function planStartFirstProgress(ctx: PlanContext, next: ContainerDetails, old: C
   const drainUntil = ctx.rollout?.drainUntil === undefined ? undefined : Date.parse(ctx.rollout.drainUntil);
   if (drainUntil !== undefined) {
     // Switched over already: the old ones drain, whatever the new one's health does meanwhile (it is healed after).
-    const oldIds = old.map((c) => c.id);
     if (now.getTime() < drainUntil) return [{ type: 'wait', action: 'wait', retryAfterMs: drainUntil - now.getTime(), reason: `the new version serves; the old one drains until ${new Date(drainUntil).toISOString()}` }];
-    return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds, followers, reason: 'the drain is over: the old version stops and the new one takes the name' }];
+    return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds: old.map((c) => c.id), followers, reason: 'the drain is over: the old version stops and the new one takes the name' }];
   }
   if (isReady(next, now)) {
     return [{ type: 'cutover', action: 'recreate', newId: next.id, toHash: next.labels[LABEL_SPEC_HASH] ?? '', oldIds: old.map((c) => c.id), drainMs: desired.spec.rollout.drain, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }];
