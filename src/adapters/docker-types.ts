@@ -43,6 +43,8 @@ export interface ContainerDetails extends ContainerSummary {
   networks: Record<string, string>;
   /** DNS aliases per attached network name. */
   aliases: Record<string, string[]>;
+  /** Per network, the `container:alias` links only this container resolves (a follower's view of the services it follows). */
+  links: Record<string, string[]>;
 }
 
 export interface ContainerMount {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from '../../src/agent.js';
 import { runCli } from '../helpers/cli.js';
-import { BUSYBOX, cleanupInstance, containersOf, eventually, type LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
+import { adapter, BUSYBOX, cleanupInstance, containersOf, eventually, inspect, type LogCapture, removeDir, startTestAgent, tempDir, testInstance } from '../helpers/docker.js';
 import { freePort, httpGet } from '../helpers/http-probe.js';
 import { doc, writeManifest } from '../helpers/manifests.js';
 
@@ -155,6 +155,30 @@ describe('StartFirst rollouts behind nginx', () => {
     const after = await backendContainers();
     expect(after).toHaveLength(1);
     expect(before).not.toContain(after[0]?.Id);
+  });
+
+  it('while the old version drains, nginx sends it nothing: the service name resolves to the new container alone', async () => {
+    const drains = () => logs.lines.filter((l) => l.includes('draining the old one')).length;
+    const before = drains();
+    await writeStack('v4d', { rollout: { drain: '4s', progressDeadline: '20s' } });
+    await eventually('the switch to v4d', () => drains() > before, 30_000, 20);
+    const list = await backendContainers();
+    expect(list).toHaveLength(2);
+    const serving = list.find((c) => c.Names[0] === `/${instance}-backend`);
+    expect(serving?.Labels['io.certitrack.spec-hash']).toBeDefined();
+    // The follower's link: its own view of `backend` is whichever container holds the service's name.
+    const nginxId = (await containersOf(instance, 'nginx'))[0]?.Id as string;
+    const resolved = await adapter.containers.exec(nginxId, ['getent', 'ahostsv4', 'backend']);
+    const servingIp = Object.values((await inspect(serving?.Id as string)).NetworkSettings.Networks)[0]?.IPAddress;
+    expect(new Set(resolved.outputTail.trim().split('\n').map((l) => l.split(/\s+/)[0]))).toEqual(new Set([servingIp]));
+    // Requests sent after the reload (old workers may finish one already in hand) all reach v4d.
+    await new Promise((r) => setTimeout(r, 300));
+    const answers: string[] = [];
+    for (const end = Date.now() + 1500; Date.now() < end; ) answers.push((await get()).body);
+    expect(answers.length).toBeGreaterThan(20);
+    expect(new Set(answers)).toEqual(new Set(['v4d']));
+    expect((await backendContainers()).length, 'the old container still drains meanwhile').toBe(2);
+    await eventually('v4d: rolled out, the old container gone', async () => progressing()?.reason === 'RolloutComplete' && (await backendContainers()).length === 1, 30_000);
   });
 
   it('starts a newer spec while the previous rollout drains, without waiting for it; its switch drains both', async () => {

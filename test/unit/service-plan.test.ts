@@ -44,6 +44,7 @@ const container = (s: Resource<ServiceSpec> | undefined, over: Partial<Container
     image: 'app:1',
     networks: {},
     aliases: {},
+    links: {},
   };
 };
 
@@ -193,33 +194,67 @@ describe('Service plan: rollouts', () => {
     expect(actions).toMatchObject([{ type: 'wait', reason: 'the new version is starting (starting); cut over once it is ready' }]);
   });
 
-  it('cuts over once the new version is ready: followers, drain, old containers', () => {
+  it('cuts over once the new version is ready: the name moves to it, followers reload, the old one drains', () => {
     const actions = plan(next, { ...observed([oldC, nextC({ health: 'healthy' })], { rollout: rollout() }), followers }, NOW, opts);
-    expect(actions).toEqual([{ type: 'cutover', action: 'recreate', newId: 'new', toHash: hashOf(next), oldIds: ['old'], drainMs: 3000, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }]);
+    const renames = [
+      { containerId: 'old', name: `t-api-${hashOf(old).slice(0, 8)}` },
+      { containerId: 'new', name: 't-api' },
+    ];
+    expect(actions).toEqual([
+      { type: 'cutover', action: 'recreate', newId: 'new', toHash: hashOf(next), oldIds: ['old'], renames, drainMs: 3000, followers, reason: 'the new version is ready: it takes the name, followers switch to it, the old one drains and stops' },
+    ]);
+    // The old one's versioned name taken already (a leftover): its id makes it unique.
+    const squatter = container(old, { id: 'leftover', name: `t-api-${hashOf(old).slice(0, 8)}`, running: false, state: 'exited' });
+    const taken = plan(next, { ...observed([oldC, squatter, nextC({ health: 'healthy' })], { rollout: rollout() }), followers }, NOW, opts);
+    expect(taken).toMatchObject([{ type: 'cutover', renames: [{ containerId: 'old', name: `t-api-${hashOf(old).slice(0, 8)}-old` }, { containerId: 'new', name: 't-api' }] }]);
   });
 
-  it('after the switch waits out the drain between reconciles, then stops the old version and takes the name', () => {
+  it('after the switch waits out the drain between reconciles, then stops the old version', () => {
+    const oldDraining = container(old, { id: 'old', name: `t-api-${hashOf(old).slice(0, 8)}` });
+    const serving = (over: Partial<ContainerDetails> = {}) => nextC({ name: 't-api', health: 'healthy', ...over });
     const draining = rollout({ drainUntil: new Date(NOW.getTime() + 2000).toISOString() });
-    const during = plan(next, { ...observed([oldC, nextC({ health: 'healthy' })], { rollout: draining }), followers }, NOW, opts);
+    const during = plan(next, { ...observed([oldDraining, serving()], { rollout: draining }), followers }, NOW, opts);
     expect(during).toEqual([{ type: 'wait', action: 'wait', retryAfterMs: 2000, reason: `the new version serves; the old one drains until ${new Date(NOW.getTime() + 2000).toISOString()}` }]);
-    // Its health no longer matters to the switch: it is healed once it has the name.
-    expect(plan(next, { ...observed([oldC, nextC({ health: 'unhealthy' })], { rollout: draining }), followers }, NOW, opts)).toMatchObject([{ type: 'wait' }]);
+    // Its health no longer matters to the switch: it is healed once the old one is gone.
+    expect(plan(next, { ...observed([oldDraining, serving({ health: 'unhealthy' })], { rollout: draining }), followers }, NOW, opts)).toMatchObject([{ type: 'wait' }]);
+    const over = rollout({ drainUntil: new Date(NOW.getTime() - 1).toISOString() });
+    expect(plan(next, { ...observed([oldDraining, serving()], { rollout: over }), followers }, NOW, opts)).toEqual([
+      { type: 'finish-cutover', action: 'recreate', newId: 'new', oldIds: ['old'], renames: [], followers, reason: 'the drain is over: the old version stops' },
+    ]);
+    // A new version that dies while the old one drains is rolled back: the old one takes the name back.
+    expect(plan(next, observed([oldDraining, serving({ running: false, state: 'exited', exitCode: 1 })], { rollout: draining }), NOW, opts)).toEqual([
+      {
+        type: 'rollback',
+        action: 'remove',
+        containerId: 'new',
+        failure: 'the new container exited with code 1',
+        renames: [{ containerId: 'old', name: 't-api' }],
+        reason: 'rollout failed: the new container exited with code 1 while the old version drained; it takes the name back and keeps serving',
+      },
+    ]);
+    // A switch cut short after the renames (no drain on record yet) is finished: followers are told, then the drain.
+    expect(plan(next, { ...observed([oldDraining, serving()], { rollout: rollout() }), followers }, NOW, opts)).toMatchObject([{ type: 'cutover', newId: 'new', oldIds: ['old'], renames: [] }]);
+  });
+
+  it('a drain recorded before the name moved at the switch still ends with the new one taking the name', () => {
     const over = rollout({ drainUntil: new Date(NOW.getTime() - 1).toISOString() });
     expect(plan(next, { ...observed([oldC, nextC({ health: 'healthy' })], { rollout: over }), followers }, NOW, opts)).toEqual([
-      { type: 'finish-cutover', action: 'recreate', newId: 'new', oldIds: ['old'], followers, reason: 'the drain is over: the old version stops and the new one takes the name' },
+      { type: 'finish-cutover', action: 'recreate', newId: 'new', oldIds: ['old'], renames: [{ containerId: 'new', name: 't-api' }], followers, reason: 'the drain is over: the old version stops and the new one takes the name' },
     ]);
-    // A new version that dies while the old one drains is rolled back: the old one still serves.
-    expect(plan(next, observed([oldC, nextC({ running: false, state: 'exited', exitCode: 1 })], { rollout: draining }), NOW, opts)).toMatchObject([{ type: 'rollback' }]);
   });
 
   it('a newer spec arriving while a rollout drains starts at once beside both, and its switch drains them both', () => {
     const third = svc({ env: { MODE: 'three', TOKEN: { secretRef: 'TOKEN' } }, healthcheck: { command: ['true'] }, rollout: { progressDeadline: '1m', drain: '3s' } });
     const draining = rollout({ drainUntil: new Date(NOW.getTime() + 2000).toISOString() });
-    const started = plan(third, observed([oldC, nextC({ health: 'healthy' })], { rollout: draining }), NOW, opts);
-    expect(started).toMatchObject([{ type: 'start-new', fromHash: hashOf(old) }]);
+    const oldDraining = container(old, { id: 'old', name: `t-api-${hashOf(old).slice(0, 8)}` });
+    const serving = nextC({ name: 't-api', health: 'healthy' });
+    const started = plan(third, observed([oldDraining, serving], { rollout: draining }), NOW, opts);
+    expect(started).toMatchObject([{ type: 'start-new', fromHash: hashOf(next) }]);
     const thirdC = container(third, { id: 'third', name: `t-api-${hashOf(third).slice(0, 8)}`, health: 'healthy', startedAt: new Date(NOW.getTime() - 5000) });
     const r3 = { toHash: hashOf(third), strategy: 'StartFirst' as const, startedAt: new Date(NOW.getTime() - 5000).toISOString(), failures: 0 };
-    expect(plan(third, observed([oldC, nextC({ health: 'healthy' }), thirdC], { rollout: r3 }), NOW, opts)).toMatchObject([{ type: 'cutover', newId: 'third', oldIds: ['old', 'new'] }]);
+    expect(plan(third, observed([oldDraining, serving, thirdC], { rollout: r3 }), NOW, opts)).toMatchObject([
+      { type: 'cutover', newId: 'third', oldIds: ['old', 'new'], renames: [{ containerId: 'new', name: versioned }, { containerId: 'third', name: 't-api' }] },
+    ]);
   });
 
   it('a new version without a healthcheck is ready after it has run for the settle time', () => {
@@ -238,6 +273,9 @@ describe('Service plan: rollouts', () => {
   it('rolls back a new version that exits, or is not ready at the deadline, naming why', () => {
     const exited = plan(next, observed([oldC, nextC({ running: false, state: 'exited', exitCode: 3 })], { rollout: rollout() }), NOW, opts);
     expect(exited).toEqual([{ type: 'rollback', action: 'remove', containerId: 'new', failure: 'the new container exited with code 3', reason: 'rollout failed: the new container exited with code 3; the old version keeps serving' }]);
+    // A switch cut short between its renames: the old one takes the name back.
+    const nameless = container(old, { id: 'old', name: `t-api-${hashOf(old).slice(0, 8)}` });
+    expect(plan(next, observed([nameless, nextC({ running: false, state: 'exited', exitCode: 3 })], { rollout: rollout() }), NOW, opts)).toMatchObject([{ type: 'rollback', renames: [{ containerId: 'old', name: 't-api' }] }]);
     const late = plan(next, observed([oldC, nextC({ health: 'unhealthy', healthOutput: 'exit 1: boom' })], { rollout: rollout({ startedAt: new Date(NOW.getTime() - 61_000).toISOString() }) }), NOW, opts);
     expect(late).toMatchObject([{ type: 'rollback', failure: 'not ready within the progress deadline of 60s (last healthcheck: exit 1: boom)' }]);
   });

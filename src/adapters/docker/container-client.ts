@@ -164,5 +164,6 @@ function details(c: Dockerode.ContainerInspectInfo): ContainerDetails {
     mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, ...(m.Name ? { name: m.Name } : {}), source: m.Source, destination: m.Destination, readOnly: m.RW === false })),
     networks: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, v.IPAddress])),
     aliases: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, (v as { Aliases?: string[] | null }).Aliases ?? []])),
+    links: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, (v as { Links?: string[] | null }).Links ?? []])),
   };
 }

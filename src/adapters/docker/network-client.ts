@@ -31,7 +31,8 @@ export interface NetworkClient {
   inspect(idOrName: string): Promise<NetworkInfo | undefined>;
   create(name: string, labels: Record<string, string>, internal: boolean): Promise<void>;
   remove(idOrName: string): Promise<void>;
-  connect(network: string, container: string, aliases: string[]): Promise<void>;
+  /** `links` are `container:alias` pairs the container alone resolves (Docker's per-endpoint links). */
+  connect(network: string, container: string, aliases: string[], links?: readonly string[]): Promise<void>;
   disconnect(network: string, container: string): Promise<void>;
 }
 
@@ -58,8 +59,9 @@ export class DockerodeNetworkClient implements NetworkClient {
     await dockerCall(`remove network ${idOrName}`, () => this.docker.getNetwork(idOrName).remove(), { ok: [404] });
   }
 
-  async connect(network: string, container: string, aliases: string[]): Promise<void> {
-    await dockerCall(`connect ${container.slice(0, 12)} to network ${network}`, () => this.docker.getNetwork(network).connect({ Container: container, EndpointConfig: { Aliases: aliases } }), {
+  async connect(network: string, container: string, aliases: string[], links: readonly string[] = []): Promise<void> {
+    const endpoint = { Aliases: aliases, ...(links.length > 0 ? { Links: [...links] } : {}) };
+    await dockerCall(`connect ${container.slice(0, 12)} to network ${network}`, () => this.docker.getNetwork(network).connect({ Container: container, EndpointConfig: endpoint }), {
       // 403 "already exists in network" is the state we want.
       okWhen: (status, message) => status === 403 && /already exists/.test(message),
     });

@@ -92,14 +92,14 @@ export class NetworkReconciler implements Reconciler<'Network', NetworkObservati
     for (const c of attached) {
       const details = await this.docker.containers.inspect(c.id);
       // Docker adds the short container id as an alias by itself; giving it back is harmless.
-      if (details) out.push({ containerId: c.id, aliases: details.aliases[dockerName] ?? [] });
+      if (details) out.push({ containerId: c.id, aliases: details.aliases[dockerName] ?? [], links: details.links[dockerName] ?? [] });
     }
     return out;
   }
 
   private async reconnect(name: string, dockerName: string, list: readonly Reconnect[]): Promise<void> {
     for (const r of list) {
-      if (await this.docker.containers.inspect(r.containerId)) await this.docker.networks.connect(dockerName, r.containerId, r.aliases);
+      if (await this.docker.containers.inspect(r.containerId)) await this.docker.networks.connect(dockerName, r.containerId, r.aliases, r.links);
     }
     this.state.delete(RECONNECT_SECTION, name);
   }

@@ -7,6 +7,8 @@ import type { Resource } from '../../manifests/resource.js';
 export interface Reconnect {
   containerId: string;
   aliases: string[];
+  /** Absent in records written before links were kept. */
+  links?: string[];
 }
 
 export interface NetworkObservation {

@@ -30,6 +30,12 @@ export interface ContainerFacts {
    * found at create, so a file replaced by rename can only reach a new container.
    */
   mountedInodes?: Readonly<Record<string, number>>;
+  /**
+   * For a follower: per network (by manifest name), the `container:alias` links that make each
+   * followed service's name resolve, for this container alone, to the container holding the
+   * service's Docker name, which a rollout moves by rename (docs/design.md, "Rollouts").
+   */
+  links?: Readonly<Record<string, readonly string[]>>;
 }
 
 /**
@@ -46,7 +52,7 @@ export interface DesiredContainer {
   /** Env vars whose value is a secret or a file, resolved only when the container is created. */
   secretEnv: readonly string[];
   /** Networks beyond the first, connected after create (Engine API 1.41 takes one at create). */
-  extraNetworks: { network: string; aliases: string[] }[];
+  extraNetworks: { network: string; aliases: string[]; links?: string[] }[];
 }
 
 /**
@@ -87,6 +93,11 @@ export function desiredContainer(svc: Resource<ServiceSpec>, own: Ownership, fac
 
   const [firstNet, ...otherNets] = spec.networks;
   const aliasesOf = (n: { aliases: string[] }): string[] => [svc.name, ...n.aliases];
+  // Only when there are links, so that every other container keeps its spec hash.
+  const linksOf = (n: { name: string }): { Links?: string[] } => {
+    const links = facts.links?.[n.name];
+    return links && links.length > 0 ? { Links: [...links] } : {};
+  };
 
   const labels = { ...spec.labels, ...own.selector({ [LABEL_SERVICE]: svc.name }) };
   const create: ContainerCreateOptions = {
@@ -115,10 +126,13 @@ export function desiredContainer(svc: Resource<ServiceSpec>, own: Ownership, fac
       LogConfig: { Type: 'json-file', Config: { 'max-size': spec.logging.maxSize, 'max-file': String(spec.logging.maxFile) } },
       NetworkMode: firstNet ? own.dockerName(firstNet.name) : 'bridge',
     },
-    NetworkingConfig: firstNet ? { EndpointsConfig: { [own.dockerName(firstNet.name)]: { Aliases: aliasesOf(firstNet) } } } : undefined,
+    NetworkingConfig: firstNet ? { EndpointsConfig: { [own.dockerName(firstNet.name)]: { Aliases: aliasesOf(firstNet), ...linksOf(firstNet) } } } : undefined,
   };
 
-  const extraNetworks = otherNets.map((n) => ({ network: own.dockerName(n.name), aliases: aliasesOf(n) }));
+  const extraNetworks = otherNets.map((n) => {
+    const { Links } = linksOf(n);
+    return { network: own.dockerName(n.name), aliases: aliasesOf(n), ...(Links ? { links: Links } : {}) };
+  });
   // The image *id* is hashed too, so a rebuilt or re-pulled tag recreates the container.
   const nonEmpty = <T>(m: Readonly<Record<string, T>> | undefined): m is Readonly<Record<string, T>> => !!m && Object.keys(m).length > 0;
   const content = { ...(nonEmpty(facts.mountedContent) ? { mountedContent: facts.mountedContent } : {}), ...(nonEmpty(facts.mountedInodes) ? { mountedInodes: facts.mountedInodes } : {}) };

@@ -11,6 +11,7 @@ import type { DurableState } from '../../state/durable-state.js';
 import type { Ownership } from '../ownership.js';
 import { volumeDockerName } from '../volume/volume-names.js';
 import type { ContainerFacts } from './container-spec.js';
+import { followerLinks } from './follower-links.js';
 import { digestsOf, inodesOf, MOUNTS_SECTION, type MountedContents, readMountedContents } from './mounted-files.js';
 import { reloadCommand } from './reload.js';
 import { NO_RESTARTS, type RestartRecord } from './restart-backoff.js';
@@ -114,6 +115,7 @@ export async function observeService(deps: ServiceObserverDeps, name: string, de
         secretDigests: secretDigests(svc, deps.secrets, deps.state.hashKey),
         // Only external volumes differ from the agent's own names; leaving the rest out keeps hashes as they were.
         volumeNames: Object.fromEntries(Object.entries(volumeNames).filter(([v, real]) => real !== own.dockerName(v))),
+        links: followerLinks(svc, desired, own),
         // With a reload, a content change reloads in place; without one it is a change of the spec.
         ...(svc.spec.reload ? { mountedInodes: inodesOf(mounted) } : { mountedContent: digestsOf(mounted) }),
       },

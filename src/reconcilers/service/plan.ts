@@ -24,12 +24,15 @@ export type ServiceAction =
   | { type: 'replace'; action: 'recreate'; reason: string; replace: readonly string[]; container: DesiredContainer; changes: readonly FieldChange[]; fromHash?: string; predicted?: true }
   /** StartFirst, step 1: the new container starts beside the serving one, under a versioned name. */
   | { type: 'start-new'; action: 'recreate'; reason: string; container: DesiredContainer; changes: readonly FieldChange[]; fromHash?: string }
-  /** StartFirst, step 2: the new one is ready; followers switch and the old ones start draining. */
-  | { type: 'cutover'; action: 'recreate'; reason: string; newId: string; toHash: string; oldIds: readonly string[]; drainMs: number; followers: readonly Follower[] }
-  /** StartFirst, step 3, once the drain is over: the old ones stop and the new one takes the name. */
-  | { type: 'finish-cutover'; action: 'recreate'; reason: string; newId: string; oldIds: readonly string[]; followers: readonly Follower[] }
-  /** StartFirst: the new container failed; it goes and the old one keeps serving. */
-  | { type: 'rollback'; action: 'remove'; reason: string; containerId: string; failure: string }
+  /**
+   * StartFirst, step 2: the new one is ready; it takes the service's Docker name (the old one moves
+   * to its versioned name first), followers reload onto it, and the old ones start draining.
+   */
+  | { type: 'cutover'; action: 'recreate'; reason: string; newId: string; toHash: string; oldIds: readonly string[]; renames: readonly Rename[]; drainMs: number; followers: readonly Follower[] }
+  /** StartFirst, step 3, once the drain is over: the old ones stop (and the new one takes the name, if a switch from before did not). */
+  | { type: 'finish-cutover'; action: 'recreate'; reason: string; newId: string; oldIds: readonly string[]; renames: readonly Rename[]; followers: readonly Follower[] }
+  /** StartFirst: the new container failed; it goes and the old one keeps serving (taking the name back if the switch had given it away). */
+  | { type: 'rollback'; action: 'remove'; reason: string; containerId: string; failure: string; renames?: readonly Rename[] }
   /** Finishes a cutover interrupted after the old container went: the new one takes the service's name. */
   | { type: 'rename'; action: 'update'; reason: string; containerId: string; name: string }
   /** A rollout without an old container to fall back on (StopFirst, first create) has ended either way. */
@@ -40,6 +43,12 @@ export type ServiceAction =
   | { type: 'reload'; action: 'reload'; reason: string; containerId: string; command: readonly string[]; changes: readonly FieldChange[] }
   /** Held back: by a dependency, a missing network or volume, a backoff, or (fatal) something only the user can fix. */
   | { type: 'wait'; action: 'wait'; reason: string; retryAfterMs: number; fatal?: true; changes?: readonly FieldChange[] };
+
+/** A container to rename, in order (a name must be free before another container takes it). */
+export interface Rename {
+  containerId: string;
+  name: string;
+}
 
 export interface ServicePlanOptions {
   own: Ownership;
@@ -95,7 +104,8 @@ export function plan(desired: Resource<ServiceSpec> | undefined, observed: Servi
   const keep = [...candidates].sort((a, b) => Number(b.running) - Number(a.running) || Number(b.name === stableName) - Number(a.name === stableName))[0] as ContainerDetails;
   for (const c of candidates) if (c !== keep) actions.push({ type: 'remove', action: 'remove', containerId: c.id, reason: 'duplicate container' });
 
-  if (others.length > 0 && keep.name !== stableName) return [...actions, ...planStartFirstProgress(ctx, keep, others, observed.followers)];
+  if (others.length > 0 && keep.name !== stableName) return [...actions, ...planStartFirstProgress(ctx, keep, others, observed.followers, containers)];
+  if (others.length > 0 && rollout?.strategy === 'StartFirst' && !rollout.retryAt && !rollout.failedAt) return [...actions, ...planDrain(ctx, keep, others, observed.followers)];
   for (const c of others) actions.push({ type: 'remove', action: 'remove', containerId: c.id, reason: 'spec changed' });
   if (keep.name !== stableName) actions.push({ type: 'rename', action: 'update', containerId: keep.id, name: stableName, reason: `finish the rollout: the new container takes the name ${stableName}` });
   actions.push(...planFinish(ctx, keep), ...planReload(ctx, keep), ...planHeal(ctx, keep));
@@ -154,29 +164,74 @@ function planChange(ctx: PlanContext, base: DesiredContainer, others: ContainerD
   return [gate(ctx, { type: 'replace', action: 'recreate', replace: others.map((c) => c.id), container: base, changes, reason: why, ...(fromHash ? { fromHash } : {}) }, false)];
 }
 
+/**
+ * StartFirst after the new container took the service's name: the switch is finished if it was
+ * cut short (followers not told yet), then the old ones drain and stop.
+ */
+function planDrain(ctx: PlanContext, next: ContainerDetails, old: ContainerDetails[], followers: readonly Follower[]): ServiceAction[] {
+  if (!next.running && old.some((c) => c.running)) {
+    const why = next.oomKilled ? 'the new container was killed for lack of memory' : `the new container exited with code ${next.exitCode}`;
+    return [{ type: 'rollback', action: 'remove', containerId: next.id, failure: why, ...nameBack(ctx, old), reason: `rollout failed: ${why} while the old version drained; it takes the name back and keeps serving` }];
+  }
+  const oldIds = old.map((c) => c.id);
+  const drainUntil = ctx.rollout?.drainUntil === undefined ? undefined : Date.parse(ctx.rollout.drainUntil);
+  if (drainUntil === undefined) {
+    return [{ type: 'cutover', action: 'recreate', newId: next.id, toHash: next.labels[LABEL_SPEC_HASH] ?? '', oldIds, renames: [], drainMs: ctx.desired.spec.rollout.drain, followers, reason: 'finish the switch: the new version has the name; followers are told, then the old one drains' }];
+  }
+  if (ctx.now.getTime() < drainUntil) return [{ type: 'wait', action: 'wait', retryAfterMs: drainUntil - ctx.now.getTime(), reason: `the new version serves; the old one drains until ${new Date(drainUntil).toISOString()}` }];
+  return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds, renames: [], followers, reason: 'the drain is over: the old version stops' }];
+}
+
+/**
+ * The renames of a switch: the old container that holds the service's name moves to its versioned
+ * name (with its id when that is taken), then the new one takes the service's name.
+ */
+function switchRenames(stableName: string, next: ContainerDetails, old: readonly ContainerDetails[], all: readonly ContainerDetails[]): Rename[] {
+  const taken = new Set(all.map((c) => c.name));
+  const out: Rename[] = [];
+  for (const c of old) {
+    if (c.name !== stableName) continue;
+    const versioned = versionedName(stableName, c.labels[LABEL_SPEC_HASH] ?? c.id);
+    const name = taken.has(versioned) ? `${versioned}-${c.id.slice(0, 8)}` : versioned;
+    taken.add(name);
+    out.push({ containerId: c.id, name });
+  }
+  if (next.name !== stableName) out.push({ containerId: next.id, name: stableName });
+  return out;
+}
+
+/** On a rollback, the service's name goes back to a running old container if none holds it (a switch was cut short). */
+function nameBack(ctx: PlanContext, old: readonly ContainerDetails[]): { renames?: Rename[] } {
+  if (old.some((c) => c.name === ctx.stableName)) return {};
+  const back = old.find((c) => c.running);
+  return back ? { renames: [{ containerId: back.id, name: ctx.stableName }] } : {};
+}
+
 /** StartFirst with the new container beside the old one(s): wait, cut over, or roll back. */
-function planStartFirstProgress(ctx: PlanContext, next: ContainerDetails, old: ContainerDetails[], followers: readonly Follower[]): ServiceAction[] {
+function planStartFirstProgress(ctx: PlanContext, next: ContainerDetails, old: ContainerDetails[], followers: readonly Follower[], all: readonly ContainerDetails[]): ServiceAction[] {
   const { now, desired } = ctx;
   // Created but never started: an apply killed between the two steps.
   if (next.state === 'created') return [{ type: 'start', action: 'start', containerId: next.id, reason: 'the new version was created but never started', isRestart: false }];
   if (!next.running) {
     const why = next.oomKilled ? 'the new container was killed for lack of memory' : `the new container exited with code ${next.exitCode}`;
-    return [{ type: 'rollback', action: 'remove', containerId: next.id, failure: why, reason: `rollout failed: ${why}; the old version keeps serving` }];
+    return [{ type: 'rollback', action: 'remove', containerId: next.id, failure: why, ...nameBack(ctx, old), reason: `rollout failed: ${why}; the old version keeps serving` }];
   }
   const drainUntil = ctx.rollout?.drainUntil === undefined ? undefined : Date.parse(ctx.rollout.drainUntil);
   if (drainUntil !== undefined) {
     // Switched over already: the old ones drain, whatever the new one's health does meanwhile (it is healed after).
+    // (A switch recorded before the name moved at the switch itself: the name moves at the end.)
     if (now.getTime() < drainUntil) return [{ type: 'wait', action: 'wait', retryAfterMs: drainUntil - now.getTime(), reason: `the new version serves; the old one drains until ${new Date(drainUntil).toISOString()}` }];
-    return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds: old.map((c) => c.id), followers, reason: 'the drain is over: the old version stops and the new one takes the name' }];
+    return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds: old.map((c) => c.id), renames: [{ containerId: next.id, name: ctx.stableName }], followers, reason: 'the drain is over: the old version stops and the new one takes the name' }];
   }
   if (isReady(next, now)) {
-    return [{ type: 'cutover', action: 'recreate', newId: next.id, toHash: next.labels[LABEL_SPEC_HASH] ?? '', oldIds: old.map((c) => c.id), drainMs: desired.spec.rollout.drain, followers, reason: 'the new version is ready: switching over, then the old one drains and stops' }];
+    const renames = switchRenames(ctx.stableName, next, old, all);
+    return [{ type: 'cutover', action: 'recreate', newId: next.id, toHash: next.labels[LABEL_SPEC_HASH] ?? '', oldIds: old.map((c) => c.id), renames, drainMs: desired.spec.rollout.drain, followers, reason: 'the new version is ready: it takes the name, followers switch to it, the old one drains and stops' }];
   }
   const startedAt = Date.parse(ctx.rollout?.startedAt ?? '') || next.startedAt?.getTime() || now.getTime();
   const deadline = startedAt + desired.spec.rollout.progressDeadline;
   if (now.getTime() >= deadline) {
     const why = `not ready within the progress deadline of ${Math.round(desired.spec.rollout.progressDeadline / 1000)}s${next.healthOutput ? ` (last healthcheck: ${next.healthOutput})` : next.health ? ` (health: ${next.health})` : ''}`;
-    return [{ type: 'rollback', action: 'remove', containerId: next.id, failure: why, reason: `rollout failed: ${why}; the old version keeps serving` }];
+    return [{ type: 'rollback', action: 'remove', containerId: next.id, failure: why, ...nameBack(ctx, old), reason: `rollout failed: ${why}; the old version keeps serving` }];
   }
   return [{ type: 'wait', action: 'wait', retryAfterMs: Math.min(READY_POLL_MS, deadline - now.getTime()), reason: `the new version is starting (${next.health ?? 'running'}); cut over once it is ready` }];
 }

@@ -6,6 +6,7 @@ import type { StatusBoard } from '../../state/status-board.js';
 import { exponentialBackoffMs } from '../../util/exponential-backoff.js';
 import type { Ownership } from '../ownership.js';
 import type { Follower } from './observe.js';
+import type { Rename } from './plan.js';
 import { reloadService } from './reload.js';
 import {
   commitOf,
@@ -60,11 +61,13 @@ export class RolloutSteps {
   }
 
   /**
-   * StartFirst's switch: followers pick up the new container (a graceful reload re-resolves the
-   * service's name, which both containers now answer) and the old ones keep serving what they have
-   * in flight until the drain ends; `finishCutover` then stops them. Returns the drain to wait.
+   * StartFirst's switch: the new container takes the service's Docker name, followers reload onto
+   * it (their links resolve that name's holder alone), and the old ones keep serving what they
+   * have in flight until the drain ends; `finishCutover` then stops them. Returns the drain to wait.
    */
-  async beginDrain(s: RolloutScope, toHash: string, oldIds: readonly string[], drainMs: number, followers: readonly Follower[]): Promise<number> {
+  async beginDrain(s: RolloutScope, toHash: string, oldIds: readonly string[], renames: readonly Rename[], drainMs: number, followers: readonly Follower[]): Promise<number> {
+    // The name first: a follower's link resolves whichever container holds it when it reloads.
+    await this.rename(renames);
     // A follower that cannot be told would keep sending to the old address: do not stop it then.
     await this.reloadFollowers(s, followers, 'strict');
     // The drain's end must be on record for this spec, or the next plan would switch over again:
@@ -76,21 +79,25 @@ export class RolloutSteps {
     return drainMs;
   }
 
-  /** After the drain: the old containers stop with their grace, the new one takes the name, followers drop the old addresses. */
-  async finishCutover(s: RolloutScope, newId: string, oldIds: readonly string[], followers: readonly Follower[]): Promise<void> {
+  /**
+   * After the drain: the old containers stop with their grace and followers reload once more, for
+   * those that reach the service by its network alias (no link), which answered both until now.
+   */
+  async finishCutover(s: RolloutScope, oldIds: readonly string[], renames: readonly Rename[], followers: readonly Follower[]): Promise<void> {
     const { containers } = this.d;
     for (const id of oldIds) {
       await containers.stop(id);
       await containers.remove(id);
     }
-    await containers.rename(newId, this.d.own.dockerName(s.service));
+    await this.rename(renames);
     await this.reloadFollowers(s, followers, 'best-effort');
     this.ended(s, 'succeeded', 'the new version serves; the old one drained and stopped');
   }
 
   /** StartFirst's failure: the new container goes, the old keeps serving, and this spec backs off. */
-  async rollback(s: RolloutScope, containerId: string, failure: string): Promise<void> {
+  async rollback(s: RolloutScope, containerId: string, failure: string, renames: readonly Rename[] = []): Promise<void> {
     await this.d.containers.remove(containerId);
+    await this.rename(renames);
     const prev = this.d.state.get<RolloutState>(ROLLOUT_SECTION, s.service);
     if (prev) {
       const failures = prev.failures + 1;
@@ -112,6 +119,10 @@ export class RolloutSteps {
       return;
     }
     this.ended(s, result, reason);
+  }
+
+  private async rename(renames: readonly Rename[]): Promise<void> {
+    for (const r of renames) await this.d.containers.rename(r.containerId, r.name);
   }
 
   /** Tells followers the service moved (a heal on a new address); a failure is logged, not fatal. */

@@ -38,6 +38,8 @@ const HEALTH_POLL_MS = 5000;
 /** Actions after which the service answers on a new address, so followers re-resolve it. */
 // rollback: after the switch, followers must forget the new container's address again.
 const MOVES: ReadonlySet<ServiceAction['type']> = new Set(['create', 'replace', 'start', 'restart', 'rollback']);
+/** Actions after which the service has not converged yet: another reconcile has work to do. */
+const PENDING: ReadonlySet<ServiceAction['type']> = new Set(['wait', 'start-new', 'cutover', 'rollback']);
 
 /**
  * Keeps one container per declared Service running, healthy and matching its spec; rolls a changed
@@ -131,8 +133,9 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
     const rollout = ctx.observed.declared.rollout;
     const finished = actions.some((a) => a.type === 'finish-rollout');
     if (requeueAfterMs === undefined && rollout?.toHash === wanted && !rollout.failedAt && !rollout.retryAt && !finished) requeueAfterMs = READY_POLL_MS;
-    // Converged only when the wanted spec serves; a rollout in flight or held back is pending.
-    const pending = requeueAfterMs === 0 || actions.some((a) => a.type === 'wait' || a.type === 'start-new' || a.type === 'rollback') || current?.labels[LABEL_SPEC_HASH] !== wanted;
+    // Converged only when the wanted spec serves alone; a rollout in flight (an old container still
+    // draining after the switch) or held back is pending.
+    const pending = requeueAfterMs === 0 || actions.some((a) => PENDING.has(a.type)) || current?.labels[LABEL_SPEC_HASH] !== wanted;
     return requeueAfterMs === undefined ? { pending } : { requeueAfterMs, pending };
   }
 
@@ -186,13 +189,13 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
         this.rollouts.started(scope, action.container.hash, action.fromHash, 'StartFirst');
         return READY_POLL_MS;
       case 'cutover':
-        return await this.rollouts.beginDrain(scope, action.toHash, action.oldIds, action.drainMs, action.followers);
+        return await this.rollouts.beginDrain(scope, action.toHash, action.oldIds, action.renames, action.drainMs, action.followers);
       case 'finish-cutover':
-        await this.rollouts.finishCutover(scope, action.newId, action.oldIds, action.followers);
+        await this.rollouts.finishCutover(scope, action.oldIds, action.renames, action.followers);
         return undefined;
       case 'rollback':
         ctx.log.warn({ container: action.containerId.slice(0, 12), failure: action.failure }, 'rolling back: removing the new container');
-        await this.rollouts.rollback(scope, action.containerId, action.failure);
+        await this.rollouts.rollback(scope, action.containerId, action.failure, action.renames);
         return undefined;
       case 'reload': {
         ctx.log.info({ changes: action.changes.map((c) => c.path) }, 'reloading in place');
@@ -247,7 +250,7 @@ export class ServiceReconciler implements Reconciler<'Service', ServiceObservati
       }
     });
     const id = await this.o.docker.containers.create(create);
-    for (const n of container.extraNetworks) await this.o.docker.networks.connect(n.network, id, n.aliases);
+    for (const n of container.extraNetworks) await this.o.docker.networks.connect(n.network, id, n.aliases, n.links);
     this.o.state.set(CREATED_SECTION, ctx.name, container.hash);
     // What this container was given: a later change of these files is a reload (or a new container).
     this.o.state.set(MOUNTS_SECTION, ctx.name, ctx.observed.declared?.mounted ?? {});
