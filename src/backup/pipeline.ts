@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { PassThrough, Transform, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { PassThrough, Transform, Writable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { BackupDestination } from './destination.js';
 
@@ -68,17 +68,68 @@ export interface StreamOptions {
   progressIntervalMs?: number;
 }
 
-/** Bytes buffered between the producer and compression; back-pressure does the rest. */
+/** Bytes buffered between the producer and the sink (or compression); back-pressure does the rest. */
 const BUFFER_BYTES = 1024 * 1024;
 /** Bytes handed to the destination at a time. */
 const BATCH_BYTES = 1024 * 1024;
+/** Bytes the destination may have queued before the source waits (memory stays flat: at most about twice this). */
+const BODY_BUFFER_BYTES = 4 * BATCH_BYTES;
+
+/**
+ * The end of the source side: counts and hashes what is to be stored and hands it to the
+ * destination's stream in batches, waiting when that stream is full (which is what slows the
+ * producer). A plain Writable doing this work in `_write`, rather than a readable stage iterated
+ * with `for await`: pg_dump's output arrives in ~20,000 reads per 240 MiB, and a stream stage plus
+ * an iterator promise per read took more of the agent's CPU than everything else together, CPU
+ * that pg_dump and PostgreSQL needed on a 2-core host (bench/backup-stream.ts).
+ */
+class StoredSink extends Writable {
+  private batch: Buffer[] = [];
+  private batched = 0;
+
+  constructor(
+    private readonly body: PassThrough,
+    private readonly hasher: StoredBytes,
+    private readonly onChunk: (bytes: number) => void,
+    private readonly signal: AbortSignal,
+  ) {
+    super({ highWaterMark: BUFFER_BYTES });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.hasher.add(chunk);
+    this.onChunk(chunk.length);
+    this.batch.push(chunk);
+    this.batched += chunk.length;
+    if (this.batched >= BATCH_BYTES) this.flush(done);
+    else done();
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.flush((err) => {
+      if (!err) this.body.end();
+      done(err);
+    });
+  }
+
+  // Handed on in batches: a destination writing a file makes one write(2) per chunk through
+  // libuv's thread pool, and Docker's small frames made that, not pg_dump, the limit on a busy host.
+  private flush(done: (err?: Error | null) => void): void {
+    if (this.batched === 0) return done();
+    const out = this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batched);
+    this.batch = [];
+    this.batched = 0;
+    if (this.body.write(out)) return done();
+    once(this.body, 'drain', { signal: this.signal }).then(() => done(), (err: unknown) => done(err as Error));
+  }
+}
 
 /**
  * Streams one object: producer → (gzip) → sha256 + byte count → destination.put, all concurrently,
  * nothing buffered whole and nothing written to a temporary file. The stored object's sha256 and
  * size are what the manifest records, so `verify` can check an object without decompressing it.
  *
- * The destination reads from a stream of its own (`body`), fed here chunk by chunk: whatever the
+ * The destination reads from a stream of its own (`body`), fed here batch by batch: whatever the
  * destination does to it when it fails (a local write's ENOSPC destroys it, an S3 upload stops
  * reading) stays on its side, so the step blamed is the side that failed first: "dump" for the
  * source (the producer, compression), "upload" for the destination. The other side is then torn
@@ -102,16 +153,21 @@ export async function streamToDestination(opts: StreamOptions): Promise<StreamRe
     lastProgress = now;
     opts.onProgress({ rawBytes, storedBytes: hasher.bytes });
   };
-  const input = new PassThrough({ highWaterMark: BUFFER_BYTES });
-  const rawCounter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      rawBytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  const body = new PassThrough();
+  // Room for a few batches: the destination writes one (a file's write(2) on the thread pool, an
+  // upload part) while the next are read, instead of reading stopping for every write.
+  const body = new PassThrough({ highWaterMark: BODY_BUFFER_BYTES });
   // What the destination does with its stream is its own; its failure is counted through put's rejection or the close below.
   body.on('error', () => undefined);
+
+  // Without compression the producer writes straight into the sink (raw and stored are the same
+  // bytes): no stage between them, which is the agent's whole cost over `pg_dump > file`.
+  const gzip = opts.gzipLevel !== undefined;
+  const sink = new StoredSink(body, hasher, (n) => {
+    if (!gzip) rawBytes += n;
+    report(false);
+  }, ac.signal);
+  const compressed = gzip ? new PassThrough({ highWaterMark: BUFFER_BYTES }) : undefined;
+  const input: Writable = compressed ?? sink;
 
   let first: BackupStepError | undefined;
   const fail = (step: BackupStep, err: unknown): BackupStepError => {
@@ -120,23 +176,24 @@ export async function streamToDestination(opts: StreamOptions): Promise<StreamRe
       first = e;
       ac.abort(e);
       input.destroy(e);
-      if (last !== input) last.destroy(e);
+      if (sink !== input) sink.destroy(e);
       // Without an error: the destination may not be listening yet; a premature close fails its put all the same.
       body.destroy();
     }
     return first;
   };
 
-  // The source side ends in `last`, which is read here and written on into `body`. Without
-  // compression the producer's bytes are read straight from `input` (raw and stored are the same
-  // bytes): no stage between them, which is the agent's whole cost over `pg_dump > file`.
-  const gzip = opts.gzipLevel !== undefined;
-  const last = gzip ? new PassThrough() : input;
-  const chain = gzip
-    ? pipeline(input, rawCounter, createGzip({ level: opts.gzipLevel }), last).catch((err: unknown) => {
-        throw first ?? fail('dump', err);
-      })
-    : Promise.resolve();
+  const rawCounter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      rawBytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  // The source side ends when the sink has handed its last batch on and ended `body`.
+  const fed = (compressed ? pipeline(compressed, rawCounter, createGzip({ level: opts.gzipLevel }), sink) : finished(sink)).catch((err: unknown) => {
+    // An abort here comes from the other side's failure (already recorded) or from the caller.
+    throw first ?? fail(ac.signal.aborted ? 'upload' : 'dump', err);
+  });
   const upload = opts.destination.put(opts.key, body, { signal: ac.signal, ...(opts.contentType ? { contentType: opts.contentType } : {}) }).catch((err: unknown) => {
     throw fail('upload', err);
   });
@@ -145,34 +202,6 @@ export async function streamToDestination(opts: StreamOptions): Promise<StreamRe
     if (!body.writableFinished) fail('upload', (body.errored as Error | null) ?? new Error('the destination stopped reading before the end'));
   };
   body.once('close', bodyClosedEarly);
-  const fed = (async () => {
-    // Handed on in batches: a destination writing a file makes one write(2) per chunk through
-    // libuv's thread pool, and Docker's 32 KiB frames made that, not pg_dump, the limit on a busy host.
-    let batch: Buffer[] = [];
-    let batched = 0;
-    const flush = async (): Promise<void> => {
-      if (batched === 0) return;
-      const out = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, batched);
-      batch = [];
-      batched = 0;
-      if (!body.write(out)) await once(body, 'drain', { signal: ac.signal });
-    };
-    try {
-      for await (const chunk of last as AsyncIterable<Buffer>) {
-        if (!gzip) rawBytes += chunk.length;
-        hasher.add(chunk);
-        report(false);
-        batch.push(chunk);
-        batched += chunk.length;
-        if (batched >= BATCH_BYTES) await flush();
-      }
-      await flush();
-    } catch (err) {
-      // An abort here comes from the other side's failure (already recorded) or from the caller.
-      throw first ?? fail(ac.signal.aborted ? 'upload' : 'dump', err);
-    }
-    body.end();
-  })();
   const produced = (async () => {
     try {
       await opts.produce(input, ac.signal);
@@ -183,13 +212,13 @@ export async function streamToDestination(opts: StreamOptions): Promise<StreamRe
     input.end();
   })();
 
-  const results = await Promise.allSettled([produced, chain, fed, upload]);
+  const results = await Promise.allSettled([produced, fed, upload]);
   body.off('close', bodyClosedEarly);
   opts.signal?.removeEventListener('abort', onOuterAbort);
   if (first) throw first;
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-  const stored = (results[3] as PromiseFulfilledResult<{ bytes: number }>).value;
+  const stored = (results[2] as PromiseFulfilledResult<{ bytes: number }>).value;
   if (stored.bytes !== hasher.bytes) {
     throw new BackupStepError('upload', `${opts.key}: the destination stored ${stored.bytes} bytes but ${hasher.bytes} were sent`);
   }
