@@ -7,6 +7,8 @@ import { type BackupDestination, ListingError, ObjectNotFoundError, type PutOpti
 
 /** In-flight writes carry this suffix; they are never listed, so they never look like objects. */
 const PARTIAL = '.partial';
+/** How much is written between two background fdatasyncs of an object being written. */
+const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 
 /**
  * Backup objects as files under a root directory (the embedded default when no bucket is set).
@@ -35,15 +37,28 @@ export class LocalDestination implements BackupDestination {
     const tmp = `${path}.${randomBytes(6).toString('hex')}${PARTIAL}`;
     const fh = await open(tmp, 'wx', 0o600);
     let bytes = 0;
+    let unsynced = 0;
+    let syncing: Promise<void> | undefined;
     const counter = new Transform({
       transform(chunk: Buffer, _enc, done) {
         bytes += chunk.length;
+        unsynced += chunk.length;
+        // Written back as it goes (one fdatasync at a time, beside the writes), so the fsync that
+        // must come before the rename has little left to do instead of the whole object.
+        if (unsynced >= SYNC_EVERY_BYTES && !syncing) {
+          unsynced = 0;
+          syncing = fh.datasync().then(
+            () => (syncing = undefined),
+            () => (syncing = undefined),
+          );
+        }
         done(null, chunk);
       },
     });
     try {
       // flush: fsync before the stream closes the file, so the rename below never exposes unsynced data.
       await pipeline(body, counter, fh.createWriteStream({ flush: true }), { signal: opts.signal });
+      await syncing;
       await rename(tmp, path);
     } catch (err) {
       await fh.close().catch(() => undefined);

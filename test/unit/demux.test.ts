@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { DemuxWritable } from '../../src/adapters/demux.js';
+import { DemuxWritable, demuxStream } from '../../src/adapters/demux.js';
 
 const frame = (stream: 1 | 2, payload: string): Buffer => {
   const body = Buffer.from(payload);
@@ -61,5 +61,33 @@ describe('Docker stream demultiplexing', () => {
       else runs.push(x);
     }
     expect(runs).toEqual(['o:hello ', 'e:warn1\n', 'o:world', 'e:warn2\n', `o:${'!'.repeat(100)}`]);
+  });
+
+  it('reads a stream straight from its data events, pausing it while the sink drains', async () => {
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < stream.length; i += 4) pieces.push(stream.subarray(i, i + 4));
+    let out = '';
+    let err = '';
+    let waits = 0;
+    await demuxStream(
+      Readable.from(pieces),
+      (c) => {
+        out += c.toString();
+        waits++;
+        return new Promise((r) => setTimeout(r, 1));
+      },
+      (c) => (err += c.toString()),
+    );
+    expect(out).toBe(`hello world${'!'.repeat(100)}`);
+    expect(err).toBe('warn1\nwarn2\n');
+    expect(waits).toBeGreaterThan(10);
+  });
+
+  it('rejects when the stream fails or the sink does, instead of hanging', async () => {
+    const broken = new Readable({ read() {} });
+    broken.push(frame(1, 'partial'));
+    setTimeout(() => broken.destroy(new Error('socket reset')), 5);
+    await expect(demuxStream(broken, () => undefined, () => undefined)).rejects.toThrow('socket reset');
+    await expect(demuxStream(Readable.from([stream]), () => Promise.reject(new Error('disk full')), () => undefined)).rejects.toThrow('disk full');
   });
 });

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
-import { DemuxWritable, TailBuffer, writeWithBackpressure } from '../demux.js';
+import { DemuxWritable, demuxStream, TailBuffer, writeWithBackpressure } from '../demux.js';
 import type { ContainerDetails, ContainerSummary, ExecOptions, ExecResult } from '../docker-types.js';
 import { dockerCall, labelFilter } from './docker-call.js';
 
@@ -117,13 +117,14 @@ export class DockerodeContainerClient implements ContainerClient {
       const onAbort = (): void => destroy(new Error('aborted'));
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       const sink = opts.stdout;
-      const demux = new DemuxWritable(
+      const demuxed = demuxStream(
+        stream as unknown as Readable,
         sink ? (chunk) => writeWithBackpressure(sink, chunk) : (chunk) => tail.push(chunk),
         (chunk) => tail.push(chunk),
       );
       const feeding = opts.stdin ? pipeline(opts.stdin, stream as unknown as NodeJS.WritableStream).catch((err: unknown) => destroy(err as Error)) : Promise.resolve();
       try {
-        await Promise.all([pipeline(stream, demux), feeding]);
+        await Promise.all([demuxed, feeding]);
       } finally {
         opts.signal?.removeEventListener('abort', onAbort);
       }
