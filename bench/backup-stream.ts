@@ -173,7 +173,13 @@ async function measure(targetMb: number, endpoint: string, work: string): Promis
         await rm(bareFile);
       },
     ];
-    for (const step of round % 2 === 0 ? pair : pair.reverse()) await step();
+    for (const step of round % 2 === 0 ? pair : pair.reverse()) {
+      // Dirty pages of the previous sample written back first, untimed: the bare dump's file is
+      // still in the page cache when it returns, and its writeback would otherwise land on
+      // whichever sample runs next (the agent's includes its own fsync, as it always did).
+      await timedShell('sync', 'sync');
+      await step();
+    }
   }
   const agentLocal = { seconds: median(localRuns.map((r) => r.seconds)), peak: Math.max(...localRuns.map((r) => r.peak)) };
   const bareSeconds = median(bareRuns.map((r) => r.seconds));
