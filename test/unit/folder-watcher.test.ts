@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -22,6 +22,25 @@ describe('FolderWatcher', () => {
       expect(() => inner.emit('error', Object.assign(new Error('ENOTDIR: not a directory, stat'), { code: 'ENOTDIR' }))).not.toThrow();
       await vi.waitFor(() => expect(onChange).toHaveBeenCalled());
       await writeFile(join(dir, 'a.yaml'), 'x: 1\n');
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('reloads for a dangling symbolic link coming and going (chokidar cannot stat it), not for dot files', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'watcher-'));
+    const onChange = vi.fn();
+    const w = new FolderWatcher([dir], onChange, 10);
+    w.start();
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      await writeFile(join(dir, '.hidden'), 'x');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(onChange).not.toHaveBeenCalled();
+      await symlink(join(dir, 'nowhere'), join(dir, 'dangling.yaml'));
+      await vi.waitFor(() => expect(onChange).toHaveBeenCalledTimes(1), { timeout: 3000 });
+      await unlink(join(dir, 'dangling.yaml'));
+      await vi.waitFor(() => expect(onChange).toHaveBeenCalledTimes(2), { timeout: 3000 });
     } finally {
       await w.stop();
     }
