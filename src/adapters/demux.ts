@@ -27,10 +27,11 @@ class FrameSplitter {
     private readonly stderr: (chunk: Buffer) => void,
   ) {}
 
-  // Payloads are views of the chunk (a frame that spans chunks is passed on in pieces, never
-  // copied together): re-joining 32 KiB frames that arrive in ~11 KiB reads was most of the
-  // garbage a dump made.
-  /** Splits one chunk; returns a promise when the stdout sink asked to wait. */
+  /**
+   * Splits one chunk; returns a promise when the stdout sink asked to wait. Payloads are views of
+   * the chunk (a frame that spans chunks is passed on in pieces, never copied together):
+   * re-joining 32 KiB frames that arrive in ~11 KiB reads was most of the garbage a dump made.
+   */
   push(chunk: Buffer): Promise<void> | void {
     let out: Buffer[] = [];
     let outBytes = 0;

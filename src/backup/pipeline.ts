@@ -183,14 +183,15 @@ export async function streamToDestination(opts: StreamOptions): Promise<StreamRe
     return first;
   };
 
-  const rawCounter = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      rawBytes += chunk.length;
-      done(null, chunk);
-    },
-  });
+  const rawCounter = (): Transform =>
+    new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        rawBytes += chunk.length;
+        done(null, chunk);
+      },
+    });
   // The source side ends when the sink has handed its last batch on and ended `body`.
-  const fed = (compressed ? pipeline(compressed, rawCounter, createGzip({ level: opts.gzipLevel }), sink) : finished(sink)).catch((err: unknown) => {
+  const fed = (compressed ? pipeline(compressed, rawCounter(), createGzip({ level: opts.gzipLevel }), sink) : finished(sink)).catch((err: unknown) => {
     // An abort here comes from the other side's failure (already recorded) or from the caller.
     throw first ?? fail(ac.signal.aborted ? 'upload' : 'dump', err);
   });

@@ -163,8 +163,17 @@ function details(c: Dockerode.ContainerInspectInfo): ContainerDetails {
     image: c.Config.Image,
     imageId: c.Image,
     mounts: (c.Mounts ?? []).map((m) => ({ type: m.Type, ...(m.Name ? { name: m.Name } : {}), source: m.Source, destination: m.Destination, readOnly: m.RW === false })),
-    networks: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, v.IPAddress])),
-    aliases: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, (v as { Aliases?: string[] | null }).Aliases ?? []])),
-    links: Object.fromEntries(Object.entries(c.NetworkSettings.Networks ?? {}).map(([n, v]) => [n, (v as { Links?: string[] | null }).Links ?? []])),
+    ...endpoints(c.NetworkSettings.Networks ?? {}),
   };
+}
+
+/** Address, aliases and links per attached network, in one pass over the endpoints. */
+function endpoints(networks: Record<string, { IPAddress: string; Aliases?: string[] | null; Links?: string[] | null }>): Pick<ContainerDetails, 'networks' | 'aliases' | 'links'> {
+  const out: Pick<ContainerDetails, 'networks' | 'aliases' | 'links'> = { networks: {}, aliases: {}, links: {} };
+  for (const [name, e] of Object.entries(networks)) {
+    out.networks[name] = e.IPAddress;
+    out.aliases[name] = e.Aliases ?? [];
+    out.links[name] = e.Links ?? [];
+  }
+  return out;
 }

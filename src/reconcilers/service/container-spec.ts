@@ -93,11 +93,7 @@ export function desiredContainer(svc: Resource<ServiceSpec>, own: Ownership, fac
 
   const [firstNet, ...otherNets] = spec.networks;
   const aliasesOf = (n: { aliases: string[] }): string[] => [svc.name, ...n.aliases];
-  // Only when there are links, so that every other container keeps its spec hash.
-  const linksOf = (n: { name: string }): { Links?: string[] } => {
-    const links = facts.links?.[n.name];
-    return links && links.length > 0 ? { Links: [...links] } : {};
-  };
+  const linksOf = (n: { name: string }): string[] => [...(facts.links?.[n.name] ?? [])];
 
   const labels = { ...spec.labels, ...own.selector({ [LABEL_SERVICE]: svc.name }) };
   const create: ContainerCreateOptions = {
@@ -126,13 +122,10 @@ export function desiredContainer(svc: Resource<ServiceSpec>, own: Ownership, fac
       LogConfig: { Type: 'json-file', Config: { 'max-size': spec.logging.maxSize, 'max-file': String(spec.logging.maxFile) } },
       NetworkMode: firstNet ? own.dockerName(firstNet.name) : 'bridge',
     },
-    NetworkingConfig: firstNet ? { EndpointsConfig: { [own.dockerName(firstNet.name)]: { Aliases: aliasesOf(firstNet), ...linksOf(firstNet) } } } : undefined,
+    NetworkingConfig: firstNet ? { EndpointsConfig: { [own.dockerName(firstNet.name)]: { Aliases: aliasesOf(firstNet), ...nonEmptyAs('Links', linksOf(firstNet)) } } } : undefined,
   };
 
-  const extraNetworks = otherNets.map((n) => {
-    const { Links } = linksOf(n);
-    return { network: own.dockerName(n.name), aliases: aliasesOf(n), ...(Links ? { links: Links } : {}) };
-  });
+  const extraNetworks = otherNets.map((n) => ({ network: own.dockerName(n.name), aliases: aliasesOf(n), ...nonEmptyAs('links', linksOf(n)) }));
   // The image *id* is hashed too, so a rebuilt or re-pulled tag recreates the container.
   const nonEmpty = <T>(m: Readonly<Record<string, T>> | undefined): m is Readonly<Record<string, T>> => !!m && Object.keys(m).length > 0;
   const content = { ...(nonEmpty(facts.mountedContent) ? { mountedContent: facts.mountedContent } : {}), ...(nonEmpty(facts.mountedInodes) ? { mountedInodes: facts.mountedInodes } : {}) };
@@ -140,6 +133,11 @@ export function desiredContainer(svc: Resource<ServiceSpec>, own: Ownership, fac
   const hash = specHash(hashed);
   create.Labels = { ...labels, [LABEL_SPEC_HASH]: hash, [LABEL_SPEC]: JSON.stringify(hashed) };
   return { hash, hashed, create, secretEnv, extraNetworks };
+}
+
+/** `{ [key]: list }` only when the list has entries, so that every container without one keeps its spec hash. */
+function nonEmptyAs<K extends string>(key: K, list: string[]): { [P in K]?: string[] } {
+  return (list.length > 0 ? { [key]: list } : {}) as { [P in K]?: string[] };
 }
 
 /** The create options with the secret env values added: the only place they meet the container's config. */

@@ -170,17 +170,31 @@ function planChange(ctx: PlanContext, base: DesiredContainer, others: ContainerD
  */
 function planDrain(ctx: PlanContext, next: ContainerDetails, old: ContainerDetails[], followers: readonly Follower[]): ServiceAction[] {
   if (!next.running && old.some((c) => c.running)) {
-    const why = next.oomKilled ? 'the new container was killed for lack of memory' : `the new container exited with code ${next.exitCode}`;
+    const why = exitedWhy(next);
     return [{ type: 'rollback', action: 'remove', containerId: next.id, failure: why, ...nameBack(ctx, old), reason: `rollout failed: ${why} while the old version drained; it takes the name back and keeps serving` }];
   }
-  const oldIds = old.map((c) => c.id);
-  const drainUntil = ctx.rollout?.drainUntil === undefined ? undefined : Date.parse(ctx.rollout.drainUntil);
-  if (drainUntil === undefined) {
-    return [{ type: 'cutover', action: 'recreate', newId: next.id, toHash: next.labels[LABEL_SPEC_HASH] ?? '', oldIds, renames: [], drainMs: ctx.desired.spec.rollout.drain, followers, reason: 'finish the switch: the new version has the name; followers are told, then the old one drains' }];
-  }
-  if (ctx.now.getTime() < drainUntil) return [{ type: 'wait', action: 'wait', retryAfterMs: drainUntil - ctx.now.getTime(), reason: `the new version serves; the old one drains until ${new Date(drainUntil).toISOString()}` }];
-  return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds, renames: [], followers, reason: 'the drain is over: the old version stops' }];
+  const drainUntil = drainEnd(ctx);
+  if (drainUntil === undefined) return [cutover(ctx, next, old, [], followers, 'finish the switch: the new version has the name; followers are told, then the old one drains')];
+  if (ctx.now.getTime() < drainUntil) return [drainWait(ctx, drainUntil)];
+  return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds: old.map((c) => c.id), renames: [], followers, reason: 'the drain is over: the old version stops' }];
 }
+
+/** The switch to `next`: renames first, then the followers, then the drain of `old`. */
+function cutover(ctx: PlanContext, next: ContainerDetails, old: readonly ContainerDetails[], renames: readonly Rename[], followers: readonly Follower[], reason: string): ServiceAction {
+  return { type: 'cutover', action: 'recreate', newId: next.id, toHash: next.labels[LABEL_SPEC_HASH] ?? '', oldIds: old.map((c) => c.id), renames, drainMs: ctx.desired.spec.rollout.drain, followers, reason };
+}
+
+/** When the drain of the rollout on record ends, if it has begun. */
+const drainEnd = (ctx: PlanContext): number | undefined => (ctx.rollout?.drainUntil === undefined ? undefined : Date.parse(ctx.rollout.drainUntil));
+
+const drainWait = (ctx: PlanContext, until: number): ServiceAction => ({
+  type: 'wait',
+  action: 'wait',
+  retryAfterMs: until - ctx.now.getTime(),
+  reason: `the new version serves; the old one drains until ${new Date(until).toISOString()}`,
+});
+
+const exitedWhy = (c: ContainerDetails): string => (c.oomKilled ? 'the new container was killed for lack of memory' : `the new container exited with code ${c.exitCode}`);
 
 /**
  * The renames of a switch: the old container that holds the service's name moves to its versioned
@@ -213,20 +227,17 @@ function planStartFirstProgress(ctx: PlanContext, next: ContainerDetails, old: C
   // Created but never started: an apply killed between the two steps.
   if (next.state === 'created') return [{ type: 'start', action: 'start', containerId: next.id, reason: 'the new version was created but never started', isRestart: false }];
   if (!next.running) {
-    const why = next.oomKilled ? 'the new container was killed for lack of memory' : `the new container exited with code ${next.exitCode}`;
+    const why = exitedWhy(next);
     return [{ type: 'rollback', action: 'remove', containerId: next.id, failure: why, ...nameBack(ctx, old), reason: `rollout failed: ${why}; the old version keeps serving` }];
   }
-  const drainUntil = ctx.rollout?.drainUntil === undefined ? undefined : Date.parse(ctx.rollout.drainUntil);
+  const drainUntil = drainEnd(ctx);
   if (drainUntil !== undefined) {
     // Switched over already: the old ones drain, whatever the new one's health does meanwhile (it is healed after).
     // (A switch recorded before the name moved at the switch itself: the name moves at the end.)
-    if (now.getTime() < drainUntil) return [{ type: 'wait', action: 'wait', retryAfterMs: drainUntil - now.getTime(), reason: `the new version serves; the old one drains until ${new Date(drainUntil).toISOString()}` }];
+    if (now.getTime() < drainUntil) return [drainWait(ctx, drainUntil)];
     return [{ type: 'finish-cutover', action: 'recreate', newId: next.id, oldIds: old.map((c) => c.id), renames: [{ containerId: next.id, name: ctx.stableName }], followers, reason: 'the drain is over: the old version stops and the new one takes the name' }];
   }
-  if (isReady(next, now)) {
-    const renames = switchRenames(ctx.stableName, next, old, all);
-    return [{ type: 'cutover', action: 'recreate', newId: next.id, toHash: next.labels[LABEL_SPEC_HASH] ?? '', oldIds: old.map((c) => c.id), renames, drainMs: desired.spec.rollout.drain, followers, reason: 'the new version is ready: it takes the name, followers switch to it, the old one drains and stops' }];
-  }
+  if (isReady(next, now)) return [cutover(ctx, next, old, switchRenames(ctx.stableName, next, old, all), followers, 'the new version is ready: it takes the name, followers switch to it, the old one drains and stops')];
   const startedAt = Date.parse(ctx.rollout?.startedAt ?? '') || next.startedAt?.getTime() || now.getTime();
   const deadline = startedAt + desired.spec.rollout.progressDeadline;
   if (now.getTime() >= deadline) {
