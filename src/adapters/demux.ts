@@ -1,20 +1,18 @@
-import { type Readable, Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { Writable } from 'node:stream';
 
 const HEADER = 8;
 
 /**
  * Splits Docker's multiplexed attach/exec stream (8-byte frame headers: stream id, 3 zero bytes,
- * big-endian length) into stdout and stderr. Unlike docker-modem's demuxStream it waits for the
- * stdout sink to drain before accepting more input, so a slow consumer (an S3 upload) slows the
- * producer (pg_dump) instead of buffering the whole dump in memory.
+ * big-endian length) into stdout and stderr. Unlike docker-modem's demuxStream it tells its caller
+ * when the stdout sink asked to wait, so a slow consumer (an S3 upload) slows the producer
+ * (pg_dump) instead of the whole dump piling up in memory.
  *
- * The stdout of all the frames complete in one write goes to the sink in one piece: pg_dump's
- * output arrives as ~12,000 frames of 4–32 KiB per 120 MiB, and a sink call (a stream write, a
- * promise) per frame cost the agent more CPU than the copy that joins them, on a host whose cores
- * pg_dump and PostgreSQL need (bench/backup-stream.ts).
+ * Payloads are views of the chunk pushed (a frame that spans chunks goes on in pieces, never copied
+ * together), handed on synchronously and in order; a sink that keeps one beyond the call must
+ * copy it when the chunk's memory is reused (exec-stream.ts reads into one buffer).
  */
-class FrameSplitter {
+export class FrameSplitter {
   /** The header being read when one spans two chunks. */
   private readonly header = Buffer.alloc(HEADER);
   private headerFill = 0;
@@ -27,14 +25,17 @@ class FrameSplitter {
     private readonly stderr: (chunk: Buffer) => void,
   ) {}
 
+  /** Whether the stream so far ends between two frames (a stream cut inside one lost bytes). */
+  get atFrameBoundary(): boolean {
+    return this.remaining === 0 && this.headerFill === 0;
+  }
+
   /**
-   * Splits one chunk; returns a promise when the stdout sink asked to wait. Payloads are views of
-   * the chunk (a frame that spans chunks is passed on in pieces, never copied together):
-   * re-joining 32 KiB frames that arrive in ~11 KiB reads was most of the garbage a dump made.
+   * Splits one chunk; returns a promise when the stdout sink asked to wait (the last one it
+   * returned: sinks that are streams drain in order). Everything in the chunk is handed on before
+   * it returns, waiting or not.
    */
   push(chunk: Buffer): Promise<void> | void {
-    let out: Buffer[] = [];
-    let outBytes = 0;
     let waiting: Promise<void> | void = undefined;
     let at = 0;
     while (at < chunk.length) {
@@ -53,27 +54,10 @@ class FrameSplitter {
       const payload = chunk.subarray(at, at + n);
       at += n;
       this.remaining -= n;
-      if (!this.toStderr) {
-        out.push(payload);
-        outBytes += n;
-        continue;
-      }
-      // stderr in between: what stdout had so far goes first, in order.
-      if (out.length > 0) {
-        waiting = this.flushStdout(out, outBytes, waiting);
-        out = [];
-        outBytes = 0;
-      }
-      this.stderr(payload);
+      if (this.toStderr) this.stderr(payload);
+      else waiting = this.stdout(payload) ?? waiting;
     }
-    if (out.length > 0) waiting = this.flushStdout(out, outBytes, waiting);
     return waiting;
-  }
-
-  /** Hands `parts` to the stdout sink after `before` (a sink still draining), synchronously when it is not. */
-  private flushStdout(parts: Buffer[], bytes: number, before: Promise<void> | void): Promise<void> | void {
-    const joined = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, bytes);
-    return before ? before.then(() => this.stdout(joined)) : this.stdout(joined);
   }
 }
 
@@ -91,49 +75,6 @@ export class DemuxWritable extends Writable {
     if (waiting) waiting.then(() => done(), done);
     else done();
   }
-}
-
-/**
- * Demultiplexes `source` straight from its 'data' events until it ends, pausing it while the
- * stdout sink drains: one stream layer less than piping into a DemuxWritable, for the exec
- * streams a backup reads (~20,000 chunks per 240 MiB of pg_dump output).
- */
-export async function demuxStream(source: Readable, stdout: (chunk: Buffer) => Promise<void> | void, stderr: (chunk: Buffer) => void): Promise<void> {
-  const splitter = new FrameSplitter(stdout, stderr);
-  let waiting: Promise<void> | undefined;
-  let failure: Error | undefined;
-  const onData = (chunk: Buffer): void => {
-    let w: Promise<void> | void;
-    try {
-      w = splitter.push(chunk);
-    } catch (err) {
-      failure = err as Error;
-      source.destroy(failure);
-      return;
-    }
-    if (!w) return;
-    source.pause();
-    waiting = w.then(
-      () => {
-        waiting = undefined;
-        source.resume();
-      },
-      (err: unknown) => {
-        waiting = undefined;
-        failure = err as Error;
-        source.destroy(failure);
-      },
-    );
-  };
-  source.on('data', onData);
-  try {
-    await finished(source, { writable: false });
-  } finally {
-    source.off('data', onData);
-  }
-  await waiting;
-  // The sink can fail after the source has ended (its last chunk still being written).
-  if (failure) throw failure;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { type Readable, Transform } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { slabPool } from './slab-pool.js';
 import { type BackupDestination, ListingError, ObjectNotFoundError, type PutOptions, type StoredObject } from '../backup/destination.js';
 
 /** In-flight writes carry this suffix; they are never listed, so they never look like objects. */
@@ -36,29 +37,10 @@ export class LocalDestination implements BackupDestination {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.${randomBytes(6).toString('hex')}${PARTIAL}`;
     const fh = await open(tmp, 'wx', 0o600);
-    let bytes = 0;
-    let unsynced = 0;
-    let syncing: Promise<void> | undefined;
-    const counter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        bytes += chunk.length;
-        unsynced += chunk.length;
-        // Written back as it goes (one fdatasync at a time, beside the writes), so the fsync that
-        // must come before the rename has little left to do instead of the whole object.
-        if (unsynced >= SYNC_EVERY_BYTES && !syncing) {
-          unsynced = 0;
-          syncing = fh.datasync().then(
-            () => (syncing = undefined),
-            () => (syncing = undefined),
-          );
-        }
-        done(null, chunk);
-      },
-    });
+    const file = new FileSink(fh);
     try {
-      // flush: fsync before the stream closes the file, so the rename below never exposes unsynced data.
-      await pipeline(body, counter, fh.createWriteStream({ flush: true }), { signal: opts.signal });
-      await syncing;
+      await pipeline(body, file, { signal: opts.signal });
+      await fh.close();
       await rename(tmp, path);
     } catch (err) {
       await fh.close().catch(() => undefined);
@@ -66,7 +48,7 @@ export class LocalDestination implements BackupDestination {
       throw new Error(`write ${key} to ${this.root}: ${(err as Error).message}`, { cause: err });
     }
     await syncDir(dirname(path));
-    return { bytes };
+    return { bytes: file.bytes };
   }
 
   async get(key: string): Promise<Readable> {
@@ -134,6 +116,53 @@ async function removeEmptyUpTo(dir: string, root: string): Promise<void> {
       return;
     }
     d = dirname(d);
+  }
+}
+
+/**
+ * Writes a stream into an open file, one write at a time, and fsyncs it before it finishes (so the
+ * rename that follows never exposes unsynced data). Written back as it goes, one fdatasync at a
+ * time beside the writes, so the final fsync has little left to do instead of the whole object.
+ * A chunk whose write has completed is given back to the slab pool: the file is its last reader.
+ */
+class FileSink extends Writable {
+  bytes = 0;
+  private unsynced = 0;
+  private syncing: Promise<void> | undefined;
+
+  constructor(private readonly fh: FileHandle) {
+    super({ highWaterMark: 0 });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.writeFully(chunk).then(() => {
+      slabPool.giveBack(chunk);
+      this.bytes += chunk.length;
+      this.unsynced += chunk.length;
+      if (this.unsynced >= SYNC_EVERY_BYTES && !this.syncing) {
+        this.unsynced = 0;
+        this.syncing = this.fh.datasync().finally(() => (this.syncing = undefined));
+        // A failed background sync shows again in the final fsync.
+        this.syncing.catch(() => undefined);
+      }
+      done();
+    }, done);
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    Promise.resolve(this.syncing)
+      .catch(() => undefined)
+      .then(() => this.fh.sync())
+      .then(() => done(), done);
+  }
+
+  /** A write to a file can be short (a full disk part way): the rest is written, or its error thrown. */
+  private async writeFully(chunk: Buffer): Promise<void> {
+    for (let at = 0; at < chunk.length; ) {
+      const { bytesWritten } = await this.fh.write(chunk, at, chunk.length - at);
+      if (bytesWritten === 0) throw new Error('the file took no bytes');
+      at += bytesWritten;
+    }
   }
 }
 

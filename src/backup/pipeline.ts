@@ -99,6 +99,12 @@ class StoredSink extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     this.hasher.add(chunk);
     this.onChunk(chunk.length);
+    // A batch already (an exec's output comes in slabs) goes on as it is, so that the destination
+    // can give its memory back to the slab pool; small chunks (gzip's, a tar stream's) are joined.
+    if (chunk.length >= BATCH_BYTES / 2) {
+      if (this.batched === 0) return this.hand(chunk, done);
+      return this.flush((err) => (err ? done(err) : this.hand(chunk, done)));
+    }
     this.batch.push(chunk);
     this.batched += chunk.length;
     if (this.batched >= BATCH_BYTES) this.flush(done);
@@ -119,6 +125,10 @@ class StoredSink extends Writable {
     const out = this.batch.length === 1 ? (this.batch[0] as Buffer) : Buffer.concat(this.batch, this.batched);
     this.batch = [];
     this.batched = 0;
+    this.hand(out, done);
+  }
+
+  private hand(out: Buffer, done: (err?: Error | null) => void): void {
     if (this.body.write(out)) return done();
     once(this.body, 'drain', { signal: this.signal }).then(() => done(), (err: unknown) => done(err as Error));
   }

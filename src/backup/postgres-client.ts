@@ -36,8 +36,6 @@ export interface PostgresTools {
   /** What the tools connect to, for messages (no secret). */
   readonly where: string;
   run(tool: string, args: readonly string[], io?: ToolIo): Promise<ExecResult>;
-  /** `pg_dump --version` (which takes no connection arguments), or undefined when it fails. */
-  version(): Promise<string | undefined>;
   /** Removes what was made to run them (a one-off container); idempotent. */
   close(): Promise<void>;
 }
@@ -78,10 +76,6 @@ function toolsOf(where: string, conn: readonly string[], exec: (cmd: readonly st
   return {
     where,
     run: (tool, args, io = {}) => exec([tool, ...conn, ...args], io),
-    version: async () => {
-      const res = await exec(['pg_dump', '--version'], {}).catch(() => undefined);
-      return res?.exitCode === 0 ? res.outputTail.trim() : undefined;
-    },
     close,
   };
 }

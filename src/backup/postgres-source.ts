@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { DumpVersionTap } from './pg-dump-header.js';
 import { openPostgresTools, PG_PORT, type PostgresSourceSpec, type PostgresTools } from './postgres-client.js';
 import type { PreparedSource, SourceContext } from './sources.js';
 
@@ -31,10 +32,10 @@ export function postgresSource(pg: PostgresSourceSpec, name: string, ctx: Source
     toolVersion: () => version,
     produce: (out, signal) =>
       withTools(pg, ctx, timeoutMs, async (tools) => {
-        // Beside the dump, not before it: one exec round trip less on every backup.
-        const asked = tools.version();
-        const res = await tools.run('pg_dump', ['-Fc', `-Z${pg.compressLevel}`, '-d', pg.database], { stdout: out, signal });
-        version = await asked;
+        // The version is in the archive's header: no second exec beside every dump.
+        const tap = new DumpVersionTap(out);
+        const res = await tools.run('pg_dump', ['-Fc', `-Z${pg.compressLevel}`, '-d', pg.database], { stdout: tap, signal });
+        version = tap.version;
         if (res.exitCode !== 0) throw new Error(`pg_dump exited with code ${res.exitCode}: ${res.outputTail.trim() || '(no output)'}`);
       }),
     target: `database ${pg.database} (${pg.service !== undefined ? `service ${pg.service}` : `${pg.host}:${port}`})`,

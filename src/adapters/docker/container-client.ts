@@ -1,9 +1,11 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
-import { DemuxWritable, demuxStream, TailBuffer, writeWithBackpressure } from '../demux.js';
+import { DemuxWritable, TailBuffer, writeWithBackpressure } from '../demux.js';
 import type { ContainerDetails, ContainerSummary, ExecOptions, ExecResult } from '../docker-types.js';
 import { dockerCall, labelFilter } from './docker-call.js';
+import { type EngineSocket, engineSocketOf } from './engine-socket.js';
+import { attachExec } from './exec-stream.js';
 
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
 
@@ -35,7 +37,12 @@ export interface ContainerClient {
 }
 
 export class DockerodeContainerClient implements ContainerClient {
-  constructor(private readonly docker: Dockerode) {}
+  /** Exec output is read on connections of the client's own (exec-stream.ts). */
+  private readonly engine: EngineSocket;
+
+  constructor(private readonly docker: Dockerode) {
+    this.engine = engineSocketOf(docker);
+  }
 
   list(labels: Record<string, string>): Promise<ContainerSummary[]> {
     return dockerCall('list containers', async () =>
@@ -112,22 +119,13 @@ export class DockerodeContainerClient implements ContainerClient {
     );
     return dockerCall(`exec ${cmd[0] ?? ''} in ${container}`, async () => {
       const tail = new TailBuffer(4096);
-      const stream = (await exec.start({ hijack: true, stdin: opts.stdin !== undefined })) as NodeJS.ReadWriteStream;
-      const destroy = (e?: Error): void => (stream as unknown as { destroy(e?: Error): void }).destroy(e);
-      const onAbort = (): void => destroy(new Error('aborted'));
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
       const sink = opts.stdout;
-      const demuxed = demuxStream(
-        stream as unknown as Readable,
-        sink ? (chunk) => writeWithBackpressure(sink, chunk) : (chunk) => tail.push(chunk),
-        (chunk) => tail.push(chunk),
-      );
-      const feeding = opts.stdin ? pipeline(opts.stdin, stream as unknown as NodeJS.WritableStream).catch((err: unknown) => destroy(err as Error)) : Promise.resolve();
-      try {
-        await Promise.all([demuxed, feeding]);
-      } finally {
-        opts.signal?.removeEventListener('abort', onAbort);
-      }
+      await attachExec(this.engine, exec.id, {
+        stdout: sink ? (chunk) => writeWithBackpressure(sink, chunk) : (chunk) => tail.push(chunk),
+        stderr: (chunk) => tail.push(chunk),
+        ...(opts.stdin ? { stdin: opts.stdin } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
       const info = await exec.inspect();
       return { exitCode: info.ExitCode ?? -1, outputTail: tail.toString() };
     });

@@ -1,0 +1,90 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engineSocketOf } from '../../src/adapters/docker/engine-socket.js';
+import { attachExec } from '../../src/adapters/docker/exec-stream.js';
+import { adapter, BUSYBOX, cleanupInstance, docker, testInstance } from '../helpers/docker.js';
+
+// Exec output is read on a connection of the agent's own, straight into one reused buffer
+// (src/adapters/docker/exec-stream.ts): these run it against the engine, not a stand-in.
+const instance = testInstance('exec');
+const name = `${instance}-box`;
+const MiB = 1024 * 1024;
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+beforeAll(async () => {
+  const c = await docker.createContainer({ name, Image: BUSYBOX, Cmd: ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'], Labels: { 'io.certitrack.instance': instance } });
+  await c.start();
+  const made = await adapter.containers.exec(name, ['sh', '-c', 'head -c 24000000 /dev/urandom > /tmp/blob']);
+  expect(made.exitCode).toBe(0);
+});
+
+afterAll(() => cleanupInstance(instance));
+
+/** A sink that takes its time over every write and keeps little room, so the exec has to wait. */
+function slowSink(): { sink: Writable; bytes: () => Buffer; chunks: () => number } {
+  const got: Buffer[] = [];
+  const sink = new Writable({
+    highWaterMark: 64 * 1024,
+    write(chunk: Buffer, _enc, done) {
+      got.push(chunk);
+      setTimeout(done, 2);
+    },
+  });
+  return { sink, bytes: () => Buffer.concat(got), chunks: () => got.length };
+}
+
+describe('exec through the agent\'s own connection', () => {
+  it('streams 24 MB of stdout intact into a slow sink, in batches, with the exit code', async () => {
+    const expected = (await adapter.containers.exec(name, ['sha256sum', '/tmp/blob'])).outputTail.split(' ')[0];
+    const { sink, bytes, chunks } = slowSink();
+    const res = await adapter.containers.exec(name, ['cat', '/tmp/blob'], { stdout: sink });
+    expect(res.exitCode).toBe(0);
+    expect(bytes().length).toBe(24_000_000);
+    expect(sha(bytes())).toBe(expected);
+    // Batched (up to 1 MiB each), not a sink call per read.
+    expect(chunks()).toBeLessThan(24_000_000 / (64 * 1024));
+  });
+
+  it('feeds stdin and closes it, and keeps stderr and exit codes', async () => {
+    const input = randomBytes(5 * MiB);
+    const fed = await adapter.containers.exec(name, ['sha256sum'], { stdin: Readable.from([input.subarray(0, MiB), input.subarray(MiB)]) });
+    expect(fed.exitCode).toBe(0);
+    expect(fed.outputTail.split(' ')[0]).toBe(sha(input));
+    const failed = await adapter.containers.exec(name, ['sh', '-c', 'echo out; echo oops >&2; exit 3']);
+    expect(failed.exitCode).toBe(3);
+    expect(failed.outputTail).toContain('out\n');
+    expect(failed.outputTail).toContain('oops\n');
+  });
+
+  it('hands on output that pauses without waiting for the process to end', async () => {
+    const seen: string[] = [];
+    let firstBeforeEnd = false;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        seen.push(chunk.toString());
+        done();
+      },
+    });
+    const running = adapter.containers.exec(name, ['sh', '-c', 'echo first; sleep 2; echo second'], { stdout: sink });
+    for (let i = 0; i < 150 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    firstBeforeEnd = seen.length === 1;
+    await running;
+    expect(firstBeforeEnd).toBe(true);
+    expect(seen).toEqual(['first\n', 'second\n']);
+  });
+
+  it('stops when aborted, and reports the engine\'s refusal in its own words', async () => {
+    const ac = new AbortController();
+    const sleeping = adapter.containers.exec(name, ['sleep', '30'], { signal: ac.signal });
+    setTimeout(() => ac.abort(), 200);
+    await expect(sleeping).rejects.toThrow(/aborted/);
+
+    const exec = await docker.getContainer(name).exec({ Cmd: ['true'], AttachStdout: true, AttachStderr: true });
+    // Stopping the container ends its exec instances: the start is refused.
+    await docker.getContainer(name).stop({ t: 1 });
+    const refused = attachExec(engineSocketOf(docker), exec.id, { stdout: () => undefined, stderr: () => undefined });
+    await expect(refused).rejects.toMatchObject({ statusCode: 404, message: expect.stringMatching(/No such exec instance/) });
+    await docker.getContainer(name).start();
+  });
+});
