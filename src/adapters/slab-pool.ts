@@ -17,7 +17,7 @@ interface SlabRecord {
  * Slabs of memory for bytes copied out of a read buffer, used again once every chunk cut from them
  * has been given back, instead of a fresh allocation per MiB: a backup streams ~150 MiB, and fresh
  * slabs cost a page fault per 4 KiB on first touch and a full garbage collection every ~40 MiB
- * (V8 collects when external memory grows), together a third of the agent's CPU per dump
+ * (V8 collects when external memory grows), together about half of the agent's CPU per dump
  * (bench/backup-profile.ts).
  *
  * Giving back is the last holder's promise that nothing reads the chunk any more (a destination

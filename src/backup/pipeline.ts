@@ -79,9 +79,10 @@ const BODY_BUFFER_BYTES = 4 * BATCH_BYTES;
  * The end of the source side: counts and hashes what is to be stored and hands it to the
  * destination's stream in batches, waiting when that stream is full (which is what slows the
  * producer). A plain Writable doing this work in `_write`, rather than a readable stage iterated
- * with `for await`: pg_dump's output arrives in ~20,000 reads per 240 MiB, and a stream stage plus
- * an iterator promise per read took more of the agent's CPU than everything else together, CPU
- * that pg_dump and PostgreSQL needed on a 2-core host (bench/backup-stream.ts).
+ * with `for await`: when pg_dump's output came as ~20,000 reads per 240 MiB, a stream stage plus an
+ * iterator promise per read took more of the agent's CPU than everything else together, CPU that
+ * pg_dump and PostgreSQL needed on a 2-core host. Exec output now comes in 1 MiB slabs
+ * (adapters/chunk-batcher.ts); gzip's and tar streams' chunks are still small.
  */
 class StoredSink extends Writable {
   private batch: Buffer[] = [];

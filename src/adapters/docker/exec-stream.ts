@@ -41,8 +41,9 @@ class ExecStartError extends Error {
  *
  * Why not docker-modem's hijacked stream: a backup's bytes come as ~12,000 reads per 146 MiB, and
  * through a stream each read cost a fresh buffer, stream events and garbage collection: the agent
- * used 1.2 s of CPU per such dump where the docker CLI used 0.7 s, on a host where pg_dump and
- * PostgreSQL need both cores (bench/backup-profile.ts). Reading this way costs about 0.4 s.
+ * used 1.1-1.3 s of CPU per such dump where the docker CLI used 0.9 s, on a host where pg_dump and
+ * PostgreSQL need both cores (bench/backup-profile.ts). Read this way, into pooled slabs
+ * (chunk-batcher.ts), the whole backup costs the agent 0.6-0.75 s.
  */
 export function attachExec(engine: EngineSocket, execId: string, opts: ExecStreamOptions): Promise<void> {
   return new ExecAttachment(engine, execId, opts).run();
