@@ -1,9 +1,17 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
+import { createServer as createTlsServer } from 'node:tls';
+import { promisify } from 'node:util';
+import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dockerClients } from '../../src/adapters/docker/index.js';
 import { engineSocketOf } from '../../src/adapters/docker/engine-socket.js';
 import { attachExec } from '../../src/adapters/docker/exec-stream.js';
-import { adapter, BUSYBOX, cleanupInstance, docker, testInstance } from '../helpers/docker.js';
+import { adapter, BUSYBOX, cleanupInstance, docker, removeDir, tempDir, testInstance } from '../helpers/docker.js';
 
 // Exec output is read on a connection of the agent's own, straight into one reused buffer
 // (src/adapters/docker/exec-stream.ts): these run it against the engine, not a stand-in.
@@ -86,5 +94,56 @@ describe('exec through the agent\'s own connection', () => {
     const refused = attachExec(engineSocketOf(docker), exec.id, { stdout: () => undefined, stderr: () => undefined });
     await expect(refused).rejects.toMatchObject({ statusCode: 404, message: expect.stringMatching(/No such exec instance/) });
     await docker.getContainer(name).start();
+  });
+});
+
+/** Relays every connection on loopback to the engine's Unix socket, as an engine listening on TCP would answer. */
+async function relayToEngine(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as AddressInfo).port;
+}
+const relay = (client: Socket): void => {
+  const engine = connect('/var/run/docker.sock');
+  client.pipe(engine).pipe(client);
+  const close = (): void => {
+    client.destroy();
+    engine.destroy();
+  };
+  client.on('error', close);
+  engine.on('error', close);
+};
+
+describe('exec over the transports DOCKER_HOST can name', () => {
+  it('streams the same bytes over tcp:// and over TLS with a client certificate', async () => {
+    const expected = (await adapter.containers.exec(name, ['sha256sum', '/tmp/blob'])).outputTail.split(' ')[0];
+    const dir = await tempDir('engine-tls');
+    const tcp = createServer(relay);
+    let tls: Server | undefined;
+    try {
+      const received = async (engine: Dockerode): Promise<string> => {
+        const got: Buffer[] = [];
+        const sink = new Writable({ write: (c: Buffer, _e, done) => (got.push(c), done()) });
+        const res = await dockerClients(engine).containers.exec(name, ['cat', '/tmp/blob'], { stdout: sink });
+        expect(res.exitCode).toBe(0);
+        return sha(Buffer.concat(got));
+      };
+      expect(await received(new Dockerode({ host: '127.0.0.1', port: await relayToEngine(tcp), protocol: 'http' }))).toBe(expected);
+
+      // One self-signed pair serves as the engine's certificate, the client's and the CA of both, as with DOCKER_CERT_PATH.
+      await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=engine', '-addext', 'subjectAltName=IP:127.0.0.1']);
+      const [key, cert] = await Promise.all([readFile(join(dir, 'key.pem')), readFile(join(dir, 'cert.pem'))]);
+      let clientAuthorized = false;
+      tls = createTlsServer({ key, cert, ca: cert, requestCert: true, rejectUnauthorized: true }, (client) => {
+        clientAuthorized = client.authorized;
+        relay(client);
+      });
+      const tlsPort = await relayToEngine(tls);
+      expect(await received(new Dockerode({ host: '127.0.0.1', port: tlsPort, protocol: 'https', ca: cert, cert, key }))).toBe(expected);
+      expect(clientAuthorized).toBe(true);
+    } finally {
+      tcp.close();
+      tls?.close();
+      await removeDir(dir);
+    }
   });
 });
