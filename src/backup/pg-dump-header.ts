@@ -22,7 +22,7 @@ export function dumpVersionFromHeader(head: Buffer): string | undefined | 'more'
   };
   try {
     const version = archiveVersion(byte(), byte(), byte());
-    // Only archives from pg_dump 8.4 (1.10) on record the versions; 1.15 (pg_dump 16) made compression a byte.
+    // Only archives from pg_dump 8.4 (1.10) on record the versions.
     if (version < archiveVersion(1, 10, 0)) return undefined;
     const intSize = byte();
     if (intSize < 1 || intSize > 8) return undefined;
@@ -42,6 +42,7 @@ export function dumpVersionFromHeader(head: Buffer): string | undefined | 'more'
       at += length;
       return head.toString('utf8', at - length, at);
     };
+    // Compression: an int (the zlib level) until 1.15 (pg_dump 16), an algorithm byte since.
     if (version >= archiveVersion(1, 15, 0)) byte();
     else int();
     for (let i = 0; i < 7; i++) int(); // creation date
