@@ -3,8 +3,8 @@ import { type FileHandle, mkdir, open, readdir, rename, rmdir, stat, unlink } fr
 import { dirname, join, sep } from 'node:path';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { slabPool } from './slab-pool.js';
 import { type BackupDestination, ListingError, ObjectNotFoundError, type PutOptions, type StoredObject } from '../backup/destination.js';
+import { slabPool } from './slab-pool.js';
 
 /** In-flight writes carry this suffix; they are never listed, so they never look like objects. */
 const PARTIAL = '.partial';
@@ -129,6 +129,7 @@ class FileSink extends Writable {
   bytes = 0;
   private unsynced = 0;
   private syncing: Promise<void> | undefined;
+  private syncFailure: Error | undefined;
 
   constructor(private readonly fh: FileHandle) {
     super({ highWaterMark: 0 });
@@ -141,18 +142,25 @@ class FileSink extends Writable {
       this.unsynced += chunk.length;
       if (this.unsynced >= SYNC_EVERY_BYTES && !this.syncing) {
         this.unsynced = 0;
-        this.syncing = this.fh.datasync().finally(() => (this.syncing = undefined));
-        // A failed background sync shows again in the final fsync.
-        this.syncing.catch(() => undefined);
+        // Linux reports a writeback error to one fsync only: a failed background sync fails the object.
+        this.syncing = this.fh.datasync().then(
+          () => (this.syncing = undefined),
+          (err: unknown) => {
+            this.syncing = undefined;
+            this.syncFailure ??= err as Error;
+          },
+        );
       }
-      done();
+      done(this.syncFailure);
     }, done);
   }
 
   override _final(done: (err?: Error | null) => void): void {
     Promise.resolve(this.syncing)
-      .catch(() => undefined)
-      .then(() => this.fh.sync())
+      .then(() => {
+        if (this.syncFailure) throw this.syncFailure;
+        return this.fh.sync();
+      })
       .then(() => done(), done);
   }
 
