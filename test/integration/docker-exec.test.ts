@@ -10,6 +10,7 @@ import Dockerode from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dockerClients } from '../../src/adapters/docker/index.js';
 import { engineSocketOf } from '../../src/adapters/docker/engine-socket.js';
+import { slabPool } from '../../src/adapters/slab-pool.js';
 import { attachExec } from '../../src/adapters/docker/exec-stream.js';
 import { adapter, BUSYBOX, cleanupInstance, docker, removeDir, tempDir, testInstance } from '../helpers/docker.js';
 
@@ -80,6 +81,27 @@ describe('exec through the agent\'s own connection', () => {
     await running;
     expect(firstBeforeEnd).toBe(true);
     expect(seen).toEqual(['first\n', 'second\n']);
+  });
+
+  it('hands on slabs that come back to the pool: given back by the sink, or at once when kept only for the result', async () => {
+    const slabsOf = async (): Promise<Set<ArrayBufferLike>> => {
+      const seen = new Set<ArrayBufferLike>();
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          seen.add(chunk.buffer);
+          // The last holder, as a local destination is once its write has completed.
+          slabPool.giveBack(chunk);
+          done();
+        },
+      });
+      await adapter.containers.exec(name, ['head', '-c', '3000000', '/tmp/blob'], { stdout: sink });
+      return seen;
+    };
+    const first = await slabsOf();
+    // An exec whose output is only kept for its result copies it, so it takes no slab for good.
+    expect((await adapter.containers.exec(name, ['echo', 'hello'])).outputTail).toBe('hello\n');
+    const second = await slabsOf();
+    expect([...second].every((slab) => first.has(slab))).toBe(true);
   });
 
   it('stops when aborted, and reports the engine\'s refusal in its own words', async () => {

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type Dockerode from 'dockerode';
 import { DemuxWritable, TailBuffer, writeWithBackpressure } from '../demux.js';
+import { slabPool } from '../slab-pool.js';
 import type { ContainerDetails, ContainerSummary, ExecOptions, ExecResult } from '../docker-types.js';
 import { dockerCall, labelFilter } from './docker-call.js';
 import { type EngineSocket, engineSocketOf } from './engine-socket.js';
@@ -121,7 +122,8 @@ export class DockerodeContainerClient implements ContainerClient {
       const tail = new TailBuffer(4096);
       const sink = opts.stdout;
       await attachExec(this.engine, exec.id, {
-        stdout: sink ? (chunk) => writeWithBackpressure(sink, chunk) : (chunk) => tail.push(chunk),
+        // Kept for the result as a copy, so that the slab goes back to the pool at once.
+        stdout: sink ? (chunk) => writeWithBackpressure(sink, chunk) : (chunk) => (tail.push(Buffer.from(chunk)), slabPool.giveBack(chunk)),
         stderr: (chunk) => tail.push(chunk),
         ...(opts.stdin ? { stdin: opts.stdin } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),
