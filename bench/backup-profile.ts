@@ -25,6 +25,8 @@ import { prepareSources } from '../src/backup/sources.js';
 import { backupSpec } from '../src/manifests/kinds/backup.js';
 import { StaticSecrets } from '../src/manifests/secrets.js';
 import { Ownership } from '../src/reconcilers/ownership.js';
+import { fillDatabase } from './lib/postgres-fill.js';
+import { median as medianOf } from './lib/stats.js';
 
 const MiB = 1024 * 1024;
 const INSTANCE = 'bench-prof';
@@ -110,14 +112,7 @@ async function ensureDatabase(sizeMb: number): Promise<string> {
     if (i > 150) throw new Error('postgres did not start');
     await new Promise((r) => setTimeout(r, 200));
   }
-  await psql('CREATE UNLOGGED TABLE IF NOT EXISTS bulk (id bigint, a text, b text)');
-  for (;;) {
-    const size = Number(await psql("SELECT pg_database_size('appdb')"));
-    if (size >= sizeMb * MiB) break;
-    const from = Number(await psql('SELECT coalesce(max(id), 0) FROM bulk')) + 1;
-    const rows = Math.min(2_000_000, Math.ceil((sizeMb * MiB - size) / 110) + 1000);
-    await psql(`INSERT INTO bulk SELECT g, md5(g::text), md5((g * 31)::text) || md5((g * 17)::text) FROM generate_series(${from}, ${from + rows - 1}) g`);
-  }
+  await fillDatabase(psql, sizeMb * MiB);
   return id;
 }
 
@@ -158,11 +153,7 @@ function split(before: Omit<CpuSplit, 'client'>, after: Omit<CpuSplit, 'client'>
   return { client, dockerd: after.dockerd - before.dockerd, containerd: after.containerd - before.containerd, database: after.database - before.database, host: after.host - before.host, steal: after.steal - before.steal };
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
+const median = (xs: readonly number[]): number => medianOf(xs) ?? Number.NaN;
 
 async function main(): Promise<void> {
   const rounds = arg('--rounds', 5);

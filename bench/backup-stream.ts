@@ -27,6 +27,10 @@ import { prepareSources } from '../src/backup/sources.js';
 import { backupSpec } from '../src/manifests/kinds/backup.js';
 import { StaticSecrets } from '../src/manifests/secrets.js';
 import { Ownership } from '../src/reconcilers/ownership.js';
+import { fillDatabase } from './lib/postgres-fill.js';
+import { median as medianOf } from './lib/stats.js';
+
+const median = (xs: readonly number[]): number => medianOf(xs) ?? Number.NaN;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
@@ -96,18 +100,6 @@ new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: ${JSON.stri
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => void child.kill() };
 }
 
-async function fillTo(bytes: number): Promise<number> {
-  await psql('CREATE UNLOGGED TABLE IF NOT EXISTS bulk (id bigint, a text, b text)');
-  for (;;) {
-    const size = Number(await psql("SELECT pg_database_size('appdb')"));
-    if (size >= bytes) return size;
-    const from = Number(await psql('SELECT coalesce(max(id), 0) FROM bulk')) + 1;
-    // About 110 bytes a row on disk; md5 text compresses about 2:1, like real text columns.
-    const rows = Math.min(2_000_000, Math.ceil((bytes - size) / 110) + 1000);
-    await psql(`INSERT INTO bulk SELECT g, md5(g::text), md5((g * 31)::text) || md5((g * 17)::text) FROM generate_series(${from}, ${from + rows - 1}) g`);
-  }
-}
-
 interface ChildResult {
   seconds: number;
   peak: number;
@@ -150,7 +142,7 @@ async function childUpload(endpoint: string, file: string, targetMb: string): Pr
 }
 
 async function measure(targetMb: number, endpoint: string, work: string): Promise<Measure> {
-  const dbBytes = await fillTo(targetMb * MiB);
+  const dbBytes = await fillDatabase(psql, targetMb * MiB);
   process.stdout.write(`database at ${(dbBytes / MiB).toFixed(0)} MiB; streaming with the agent's pipeline...\n`);
   const agent = await inChild(['--child-agent', endpoint, String(targetMb)]);
   // The pair that decides the 0.95 target runs `rounds` times, alternating which goes first, on a
@@ -206,12 +198,6 @@ async function measure(targetMb: number, endpoint: string, work: string): Promis
 /** Throughput ratio agent/bare per round (the two ran back to back), then the median: less swayed by the machine drifting between rounds. */
 function pairedRatio(r: Measure): number {
   return median(r.samples.agentLocal.map((agent, i) => (r.samples.bare[i] ?? Number.NaN) / agent));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 async function main(): Promise<void> {

@@ -90,10 +90,7 @@ class ExecAttachment {
       this.engine
         .dial(this.readBuffer, (view) => this.onRead(view))
         .then((sock) => this.started(sock), (err: unknown) => this.fail(err as Error));
-    }).finally(() => {
-      clearTimeout(this.idleFlush);
-      this.opts.signal?.removeEventListener('abort', this.failOnAbort);
-    });
+    }).finally(() => this.opts.signal?.removeEventListener('abort', this.failOnAbort));
   }
 
   private readonly failOnAbort = (): void => this.fail(new Error('aborted'));
